@@ -1,0 +1,156 @@
+//! Composition: which services a process runs, their listeners, and supervision.
+//!
+//! In all-in-one mode only the gateway listens on its configured address; the internal services
+//! bind loopback on ephemeral ports (no clash with anything else on 4000/4005) and the gateway and
+//! services are pointed at them. Services still talk over HTTP exactly as in distributed mode.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::{auth, gateway, http, patient};
+
+/// What a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Topology {
+    /// Every service in one process; only the gateway is public.
+    All,
+    Gateway,
+    Auth,
+    Patient,
+}
+
+/// A started process: its bound addresses and the supervisor task.
+pub struct Running {
+    pub gateway: Option<SocketAddr>,
+    pub auth: Option<SocketAddr>,
+    pub patient: Option<SocketAddr>,
+    shutdown: CancellationToken,
+    tasks: JoinSet<(&'static str, std::io::Result<()>)>,
+}
+
+impl Running {
+    /// Stops every service gracefully and waits for them.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        while let Some(done) = self.tasks.join_next().await {
+            let (name, result) = done.context("service task panicked")?;
+            result.with_context(|| format!("{name} service failed while stopping"))?;
+        }
+        Ok(())
+    }
+
+    /// Runs until `shutdown` fires (then drains) or a service stops on its own (then stops the
+    /// others and reports which one and why).
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let first = tokio::select! {
+            _ = self.shutdown.cancelled() => None,
+            done = self.tasks.join_next() => done,
+        };
+        self.shutdown.cancel();
+        let mut failure = None;
+        if let Some(done) = first {
+            let (name, result) = done.context("service task panicked")?;
+            failure = Some(match result {
+                Ok(()) => anyhow::anyhow!("the {name} service stopped unexpectedly"),
+                Err(e) => anyhow::Error::new(e).context(format!("the {name} service stopped")),
+            });
+        }
+        while let Some(done) = self.tasks.join_next().await {
+            match done {
+                Ok((name, Err(e))) if failure.is_none() => {
+                    failure =
+                        Some(anyhow::Error::new(e).context(format!("the {name} service failed")))
+                }
+                Ok(_) => {}
+                Err(e) if failure.is_none() => {
+                    failure = Some(anyhow::Error::new(e).context("a service panicked"))
+                }
+                Err(_) => {}
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for the {what} service (is the port in use? set its port in the configuration)"))
+}
+
+/// Binds and starts `topology`. `shutdown` stops it gracefully.
+pub async fn start(
+    topology: Topology,
+    mut settings: Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
+    let mut running = Running {
+        gateway: None,
+        auth: None,
+        patient: None,
+        shutdown: shutdown.clone(),
+        tasks: JoinSet::new(),
+    };
+    let mut routers: Vec<(&'static str, TcpListener, Router)> = Vec::new();
+    match topology {
+        Topology::All => {
+            let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
+            let auth_l = bind(loopback(0), "auth").await?;
+            let patient_l = bind(loopback(0), "patient").await?;
+            let gateway_l = bind(
+                SocketAddr::new(settings.gateway.bind, settings.gateway.port),
+                "gateway",
+            )
+            .await?;
+            let (auth_a, patient_a) = (auth_l.local_addr()?, patient_l.local_addr()?);
+            settings.auth.url = format!("http://{auth_a}");
+            settings.gateway.patient_url = format!("http://{patient_a}");
+            running.auth = Some(auth_a);
+            running.patient = Some(patient_a);
+            running.gateway = Some(gateway_l.local_addr()?);
+            // Auth first: it creates the signing keys the others fetch.
+            routers.push(("auth", auth_l, auth::build(&settings).await?));
+            routers.push(("patient", patient_l, patient::build(&settings).await?));
+            routers.push(("gateway", gateway_l, gateway::build(&settings).await?));
+        }
+        Topology::Gateway => {
+            let l = bind(
+                SocketAddr::new(settings.gateway.bind, settings.gateway.port),
+                "gateway",
+            )
+            .await?;
+            running.gateway = Some(l.local_addr()?);
+            routers.push(("gateway", l, gateway::build(&settings).await?));
+        }
+        Topology::Auth => {
+            let l = bind(
+                SocketAddr::new(settings.auth.bind, settings.auth.port),
+                "auth",
+            )
+            .await?;
+            running.auth = Some(l.local_addr()?);
+            routers.push(("auth", l, auth::build(&settings).await?));
+        }
+        Topology::Patient => {
+            let l = bind(
+                SocketAddr::new(settings.patient.bind, settings.patient.port),
+                "patient",
+            )
+            .await?;
+            running.patient = Some(l.local_addr()?);
+            routers.push(("patient", l, patient::build(&settings).await?));
+        }
+    }
+    for (name, listener, router) in routers {
+        tracing::info!(service = name, addr = %listener.local_addr()?, "listening");
+        let token = shutdown.clone();
+        running
+            .tasks
+            .spawn(async move { (name, http::serve(listener, router, token).await) });
+    }
+    Ok(running)
+}

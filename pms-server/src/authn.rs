@@ -1,0 +1,284 @@
+//! Access-token verification, shared by the gateway and every service: EdDSA JWTs whose public
+//! keys come from the auth service's JWKS (cached; refetched on an unknown `kid`, at most once per
+//! [`REFETCH_INTERVAL`]). The algorithm is pinned and `exp`, `iss`, `aud` are required.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use pms_proto::rest::Role;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, RwLock};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// How often an unknown `kid` may trigger a JWKS refetch (forged kids must not cause a storm).
+pub const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Claims of a PMS access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// User id.
+    pub sub: Uuid,
+    pub email: String,
+    pub role: Role,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: Uuid,
+}
+
+/// A JSON Web Key Set as served at `/.well-known/jwks.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+/// One Ed25519 public key (RFC 8037 OKP).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Jwk {
+    pub kty: String,
+    pub crv: String,
+    /// Base64url public key.
+    pub x: String,
+    pub kid: String,
+    #[serde(rename = "use", default)]
+    pub use_: Option<String>,
+    #[serde(default)]
+    pub alg: Option<String>,
+}
+
+impl Jwk {
+    /// The JWK of an Ed25519 public key.
+    pub fn ed25519(kid: &str, public_key: &[u8]) -> Jwk {
+        Jwk {
+            kty: "OKP".to_owned(),
+            crv: "Ed25519".to_owned(),
+            x: URL_SAFE_NO_PAD.encode(public_key),
+            kid: kid.to_owned(),
+            use_: Some("sig".to_owned()),
+            alg: Some("EdDSA".to_owned()),
+        }
+    }
+}
+
+/// Why a token was refused. The client only ever sees a generic 401.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("malformed token")]
+    Malformed,
+    #[error("unknown signing key")]
+    UnknownKey,
+    #[error("invalid token: {0}")]
+    Invalid(#[from] jsonwebtoken::errors::Error),
+    #[error("signing keys unavailable: {0}")]
+    KeysUnavailable(String),
+}
+
+enum KeySource {
+    /// Fetched from the auth service.
+    Remote {
+        jwks_url: String,
+        http: reqwest::Client,
+    },
+    /// The auth service's own keys.
+    Local,
+}
+
+/// Verifies access tokens. Cheap to clone behind an `Arc`.
+pub struct Verifier {
+    validation: Validation,
+    source: KeySource,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    last_fetch: Mutex<Option<Instant>>,
+}
+
+impl Verifier {
+    /// A verifier that fetches keys from `{auth_url}/.well-known/jwks.json`.
+    pub fn remote(auth_url: &str, issuer: &str, audience: &str) -> Verifier {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Verifier {
+            validation: validation(issuer, audience),
+            source: KeySource::Remote {
+                jwks_url: format!("{}/.well-known/jwks.json", auth_url.trim_end_matches('/')),
+                http,
+            },
+            keys: RwLock::new(HashMap::new()),
+            last_fetch: Mutex::new(None),
+        }
+    }
+
+    /// A verifier over a fixed key set (the auth service verifying its own tokens).
+    pub fn local(jwks: &Jwks, issuer: &str, audience: &str) -> Result<Verifier, TokenError> {
+        Ok(Verifier {
+            validation: validation(issuer, audience),
+            source: KeySource::Local,
+            keys: RwLock::new(decode_jwks(jwks)?),
+            last_fetch: Mutex::new(None),
+        })
+    }
+
+    /// Verifies a compact JWS and returns its claims.
+    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::Malformed);
+        }
+        let kid = header.kid.ok_or(TokenError::Malformed)?;
+        let key = match self.keys.read().await.get(&kid).cloned() {
+            Some(key) => key,
+            None => self.refetch(&kid).await?,
+        };
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)?;
+        Ok(data.claims)
+    }
+
+    /// Pre-fetches the key set (used by readiness checks). Local verifiers are always ready.
+    pub async fn ensure_keys(&self) -> Result<(), TokenError> {
+        if !self.keys.read().await.is_empty() {
+            return Ok(());
+        }
+        self.fetch_all().await
+    }
+
+    async fn refetch(&self, kid: &str) -> Result<DecodingKey, TokenError> {
+        {
+            let mut last = self.last_fetch.lock().await;
+            if last.is_some_and(|t| t.elapsed() < REFETCH_INTERVAL) {
+                return Err(TokenError::UnknownKey);
+            }
+            *last = Some(Instant::now());
+        }
+        self.fetch_all().await?;
+        self.keys
+            .read()
+            .await
+            .get(kid)
+            .cloned()
+            .ok_or(TokenError::UnknownKey)
+    }
+
+    async fn fetch_all(&self) -> Result<(), TokenError> {
+        let KeySource::Remote { jwks_url, http } = &self.source else {
+            return Ok(());
+        };
+        let jwks: Jwks = async {
+            http.get(jwks_url)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await
+        }
+        .await
+        .map_err(|e: reqwest::Error| TokenError::KeysUnavailable(e.without_url().to_string()))?;
+        let decoded = decode_jwks(&jwks)?;
+        *self.keys.write().await = decoded;
+        Ok(())
+    }
+}
+
+fn validation(issuer: &str, audience: &str) -> Validation {
+    let mut v = Validation::new(Algorithm::EdDSA);
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[audience]);
+    v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    v.leeway = 5;
+    v
+}
+
+fn decode_jwks(jwks: &Jwks) -> Result<HashMap<String, DecodingKey>, TokenError> {
+    let mut keys = HashMap::new();
+    for jwk in &jwks.keys {
+        if jwk.kty != "OKP" || jwk.crv != "Ed25519" {
+            continue;
+        }
+        let key = DecodingKey::from_ed_components(&jwk.x).map_err(TokenError::Invalid)?;
+        keys.insert(jwk.kid.clone(), key);
+    }
+    Ok(keys)
+}
+
+/// The authenticated caller of a request: a verified access token.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl AuthUser {
+    /// 403 unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role], what: &str) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "role {} may not {what}",
+                self.role
+            )))
+        }
+    }
+}
+
+/// Extracts the bearer token from an `Authorization` header value.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    Arc<Verifier>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let verifier = Arc::<Verifier>::from_ref(state);
+        let token = bearer(parts)
+            .ok_or_else(|| ApiError::Unauthorized("missing bearer token".to_owned()))?;
+        match verifier.verify(token).await {
+            Ok(claims) => Ok(AuthUser {
+                id: claims.sub,
+                email: claims.email,
+                role: claims.role,
+                expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now),
+            }),
+            Err(TokenError::KeysUnavailable(reason)) => {
+                tracing::warn!(%reason, "cannot fetch signing keys from auth");
+                Err(ApiError::Unavailable(
+                    "the auth service is unavailable; try again shortly".to_owned(),
+                ))
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "token refused");
+                Err(ApiError::Unauthorized(
+                    "invalid or expired token".to_owned(),
+                ))
+            }
+        }
+    }
+}

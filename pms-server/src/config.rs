@@ -1,0 +1,437 @@
+//! Configuration: one [`Settings`] loaded once in `main` from built-in defaults, then an optional
+//! TOML file, then `PMS_<SECTION>__<KEY>` environment variables (later wins). Nothing below `main`
+//! reads the environment.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Every setting of every service. Sections mirror the services.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Where embedded-mode SQLite databases and the generated admin password live.
+    pub data_dir: PathBuf,
+    /// Throwaway instance: databases in a temporary directory removed at exit.
+    pub ephemeral: bool,
+    pub log: LogSettings,
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub gateway: GatewaySettings,
+    pub auth: AuthSettings,
+    pub patient: PatientSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `auto` (pretty on a terminal, JSON otherwise), `json` or `pretty`.
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `pms_server=debug,info`. `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// PostgreSQL URL shared by every service (each uses its own schema). Unset: embedded SQLite
+    /// files in `data_dir`.
+    pub url: Option<SecretString>,
+    /// Connections per service pool.
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewaySettings {
+    pub bind: IpAddr,
+    pub port: u16,
+    /// Where the gateway reaches the patient service.
+    pub patient_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    pub bind: IpAddr,
+    pub port: u16,
+    /// Where the other services (and the gateway) reach the auth service; JWKS lives under it.
+    pub url: String,
+    /// Overrides `database.url` for this service.
+    pub database_url: Option<SecretString>,
+    /// `iss` claim of issued tokens, required on verification.
+    pub issuer: String,
+    /// `aud` claim of issued tokens, required on verification.
+    pub audience: String,
+    /// Access-token lifetime, at most 900 s (15 min).
+    pub access_token_ttl_secs: u64,
+    /// Refresh-token lifetime.
+    pub refresh_token_ttl_secs: u64,
+    /// First-start admin (`PMS_ADMIN_EMAIL` also sets it).
+    pub admin_email: String,
+    /// First-start admin password (`PMS_ADMIN_PASSWORD` also sets it). Unset: a random one is
+    /// generated, printed once and saved (0600) in the data dir.
+    pub admin_password: Option<SecretString>,
+    /// Failed logins per account within `throttle_window_secs` before 429.
+    pub max_failed_logins_per_account: u32,
+    /// Failed logins per client IP within `throttle_window_secs` before 429.
+    pub max_failed_logins_per_ip: u32,
+    pub throttle_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PatientSettings {
+    pub bind: IpAddr,
+    pub port: u16,
+    /// Overrides `database.url` for this service.
+    pub database_url: Option<SecretString>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("pms-data"),
+            ephemeral: false,
+            log: LogSettings {
+                format: LogFormat::Auto,
+                level: "info".to_owned(),
+            },
+            http: HttpSettings {
+                body_limit_bytes: 1024 * 1024,
+            },
+            database: DatabaseSettings {
+                url: None,
+                max_connections: 10,
+            },
+            gateway: GatewaySettings {
+                bind: loopback(),
+                port: 4004,
+                patient_url: "http://127.0.0.1:4000".to_owned(),
+            },
+            auth: AuthSettings {
+                bind: loopback(),
+                port: 4005,
+                url: "http://127.0.0.1:4005".to_owned(),
+                database_url: None,
+                issuer: "pms-auth".to_owned(),
+                audience: "pms-api".to_owned(),
+                access_token_ttl_secs: 900,
+                refresh_token_ttl_secs: 30 * 24 * 3600,
+                admin_email: "admin@pms.local".to_owned(),
+                admin_password: None,
+                max_failed_logins_per_account: 5,
+                max_failed_logins_per_ip: 20,
+                throttle_window_secs: 900,
+            },
+            patient: PatientSettings {
+                bind: loopback(),
+                port: 4000,
+                database_url: None,
+            },
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Settings::default().log
+    }
+}
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Settings::default().http
+    }
+}
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Settings::default().database
+    }
+}
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Settings::default().gateway
+    }
+}
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Settings::default().auth
+    }
+}
+impl Default for PatientSettings {
+    fn default() -> Self {
+        Settings::default().patient
+    }
+}
+
+fn loopback() -> IpAddr {
+    IpAddr::from([127, 0, 0, 1])
+}
+
+/// Top-level keys that come from `PMS_<KEY>` without a section.
+const TOP_LEVEL_KEYS: [&str; 2] = ["data_dir", "ephemeral"];
+
+impl Settings {
+    /// Loads defaults ← `file` (TOML, if given) ← environment, then validates.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
+        Self::from_figment(Self::figment(file)?)
+    }
+
+    /// The layered sources (defaults are the serde defaults of [`Settings`]).
+    pub fn figment(file: Option<&Path>) -> anyhow::Result<Figment> {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            if !file.exists() {
+                bail!("configuration file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let prefixed = Env::prefixed("PMS_")
+            // PMS_TOKEN, PMS_SERVER, PMS_TEST_… belong to other programs: only sectioned keys
+            // (`PMS_DATABASE__URL`) and the known top-level keys are configuration.
+            .filter(|key| {
+                key.as_str().contains("__")
+                    || TOP_LEVEL_KEYS
+                        .iter()
+                        .any(|k| key.as_str().eq_ignore_ascii_case(k))
+            })
+            .split("__");
+        let admin = Env::raw().filter_map(|key| {
+            if key.as_str().eq_ignore_ascii_case("PMS_ADMIN_EMAIL") {
+                Some("auth.admin_email".into())
+            } else if key.as_str().eq_ignore_ascii_case("PMS_ADMIN_PASSWORD") {
+                Some("auth.admin_password".into())
+            } else {
+                None
+            }
+        });
+        Ok(figment.merge(prefixed).merge(admin))
+    }
+
+    /// Extracts and validates settings from `figment`.
+    pub fn from_figment(figment: Figment) -> anyhow::Result<Settings> {
+        let settings: Settings = figment.extract().map_err(|e| {
+            let key = e.path.join(".");
+            anyhow::anyhow!(
+                "invalid configuration{}: {e}",
+                if key.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at `{key}`")
+                }
+            )
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what types alone cannot; every message names the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let a = &self.auth;
+        if !(60..=900).contains(&a.access_token_ttl_secs) {
+            bail!(
+                "invalid configuration: `auth.access_token_ttl_secs` must be between 60 and 900 (got {})",
+                a.access_token_ttl_secs
+            );
+        }
+        if a.refresh_token_ttl_secs < a.access_token_ttl_secs {
+            bail!(
+                "invalid configuration: `auth.refresh_token_ttl_secs` must be at least `auth.access_token_ttl_secs`"
+            );
+        }
+        if a.issuer.trim().is_empty() || a.audience.trim().is_empty() {
+            bail!("invalid configuration: `auth.issuer` and `auth.audience` must not be empty");
+        }
+        if a.max_failed_logins_per_account == 0
+            || a.max_failed_logins_per_ip == 0
+            || a.throttle_window_secs == 0
+        {
+            bail!(
+                "invalid configuration: `auth.max_failed_logins_per_*` and `auth.throttle_window_secs` must be positive"
+            );
+        }
+        if let Some(pw) = &a.admin_password {
+            if pw.expose_secret().chars().count() < 12 {
+                bail!(
+                    "invalid configuration: `auth.admin_password` (PMS_ADMIN_PASSWORD) must be at least 12 characters"
+                );
+            }
+        }
+        if !a.admin_email.contains('@') {
+            bail!(
+                "invalid configuration: `auth.admin_email` (PMS_ADMIN_EMAIL) is not an email address"
+            );
+        }
+        for (key, url) in [
+            ("auth.url", &a.url),
+            ("gateway.patient_url", &self.gateway.patient_url),
+        ] {
+            let parsed = url::Url::parse(url)
+                .with_context(|| format!("invalid configuration: `{key}` is not a URL: {url}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                bail!("invalid configuration: `{key}` must be an http(s) URL (got {url})");
+            }
+        }
+        if self.http.body_limit_bytes < 1024 {
+            bail!("invalid configuration: `http.body_limit_bytes` must be at least 1024");
+        }
+        if self.database.max_connections == 0 {
+            bail!("invalid configuration: `database.max_connections` must be positive");
+        }
+        for (key, url) in [
+            ("database.url", &self.database.url),
+            ("auth.database_url", &a.database_url),
+            ("patient.database_url", &self.patient.database_url),
+        ] {
+            if let Some(url) = url {
+                let url = url.expose_secret();
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    bail!(
+                        "invalid configuration: `{key}` must be a postgres:// URL (leave it unset for embedded SQLite)"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The PostgreSQL URL a service uses, if any (its own override, else the shared one).
+    pub fn database_url_for(&self, service: crate::store::ServiceDb) -> Option<&SecretString> {
+        use crate::store::ServiceDb;
+        let own = match service {
+            ServiceDb::Auth => self.auth.database_url.as_ref(),
+            ServiceDb::Patient => self.patient.database_url.as_ref(),
+        };
+        own.or(self.database.url.as_ref())
+    }
+}
+
+/// `pms-server default-config`: every key with its default. A test keeps it in sync.
+pub const DEFAULT_CONFIG_TOML: &str = r#"# PMS server configuration. Every key is optional; shown with its default.
+# Each key can also be set as an environment variable PMS_<SECTION>__<KEY>
+# (e.g. PMS_DATABASE__URL, PMS_GATEWAY__PORT); top-level keys as PMS_<KEY> (PMS_DATA_DIR).
+# Precedence: defaults < this file (--config / PMS_CONFIG) < environment < command-line flags.
+
+# Embedded-mode SQLite databases and the generated admin password live here.
+data_dir = "pms-data"
+# Throwaway instance in a temporary directory (also: --ephemeral).
+ephemeral = false
+
+[log]
+# auto (pretty on a terminal, JSON otherwise) | json | pretty
+format = "auto"
+# tracing filter; RUST_LOG overrides it
+level = "info"
+
+[http]
+# Largest accepted request body, in bytes.
+body_limit_bytes = 1048576
+
+[database]
+# PostgreSQL URL shared by every service (each uses its own schema). Unset: embedded SQLite.
+# url = "postgres://pms:secret@localhost:5432/pms"
+max_connections = 10
+
+[gateway]
+# The only public service. Use 0.0.0.0 to accept connections from other hosts.
+bind = "127.0.0.1"
+port = 4004
+# Where the gateway reaches the patient service (ignored by `pms-server all`).
+patient_url = "http://127.0.0.1:4000"
+
+[auth]
+bind = "127.0.0.1"
+port = 4005
+# Where the gateway and services reach auth (JWKS at <url>/.well-known/jwks.json).
+url = "http://127.0.0.1:4005"
+# database_url = "postgres://..."   # overrides [database] url for this service
+issuer = "pms-auth"
+audience = "pms-api"
+# Access tokens live at most 15 minutes.
+access_token_ttl_secs = 900
+refresh_token_ttl_secs = 2592000
+# First-start admin (also PMS_ADMIN_EMAIL / PMS_ADMIN_PASSWORD). Without a password a random one
+# is generated, printed once and saved with mode 0600 in <data_dir>/admin-password.
+admin_email = "admin@pms.local"
+# admin_password = "at least 12 characters"
+# Failed logins allowed per account / per client IP within the window before 429.
+max_failed_logins_per_account = 5
+max_failed_logins_per_ip = 20
+throttle_window_secs = 900
+
+[patient]
+bind = "127.0.0.1"
+port = 4000
+# database_url = "postgres://..."   # overrides [database] url for this service
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_matches_the_defaults() {
+        let from_file: Settings = Figment::new()
+            .merge(Toml::string(DEFAULT_CONFIG_TOML))
+            .extract()
+            .expect("default config parses");
+        assert_eq!(
+            format!("{from_file:?}"),
+            format!("{:?}", Settings::default())
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err =
+            Settings::from_figment(Figment::new().merge(Toml::string("[database]\nurll = \"x\"")))
+                .expect_err("unknown key must fail");
+        assert!(format!("{err:#}").contains("urll"), "{err:#}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let err = Settings::from_figment(
+            Figment::new().merge(Toml::string("[auth]\naccess_token_ttl_secs = 3600")),
+        )
+        .expect_err("too long a TTL must fail");
+        assert!(
+            format!("{err:#}").contains("auth.access_token_ttl_secs"),
+            "{err:#}"
+        );
+        let err = Settings::from_figment(
+            Figment::new().merge(Toml::string("[database]\nurl = \"mysql://x\"")),
+        )
+        .expect_err("non-postgres URL must fail");
+        assert!(format!("{err:#}").contains("database.url"), "{err:#}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let settings = Settings::from_figment(Figment::new().merge(Toml::string(
+            "[database]\nurl = \"postgres://u:hunter2hunter2@h/db\"",
+        )))
+        .expect("valid");
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,11 @@
+//! The gateway service (stub until implemented).
+
+use axum::Router;
+
+use crate::config::Settings;
+
+/// Builds the gateway service's router (with the common layers).
+pub async fn build(settings: &Settings) -> anyhow::Result<Router> {
+    let _ = settings;
+    Ok(Router::new())
+}

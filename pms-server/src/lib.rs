@@ -1,0 +1,15 @@
+//! PMS server: gateway, auth and patient services, runnable all in one process (embedded SQLite by
+//! default) or one per process on PostgreSQL. See DESIGN.md §2–§7.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod auth;
+pub mod authn;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod http;
+pub mod patient;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;

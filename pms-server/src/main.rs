@@ -1,0 +1,113 @@
+//! `pms-server`: runs PMS services. With no command it runs everything in one process on embedded
+//! SQLite (`./pms-data`); `gateway`, `auth` and `patient` run one service each (distributed mode).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use pms_server::app::{self, Topology};
+use pms_server::config::{DEFAULT_CONFIG_TOML, Settings};
+use pms_server::{shutdown, telemetry};
+use tokio_util::sync::CancellationToken;
+
+/// PMS — Patient Management System server.
+///
+/// With no command, runs every service in one process on an embedded SQLite database in
+/// `--data-dir` (no external services needed). Configuration: built-in defaults, then the
+/// `--config` TOML file, then `PMS_<SECTION>__<KEY>` environment variables
+/// (`pms-server default-config` prints every key).
+#[derive(Debug, Parser)]
+#[command(name = "pms-server", version, about, long_about)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(short, long, env = "PMS_CONFIG", global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory for the embedded databases and the generated admin password
+    /// [default: ./pms-data].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Throwaway instance: data in a temporary directory deleted at exit.
+    #[arg(long, global = true)]
+    ephemeral: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Every service in one process; only the gateway (port 4004) is public. The default.
+    All,
+    /// The API gateway (port 4004): routing, token verification, docs.
+    Gateway,
+    /// The auth service (port 4005): login, tokens, users.
+    Auth,
+    /// The patient service (port 4000).
+    Patient,
+    /// Print a commented configuration file with every key and its default.
+    DefaultConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let topology = match cli.command {
+        Some(Command::DefaultConfig) => {
+            print!("{DEFAULT_CONFIG_TOML}");
+            return ExitCode::SUCCESS;
+        }
+        None | Some(Command::All) => Topology::All,
+        Some(Command::Gateway) => Topology::Gateway,
+        Some(Command::Auth) => Topology::Auth,
+        Some(Command::Patient) => Topology::Patient,
+    };
+    let mut settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("pms-server: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(dir) = cli.data_dir {
+        settings.data_dir = dir;
+    }
+    settings.ephemeral |= cli.ephemeral;
+    telemetry::init_logging(&settings.log);
+    telemetry::init_metrics();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("pms-server: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(topology, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "pms-server stopped");
+            eprintln!("pms-server: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(topology: Topology, mut settings: Settings) -> anyhow::Result<()> {
+    // Keep the temporary directory alive until every service has stopped.
+    let _ephemeral_dir = if settings.ephemeral {
+        let dir = tempfile::Builder::new()
+            .prefix("pms-ephemeral-")
+            .tempdir()
+            .context("cannot create a temporary directory")?;
+        settings.data_dir = dir.path().to_owned();
+        tracing::info!(data_dir = %dir.path().display(), "ephemeral instance: data is deleted at exit");
+        Some(dir)
+    } else {
+        None
+    };
+    let token = CancellationToken::new();
+    shutdown::cancel_on_signal(token.clone());
+    let running = app::start(topology, settings, token).await?;
+    if let Some(addr) = running.gateway {
+        tracing::info!(%addr, "PMS gateway ready: http://{addr}/docs");
+    }
+    running.wait().await
+}

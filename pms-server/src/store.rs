@@ -1,0 +1,211 @@
+//! Database plumbing shared by the services: one pool per service, PostgreSQL (own schema per
+//! service) or embedded SQLite (own file per service), and migrations at start.
+//!
+//! Each service defines its own store trait and implements it for both backends; nothing here
+//! knows any service's tables.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection, PgPool, SqlitePool};
+
+/// The services that own a database (schema in PostgreSQL, file in SQLite).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceDb {
+    Auth,
+    Patient,
+}
+
+impl ServiceDb {
+    /// Schema (PostgreSQL) and file stem (SQLite) name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceDb::Auth => "auth",
+            ServiceDb::Patient => "patient",
+        }
+    }
+}
+
+/// A connected service database.
+#[derive(Debug, Clone)]
+pub enum Db {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+impl Db {
+    /// `SELECT 1`, for readiness checks.
+    pub async fn ping(&self) -> Result<(), String> {
+        let result = match self {
+            Db::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
+            Db::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
+        };
+        result.map_err(|e| format!("database: {e}"))
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Postgres(pool) => pool.close().await,
+            Db::Sqlite(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Migrations of one service, per backend.
+pub struct Migrations {
+    pub postgres: &'static Migrator,
+    pub sqlite: &'static Migrator,
+}
+
+/// Connects a service's database and runs its migrations.
+///
+/// `pg_url` set → PostgreSQL, schema `service.name()` (created if missing, and first on the
+/// `search_path` of every pooled connection). Otherwise `{dir}/{service}.db` in SQLite (WAL,
+/// `synchronous=FULL`: patient data needs durable commits, foreign keys on).
+pub async fn connect(
+    service: ServiceDb,
+    pg_url: Option<&SecretString>,
+    sqlite_dir: &Path,
+    max_connections: u32,
+    migrations: &Migrations,
+) -> anyhow::Result<Db> {
+    match pg_url {
+        Some(url) => {
+            let pool =
+                connect_postgres(service.name(), url.expose_secret(), max_connections).await?;
+            migrations
+                .postgres
+                .run(&pool)
+                .await
+                .with_context(|| format!("while migrating the {} schema", service.name()))?;
+            Ok(Db::Postgres(pool))
+        }
+        None => {
+            let path = sqlite_dir.join(format!("{}.db", service.name()));
+            let pool = connect_sqlite(&path, max_connections).await?;
+            migrations
+                .sqlite
+                .run(&pool)
+                .await
+                .with_context(|| format!("while migrating {}", path.display()))?;
+            Ok(Db::Sqlite(pool))
+        }
+    }
+}
+
+/// A PostgreSQL pool whose connections use `schema`.
+pub async fn connect_postgres(
+    schema: &str,
+    url: &str,
+    max_connections: u32,
+) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)
+        .context("invalid PostgreSQL URL")?
+        .log_statements(tracing::log::LevelFilter::Trace);
+    // One plain connection first to create the schema; `IF NOT EXISTS` can still race with a
+    // replica starting at the same moment, which is harmless.
+    let mut conn = sqlx::PgConnection::connect_with(&options)
+        .await
+        .context("cannot connect to PostgreSQL (is it running, and is the URL right?)")?;
+    if let Err(e) = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+        .execute(&mut conn)
+        .await
+    {
+        let duplicate = e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|c| c == "23505" || c == "42P06");
+        if !duplicate {
+            return Err(e).with_context(|| format!("cannot create schema {schema}"));
+        }
+    }
+    conn.close().await.ok();
+    let options = options.options([("search_path", schema)]);
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .context("cannot open the PostgreSQL pool")
+}
+
+/// A SQLite pool on `path` (created if missing).
+pub async fn connect_sqlite(path: &Path, max_connections: u32) -> anyhow::Result<SqlitePool> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10))
+        .log_statements(tracing::log::LevelFilter::Trace);
+    SqlitePoolOptions::new()
+        .max_connections(max_connections.min(8))
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .with_context(|| format!("cannot open SQLite database {}", path.display()))
+}
+
+/// Starts a write transaction. SQLite gets `BEGIN IMMEDIATE`: taking the write lock up front
+/// avoids the deadlock-prone upgrade of a deferred read transaction (`SQLITE_BUSY`) under
+/// concurrent writers; PostgreSQL gets a plain `BEGIN`.
+pub trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>>
+    + Send;
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+/// Test support: a fresh, empty PostgreSQL database per call, from `PMS_TEST_DATABASE_URL`.
+/// Panics (never skips) when the variable is missing: a missing PostgreSQL is a CI failure.
+pub mod testing {
+    use sqlx::Connection;
+
+    /// Creates `pms_test_<uuid>` on the server of `PMS_TEST_DATABASE_URL` and returns its URL.
+    pub async fn fresh_postgres_url() -> String {
+        let base = std::env::var("PMS_TEST_DATABASE_URL").unwrap_or_else(|_| {
+            panic!(
+                "PMS_TEST_DATABASE_URL is not set: the PostgreSQL suites need a server \
+                 (run `scripts/test`, which starts one, or export a URL of a role with CREATEDB)"
+            )
+        });
+        let name = format!("pms_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&base)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to PMS_TEST_DATABASE_URL: {e}"));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test database: {e}"));
+        conn.close().await.ok();
+        let mut url = url::Url::parse(&base).expect("PMS_TEST_DATABASE_URL is a URL");
+        url.set_path(&name);
+        url.to_string()
+    }
+}

@@ -1,0 +1,56 @@
+//! Logging (tracing) and metrics (Prometheus) set-up, once per process.
+//!
+//! Logs carry ids, never names, emails, addresses, passwords or tokens.
+
+use std::io::IsTerminal;
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogFormat, LogSettings};
+
+static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the global tracing subscriber. `RUST_LOG` overrides `log.level`.
+pub fn init_logging(settings: &LogSettings) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match settings.format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // `try_init`: a second call (tests building several apps in one process) is a no-op.
+    let _ = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init()
+    } else {
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
+    };
+}
+
+/// Installs the Prometheus recorder (idempotent) and returns its handle.
+pub fn init_metrics() -> &'static PrometheusHandle {
+    METRICS.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder was installed first (then ours simply records nothing).
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// The process's metrics handle, if [`init_metrics`] ran.
+pub fn metrics_handle() -> Option<&'static PrometheusHandle> {
+    METRICS.get()
+}

@@ -1,0 +1,13 @@
+//! REST DTOs: the JSON the API speaks, camelCase like the reference system. Request bodies reject
+//! unknown fields; response bodies are a stable contract for clients.
+
+mod auth;
+mod patients;
+mod problem;
+
+pub use auth::*;
+pub use patients::*;
+pub use problem::*;
+
+/// Media type of every error body (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
