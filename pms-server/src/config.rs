@@ -25,6 +25,7 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     pub auth: AuthSettings,
     pub patient: PatientSettings,
+    pub billing: BillingSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -68,6 +69,8 @@ pub struct GatewaySettings {
     pub port: u16,
     /// Where the gateway reaches the patient service.
     pub patient_url: String,
+    /// Where the gateway reaches the billing service's REST API.
+    pub billing_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,6 +109,20 @@ pub struct PatientSettings {
     pub port: u16,
     /// Overrides `database.url` for this service.
     pub database_url: Option<SecretString>,
+    /// Where the patient service reaches billing's gRPC API.
+    pub billing_grpc_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BillingSettings {
+    pub bind: IpAddr,
+    /// REST port.
+    pub port: u16,
+    /// gRPC port.
+    pub grpc_port: u16,
+    /// Overrides `database.url` for this service.
+    pub database_url: Option<SecretString>,
 }
 
 impl Default for Settings {
@@ -128,6 +145,7 @@ impl Default for Settings {
                 bind: loopback(),
                 port: 4004,
                 patient_url: "http://127.0.0.1:4000".to_owned(),
+                billing_url: "http://127.0.0.1:4001".to_owned(),
             },
             auth: AuthSettings {
                 bind: loopback(),
@@ -147,6 +165,13 @@ impl Default for Settings {
             patient: PatientSettings {
                 bind: loopback(),
                 port: 4000,
+                database_url: None,
+                billing_grpc_url: "http://127.0.0.1:9001".to_owned(),
+            },
+            billing: BillingSettings {
+                bind: loopback(),
+                port: 4001,
+                grpc_port: 9001,
                 database_url: None,
             },
         }
@@ -176,6 +201,11 @@ impl Default for GatewaySettings {
 impl Default for AuthSettings {
     fn default() -> Self {
         Settings::default().auth
+    }
+}
+impl Default for BillingSettings {
+    fn default() -> Self {
+        Settings::default().billing
     }
 }
 impl Default for PatientSettings {
@@ -302,6 +332,7 @@ impl Settings {
             ("database.url", &self.database.url),
             ("auth.database_url", &a.database_url),
             ("patient.database_url", &self.patient.database_url),
+            ("billing.database_url", &self.billing.database_url),
         ] {
             if let Some(url) = url {
                 let url = url.expose_secret();
@@ -321,6 +352,7 @@ impl Settings {
         let own = match service {
             ServiceDb::Auth => self.auth.database_url.as_ref(),
             ServiceDb::Patient => self.patient.database_url.as_ref(),
+            ServiceDb::Billing => self.billing.database_url.as_ref(),
         };
         own.or(self.database.url.as_ref())
     }
@@ -356,8 +388,9 @@ max_connections = 10
 # The only public service. Use 0.0.0.0 to accept connections from other hosts.
 bind = "127.0.0.1"
 port = 4004
-# Where the gateway reaches the patient service (ignored by `pms-server all`).
+# Where the gateway reaches the services (ignored by `pms-server all`, which wires them itself).
 patient_url = "http://127.0.0.1:4000"
+billing_url = "http://127.0.0.1:4001"
 
 [auth]
 bind = "127.0.0.1"
@@ -382,6 +415,15 @@ throttle_window_secs = 900
 [patient]
 bind = "127.0.0.1"
 port = 4000
+# database_url = "postgres://..."   # overrides [database] url for this service
+# Where the patient service reaches billing's gRPC API (ignored by `pms-server all`).
+billing_grpc_url = "http://127.0.0.1:9001"
+
+[billing]
+bind = "127.0.0.1"
+# REST API (behind the gateway at /api/billing) and gRPC ports.
+port = 4001
+grpc_port = 9001
 # database_url = "postgres://..."   # overrides [database] url for this service
 "#;
 

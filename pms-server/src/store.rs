@@ -20,6 +20,7 @@ use sqlx::{ConnectOptions, Connection, PgPool, SqlitePool};
 pub enum ServiceDb {
     Auth,
     Patient,
+    Billing,
 }
 
 impl ServiceDb {
@@ -28,6 +29,7 @@ impl ServiceDb {
         match self {
             ServiceDb::Auth => "auth",
             ServiceDb::Patient => "patient",
+            ServiceDb::Billing => "billing",
         }
     }
 }
