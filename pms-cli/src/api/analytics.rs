@@ -1,0 +1,58 @@
+//! Analytics endpoints (`/api/analytics/*`): the summary and the live event stream (SSE).
+//!
+//! The analytics service is not built yet: the summary is passed through as JSON and the stream
+//! follows DESIGN §7 (`GET /api/analytics/events/stream?type=`, `Last-Event-ID` to resume). For
+//! `--since` the client sends `since=<RFC 3339>`; `--from-beginning` sends `Last-Event-ID: 0`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::Method;
+use reqwest::header::{ACCEPT, CACHE_CONTROL, HeaderName};
+use serde_json::Value;
+
+use super::{ApiClient, ApiRequest};
+use crate::error::Result;
+
+/// Path of the live event stream.
+pub const EVENT_STREAM_PATH: &str = "/api/analytics/events/stream";
+
+/// Where a stream starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamStart {
+    /// Only events of this type (`PATIENT_CREATED`, …).
+    pub event_type: Option<String>,
+    /// Resume after this event id (sent as `Last-Event-ID`).
+    pub last_event_id: Option<String>,
+    /// Replay events that occurred at or after this time (ignored when resuming by id).
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl ApiClient {
+    /// `GET /api/analytics/summary`.
+    pub async fn analytics_summary(&self) -> Result<Value> {
+        self.send(ApiRequest::new(Method::GET, "/api/analytics/summary"))
+            .await?
+            .json()
+            .await
+    }
+
+    /// Opens the event stream; the body is `text/event-stream`.
+    pub async fn open_event_stream(&self, start: &StreamStart) -> Result<reqwest::Response> {
+        let mut request = ApiRequest::new(Method::GET, EVENT_STREAM_PATH)
+            .header(ACCEPT, "text/event-stream")
+            .header(CACHE_CONTROL, "no-cache");
+        request.streaming = true;
+        if let Some(kind) = &start.event_type {
+            request = request.query("type", kind);
+        }
+        match (&start.last_event_id, start.since) {
+            (Some(id), _) => {
+                request = request.header(HeaderName::from_static("last-event-id"), id.clone());
+            }
+            (None, Some(since)) => {
+                request = request.query("since", since.to_rfc3339_opts(SecondsFormat::Secs, true));
+            }
+            (None, None) => {}
+        }
+        Ok(self.send(request).await?.into_inner())
+    }
+}

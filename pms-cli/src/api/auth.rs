@@ -1,0 +1,88 @@
+//! Auth endpoints (`/auth/*`): login, logout, who am I, users (ADMIN), own password.
+
+use pms_proto::rest::{
+    ChangePasswordRequest, CreateUserRequest, LoginRequest, Me, RefreshRequest, TokenResponse,
+    UpdateUserRequest, User,
+};
+use reqwest::Method;
+use uuid::Uuid;
+
+use super::{ApiClient, ApiRequest};
+use crate::error::Result;
+
+impl ApiClient {
+    /// `POST /auth/login`.
+    pub async fn login(&self, email: &str, password: &str) -> Result<TokenResponse> {
+        let request = ApiRequest::new(Method::POST, "/auth/login").json(&LoginRequest {
+            email: email.to_owned(),
+            password: password.to_owned(),
+        });
+        self.send_unauthenticated(request).await?.json().await
+    }
+
+    /// `POST /auth/logout`: revokes the refresh token (and its family) on the server.
+    pub async fn logout(&self, refresh_token: &str) -> Result<()> {
+        let request = ApiRequest::new(Method::POST, "/auth/logout").json(&RefreshRequest {
+            refresh_token: refresh_token.to_owned(),
+        });
+        self.send_unauthenticated(request).await?;
+        Ok(())
+    }
+
+    /// `GET /auth/me`: who the token belongs to.
+    pub async fn me(&self) -> Result<Me> {
+        self.send(ApiRequest::new(Method::GET, "/auth/me"))
+            .await?
+            .json()
+            .await
+    }
+
+    /// `POST /auth/me/password`.
+    pub async fn change_password(&self, current: &str, new: &str) -> Result<()> {
+        let request =
+            ApiRequest::new(Method::POST, "/auth/me/password").json(&ChangePasswordRequest {
+                current_password: current.to_owned(),
+                new_password: new.to_owned(),
+            });
+        self.send(request).await?;
+        Ok(())
+    }
+
+    /// `GET /auth/users` (ADMIN).
+    pub async fn list_users(&self) -> Result<Vec<User>> {
+        self.send(ApiRequest::new(Method::GET, "/auth/users"))
+            .await?
+            .json()
+            .await
+    }
+
+    /// `GET /auth/users/{id}` (ADMIN).
+    pub async fn get_user(&self, id: Uuid) -> Result<User> {
+        self.send(
+            ApiRequest::new(Method::GET, format!("/auth/users/{id}")).about(format!("user {id}")),
+        )
+        .await?
+        .json()
+        .await
+    }
+
+    /// `POST /auth/users` (ADMIN).
+    pub async fn create_user(&self, request: &CreateUserRequest) -> Result<User> {
+        self.send(ApiRequest::new(Method::POST, "/auth/users").json(request))
+            .await?
+            .json()
+            .await
+    }
+
+    /// `PATCH /auth/users/{id}` (ADMIN): role and/or disabled.
+    pub async fn update_user(&self, id: Uuid, request: &UpdateUserRequest) -> Result<User> {
+        self.send(
+            ApiRequest::new(Method::PATCH, format!("/auth/users/{id}"))
+                .json(request)
+                .about(format!("user {id}")),
+        )
+        .await?
+        .json()
+        .await
+    }
+}

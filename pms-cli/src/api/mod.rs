@@ -1,0 +1,458 @@
+//! `ApiClient`: the one REST client of PMS (the CLI, the TUI and the end-to-end tests use it).
+//!
+//! It knows the gateway's base URL and where the access token comes from: `PMS_TOKEN` (used as
+//! is), a stored session (refreshed transparently shortly before it expires and once more on a
+//! 401, the rotated tokens handed back to the caller's [`SessionPersistence`]), or none. Every
+//! error becomes a [`crate::Error`] with the right exit code; problem+json bodies are kept.
+
+mod analytics;
+mod auth;
+mod paging;
+mod patients;
+
+pub use analytics::{EVENT_STREAM_PATH, StreamStart};
+pub use paging::{Page, next_link};
+pub use patients::{PatientQuery, Tagged, etag_for};
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use pms_proto::rest::{Problem, RefreshRequest, TokenResponse};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::credentials::Session;
+use crate::error::{Error, Result, TokenSource};
+
+/// Refresh the access token when it has less than this left.
+const REFRESH_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+/// Whole-request limit for ordinary calls (event streams have none).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Receives a session whenever its tokens rotate (the refresh token is single use: losing the
+/// new one ends the session), and offers the latest stored copy.
+pub trait SessionPersistence: Send + Sync {
+    /// Stores the refreshed session. Failures are the implementation's to report.
+    fn save(&self, session: &Session);
+    /// The stored session now (another process may have refreshed it meanwhile).
+    fn reload(&self) -> Option<Session>;
+}
+
+/// Where the client's access token comes from.
+pub enum Credentials {
+    /// No token (login, refresh, public endpoints).
+    None,
+    /// `PMS_TOKEN`: used as is, never refreshed, never stored.
+    Token(String),
+    /// A logged-in session, refreshed as needed.
+    Session {
+        session: Session,
+        persistence: Option<Arc<dyn SessionPersistence>>,
+    },
+}
+
+enum Auth {
+    None,
+    Static(String),
+    Session {
+        state: Mutex<Session>,
+        persistence: Option<Arc<dyn SessionPersistence>>,
+    },
+}
+
+/// The PMS REST client. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: String,
+    auth: Auth,
+}
+
+/// One request to the API.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub method: Method,
+    /// A path under the base (`/api/patients`) or an absolute URL on the same server.
+    pub target: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(HeaderName, String)>,
+    pub body: Option<Value>,
+    /// What the request is about ("patient 0193…"), for a 404 message.
+    pub context: Option<String>,
+    /// No overall timeout (event streams).
+    pub streaming: bool,
+}
+
+impl ApiRequest {
+    /// A request with no query, headers or body.
+    pub fn new(method: Method, target: impl Into<String>) -> ApiRequest {
+        ApiRequest {
+            method,
+            target: target.into(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: None,
+            context: None,
+            streaming: false,
+        }
+    }
+
+    /// Adds a query parameter.
+    pub fn query(mut self, key: &str, value: impl ToString) -> ApiRequest {
+        self.query.push((key.to_owned(), value.to_string()));
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: HeaderName, value: impl Into<String>) -> ApiRequest {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Sets a JSON body.
+    pub fn json(mut self, body: &impl serde::Serialize) -> ApiRequest {
+        self.body = serde_json::to_value(body).ok();
+        self
+    }
+
+    /// Names what the request is about, for a 404.
+    pub fn about(mut self, what: impl Into<String>) -> ApiRequest {
+        self.context = Some(what.into());
+        self
+    }
+}
+
+/// A raw exchange (`pms request`): whatever the server answered, error statuses included.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    /// Header names in lowercase, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub elapsed: Duration,
+}
+
+impl ApiClient {
+    /// A client for the gateway at `base` (`http://127.0.0.1:4004`).
+    pub fn new(base: &str, credentials: Credentials) -> Result<ApiClient> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            // Per read: event streams stay open; the server's heartbeats keep them alive.
+            .read_timeout(Duration::from_secs(45))
+            .user_agent(concat!("pms-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Other(format!("cannot build the HTTP client: {e}")))?;
+        let auth = match credentials {
+            Credentials::None => Auth::None,
+            Credentials::Token(token) => Auth::Static(token),
+            Credentials::Session {
+                session,
+                persistence,
+            } => Auth::Session {
+                state: Mutex::new(session),
+                persistence,
+            },
+        };
+        Ok(ApiClient {
+            inner: Arc::new(Inner {
+                http,
+                base: base.trim_end_matches('/').to_owned(),
+                auth,
+            }),
+        })
+    }
+
+    /// The gateway base URL (no trailing slash).
+    pub fn base(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// Where this client's token comes from.
+    pub fn token_source(&self) -> TokenSource {
+        match self.inner.auth {
+            Auth::None => TokenSource::None,
+            Auth::Static(_) => TokenSource::Environment,
+            Auth::Session { .. } => TokenSource::Session,
+        }
+    }
+
+    /// The current session (after any refresh), for session clients.
+    pub async fn session(&self) -> Option<Session> {
+        match &self.inner.auth {
+            Auth::Session { state, .. } => Some(state.lock().await.clone()),
+            _ => None,
+        }
+    }
+
+    /// A valid access token, refreshing the session first when it is about to expire.
+    pub async fn access_token(&self) -> Result<Option<String>> {
+        self.token(None).await
+    }
+
+    /// `rejected`: the token a 401 came back for (refresh unless it already changed).
+    async fn token(&self, rejected: Option<&str>) -> Result<Option<String>> {
+        match &self.inner.auth {
+            Auth::None => Ok(None),
+            Auth::Static(token) => Ok(Some(token.clone())),
+            Auth::Session { state, persistence } => {
+                let mut session = state.lock().await;
+                let stale = match rejected {
+                    Some(token) => token == session.access_token,
+                    None => session.expires_at - Utc::now() < REFRESH_MARGIN,
+                };
+                if stale {
+                    self.refresh_session(&mut session, persistence.as_ref())
+                        .await?;
+                }
+                Ok(Some(session.access_token.clone()))
+            }
+        }
+    }
+
+    async fn refresh_session(
+        &self,
+        session: &mut Session,
+        persistence: Option<&Arc<dyn SessionPersistence>>,
+    ) -> Result<()> {
+        if let Some(persistence) = persistence {
+            let p = persistence.clone();
+            let stored = tokio::task::spawn_blocking(move || p.reload())
+                .await
+                .ok()
+                .flatten();
+            if let Some(stored) = stored {
+                // Another process already rotated the tokens: use its result, never re-use ours.
+                if stored.refresh_token != session.refresh_token
+                    && stored.expires_at - Utc::now() >= REFRESH_MARGIN
+                {
+                    *session = stored;
+                    return Ok(());
+                }
+            }
+        }
+        let tokens = match self.refresh(&session.refresh_token).await {
+            Ok(tokens) => tokens,
+            Err(Error::Api {
+                status: 400 | 401, ..
+            }) => return Err(Error::SessionExpired),
+            Err(e) => return Err(e),
+        };
+        session.access_token = tokens.token;
+        session.refresh_token = tokens.refresh_token;
+        session.expires_at = expires_at(tokens.expires_in);
+        if let Some(persistence) = persistence {
+            let p = persistence.clone();
+            let copy = session.clone();
+            let _ = tokio::task::spawn_blocking(move || p.save(&copy)).await;
+        }
+        Ok(())
+    }
+
+    /// `POST /auth/refresh`: rotates the refresh token.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenResponse> {
+        let request = ApiRequest::new(Method::POST, "/auth/refresh").json(&RefreshRequest {
+            refresh_token: refresh_token.to_owned(),
+        });
+        self.send_unauthenticated(request).await?.json().await
+    }
+
+    fn url(&self, target: &str) -> String {
+        if target.starts_with("http://") || target.starts_with("https://") {
+            target.to_owned()
+        } else {
+            format!("{}{target}", self.inner.base)
+        }
+    }
+
+    /// Sends a request with the client's token; on a 401 refreshes the session once and
+    /// retries. Error statuses become [`Error::Api`].
+    pub async fn send(&self, request: ApiRequest) -> Result<ApiResponse> {
+        let token = self.token(None).await?;
+        let response = self.execute(&request, token.as_deref()).await?;
+        if response.status() == StatusCode::UNAUTHORIZED
+            && matches!(self.inner.auth, Auth::Session { .. })
+        {
+            let retry_token = self.token(token.as_deref()).await?;
+            let retried = self.execute(&request, retry_token.as_deref()).await?;
+            return self.check(retried, &request).await;
+        }
+        self.check(response, &request).await
+    }
+
+    async fn send_unauthenticated(&self, request: ApiRequest) -> Result<ApiResponse> {
+        let response = self.execute(&request, None).await?;
+        let mut checked = self.check(response, &request).await;
+        if let Err(Error::Api { source_kind, .. }) = &mut checked {
+            *source_kind = TokenSource::None;
+        }
+        checked
+    }
+
+    async fn execute(
+        &self,
+        request: &ApiRequest,
+        token: Option<&str>,
+    ) -> Result<reqwest::Response> {
+        let url = self.url(&request.target);
+        let mut builder = self.inner.http.request(request.method.clone(), &url);
+        if !request.query.is_empty() {
+            builder = builder.query(&request.query);
+        }
+        if let Some(token) = token {
+            builder = builder.bearer_auth(token);
+        }
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        if let Some(body) = &request.body {
+            builder = builder.json(body);
+        }
+        if !request.streaming {
+            builder = builder.timeout(REQUEST_TIMEOUT);
+        }
+        builder
+            .send()
+            .await
+            .map_err(|e| transport_error(&self.inner.base, &e))
+    }
+
+    async fn check(
+        &self,
+        response: reqwest::Response,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(ApiResponse {
+                response,
+                url: self.url(&request.target),
+            });
+        }
+        let bytes = response.bytes().await.unwrap_or_default();
+        let problem = serde_json::from_slice::<Problem>(&bytes).ok();
+        Err(Error::Api {
+            status: status.as_u16(),
+            problem,
+            context: request.context.clone(),
+            source_kind: self.token_source(),
+        })
+    }
+
+    /// Sends a request exactly as given (no token added, no status mapping): `pms request`.
+    pub async fn execute_raw(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<RawResponse> {
+        let mut header_map = HeaderMap::new();
+        for (name, value) in headers {
+            let name = HeaderName::try_from(name.as_str())
+                .map_err(|_| Error::Usage(format!("invalid header name `{name}`")))?;
+            let value = HeaderValue::try_from(value.as_str())
+                .map_err(|_| Error::Usage(format!("invalid value for header `{name}`")))?;
+            header_map.append(name, value);
+        }
+        let mut builder = self
+            .inner
+            .http
+            .request(method, url)
+            .headers(header_map)
+            .timeout(REQUEST_TIMEOUT);
+        if let Some(body) = body {
+            builder = builder.body(body);
+        }
+        let started = Instant::now();
+        let response = builder.send().await.map_err(|e| transport_error(url, &e))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(url, &e))?
+            .to_vec();
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+            elapsed: started.elapsed(),
+        })
+    }
+}
+
+/// A successful response.
+pub struct ApiResponse {
+    response: reqwest::Response,
+    url: String,
+}
+
+impl ApiResponse {
+    /// The response headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.response.headers()
+    }
+
+    /// The underlying response (streaming bodies).
+    pub fn into_inner(self) -> reqwest::Response {
+        self.response
+    }
+
+    /// Decodes a JSON body.
+    pub async fn json<T: DeserializeOwned>(self) -> Result<T> {
+        let url = self.url;
+        let bytes = self
+            .response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(&url, &e))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
+            url,
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// When a token that lives `expires_in` seconds from now expires.
+pub fn expires_at(expires_in: u64) -> chrono::DateTime<Utc> {
+    Utc::now() + chrono::TimeDelta::seconds(i64::try_from(expires_in).unwrap_or(i64::MAX / 2))
+}
+
+/// A transport failure as an [`Error`]: connection problems and timeouts are "unreachable"
+/// (exit 6) and name the innermost cause ("Connection refused").
+fn transport_error(url: &str, e: &reqwest::Error) -> Error {
+    let mut reason = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        reason = inner.to_string();
+        source = inner.source();
+    }
+    if e.is_timeout() {
+        reason = format!("timed out: {reason}");
+    }
+    if e.is_connect() || e.is_timeout() || e.is_request() {
+        let base = url::Url::parse(url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| url.to_owned());
+        Error::Unreachable { url: base, reason }
+    } else {
+        Error::Other(format!("request to {url} failed: {reason}"))
+    }
+}

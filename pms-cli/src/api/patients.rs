@@ -1,0 +1,202 @@
+//! Patient endpoints (`/api/patients*`) and the audit log (`/api/audit`, ADMIN).
+
+use pms_proto::rest::{AuditEntry, Patient, PatientRequest, PatientVersion};
+use reqwest::Method;
+use reqwest::header::{ETAG, IF_MATCH};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use super::{ApiClient, ApiRequest, Page, next_link};
+use crate::error::{Error, Result};
+
+/// Filters and paging of `GET /api/patients`.
+#[derive(Debug, Clone, Default)]
+pub struct PatientQuery {
+    /// Case-insensitive prefix of name, email or MRN.
+    pub q: Option<String>,
+    /// Page size (server default 100, max 1000).
+    pub limit: Option<u32>,
+    /// `createdAt`, `-createdAt`, `name`, `-name`.
+    pub sort: Option<String>,
+    /// Opaque cursor of a page.
+    pub cursor: Option<String>,
+}
+
+/// A patient with its `ETag` (the version to send back in `If-Match`).
+#[derive(Debug, Clone)]
+pub struct Tagged<T> {
+    pub value: T,
+    pub etag: Option<String>,
+}
+
+impl ApiClient {
+    /// Fetches one page of a list endpoint.
+    pub async fn page<T: DeserializeOwned>(&self, request: ApiRequest) -> Result<Page<T>> {
+        let response = self.send(request).await?;
+        let next = next_link(response.headers());
+        let items = response.json().await?;
+        Ok(Page { items, next })
+    }
+
+    /// Fetches a list: the first page, and every following one when `all`.
+    pub async fn pages<T: DeserializeOwned>(
+        &self,
+        first: ApiRequest,
+        all: bool,
+    ) -> Result<Page<T>> {
+        let mut page = self.page::<T>(first).await?;
+        while all {
+            let Some(next) = page.next.take() else {
+                break;
+            };
+            self.check_same_server(&next)?;
+            let more = self.page::<T>(ApiRequest::new(Method::GET, next)).await?;
+            page.items.extend(more.items);
+            page.next = more.next;
+        }
+        Ok(page)
+    }
+
+    fn check_same_server(&self, target: &str) -> Result<()> {
+        let absolute = target.starts_with("http://") || target.starts_with("https://");
+        if absolute && !target.starts_with(self.base()) {
+            return Err(Error::Other(format!(
+                "refusing to follow a next-page link to another server: {target}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `GET /api/patients`.
+    pub async fn list_patients(&self, query: &PatientQuery, all: bool) -> Result<Page<Patient>> {
+        let mut request = ApiRequest::new(Method::GET, "/api/patients");
+        if let Some(q) = &query.q {
+            request = request.query("q", q);
+        }
+        if let Some(limit) = query.limit {
+            request = request.query("limit", limit);
+        }
+        if let Some(sort) = &query.sort {
+            request = request.query("sort", sort);
+        }
+        if let Some(cursor) = &query.cursor {
+            request = request.query("cursor", cursor);
+        }
+        self.pages(request, all).await
+    }
+
+    /// `GET /api/patients/{id}` with its ETag.
+    pub async fn get_patient(&self, id: Uuid) -> Result<Tagged<Patient>> {
+        let response = self
+            .send(
+                ApiRequest::new(Method::GET, format!("/api/patients/{id}"))
+                    .about(format!("patient {id}")),
+            )
+            .await?;
+        let etag = header_string(response.headers(), &ETAG);
+        Ok(Tagged {
+            value: response.json().await?,
+            etag,
+        })
+    }
+
+    /// `POST /api/patients` → 201.
+    pub async fn create_patient(&self, body: &PatientRequest) -> Result<Patient> {
+        self.send(ApiRequest::new(Method::POST, "/api/patients").json(body))
+            .await?
+            .json()
+            .await
+    }
+
+    /// `PUT /api/patients/{id}`; `if_match` is an ETag (`"3"`) — 412 when stale.
+    pub async fn update_patient(
+        &self,
+        id: Uuid,
+        body: &PatientRequest,
+        if_match: Option<&str>,
+    ) -> Result<Tagged<Patient>> {
+        let mut request = ApiRequest::new(Method::PUT, format!("/api/patients/{id}"))
+            .json(body)
+            .about(format!("patient {id}"));
+        if let Some(tag) = if_match {
+            request = request.header(IF_MATCH, tag);
+        }
+        let response = self.send(request).await?;
+        let etag = header_string(response.headers(), &ETAG);
+        Ok(Tagged {
+            value: response.json().await?,
+            etag,
+        })
+    }
+
+    /// `DELETE /api/patients/{id}` → 204 (soft delete).
+    pub async fn delete_patient(&self, id: Uuid) -> Result<()> {
+        self.send(
+            ApiRequest::new(Method::DELETE, format!("/api/patients/{id}"))
+                .about(format!("patient {id}")),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `GET /api/patients/{id}/history`: every version, oldest first.
+    pub async fn patient_history(&self, id: Uuid) -> Result<Vec<PatientVersion>> {
+        self.send(
+            ApiRequest::new(Method::GET, format!("/api/patients/{id}/history"))
+                .about(format!("patient {id}")),
+        )
+        .await?
+        .json()
+        .await
+    }
+
+    /// `GET /api/audit` (ADMIN), optionally for one patient.
+    pub async fn audit(
+        &self,
+        patient: Option<Uuid>,
+        limit: Option<u32>,
+        all: bool,
+    ) -> Result<Page<AuditEntry>> {
+        let mut request = ApiRequest::new(Method::GET, "/api/audit");
+        if let Some(id) = patient {
+            request = request.query("patientId", id);
+        }
+        if let Some(limit) = limit {
+            request = request.query("limit", limit);
+        }
+        self.pages(request, all).await
+    }
+}
+
+/// An ETag in the `If-Match` form for a version number (`3` → `"3"`); tags already quoted or
+/// weak are kept.
+pub fn etag_for(version: &str) -> String {
+    let v = version.trim();
+    if v.starts_with('"') || v.starts_with("W/") {
+        v.to_owned()
+    } else {
+        format!("\"{v}\"")
+    }
+}
+
+fn header_string(
+    headers: &reqwest::header::HeaderMap,
+    name: &reqwest::header::HeaderName,
+) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_are_quoted_once() {
+        assert_eq!(etag_for("3"), "\"3\"");
+        assert_eq!(etag_for("\"3\""), "\"3\"");
+        assert_eq!(etag_for("W/\"3\""), "W/\"3\"");
+    }
+}

@@ -1,0 +1,289 @@
+//! Every path of the session store, with in-memory keyrings (`keyring_core::mock`), keyrings
+//! that are down, and keyrings that hang.
+
+use super::keyring::testing::{down, hanging, mock};
+use super::*;
+use chrono::TimeZone;
+
+const T: Duration = Duration::from_secs(5);
+
+fn session(tag: &str) -> Session {
+    Session {
+        server: "http://127.0.0.1:4004".into(),
+        email: "admin@pms.test".into(),
+        role: Some(Role::Admin),
+        access_token: format!("access-{tag}"),
+        refresh_token: format!("refresh-{tag}"),
+        expires_at: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
+    }
+}
+
+fn store(mode: StoreMode, backends: Vec<Backend>, dir: &Path) -> TokenStore {
+    TokenStore::new(mode, backends, dir.join("sessions"), T)
+}
+
+#[test]
+fn keyring_round_trip_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ss, _) = mock("secret-service");
+    let tokens = store(StoreMode::Auto, vec![ss.clone()], dir.path());
+    let saved = tokens.save("default", &session("a")).unwrap();
+    assert_eq!(saved.location, Location::Keyring("secret-service"));
+    assert!(saved.warnings.is_empty());
+    assert!(!tokens.file_path("default").exists());
+    let loaded = tokens.load("default", None).unwrap().found.unwrap();
+    assert_eq!(loaded.session, session("a"));
+    assert_eq!(loaded.location, Location::Keyring("secret-service"));
+    assert!(
+        tokens.load("other", None).unwrap().found.is_none(),
+        "per profile"
+    );
+    let (removed, errors) = tokens.clear("default").unwrap();
+    assert_eq!(removed, vec![Location::Keyring("secret-service")]);
+    assert!(errors.is_empty());
+    assert!(tokens.load("default", None).unwrap().found.is_none());
+}
+
+#[test]
+fn first_backend_down_uses_the_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let (keyutils, _) = mock("keyutils");
+    let tokens = store(
+        StoreMode::Auto,
+        vec![down("secret-service"), keyutils],
+        dir.path(),
+    );
+    let saved = tokens.save("default", &session("b")).unwrap();
+    assert_eq!(saved.location, Location::Keyring("keyutils"));
+    let outcome = tokens.load("default", Some("keyutils")).unwrap();
+    assert_eq!(outcome.found.unwrap().session, session("b"));
+    assert!(
+        outcome.errors.is_empty(),
+        "the pinned backend answered first"
+    );
+}
+
+#[test]
+fn no_keyring_falls_back_to_a_private_file_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = store(
+        StoreMode::Auto,
+        vec![down("secret-service"), down("keyutils")],
+        dir.path(),
+    );
+    let saved = tokens.save("default", &session("c")).unwrap();
+    let path = tokens.file_path("default");
+    assert_eq!(saved.location, Location::File(path.clone()));
+    assert_eq!(saved.warnings.len(), 1);
+    let warning = &saved.warnings[0];
+    assert!(
+        warning.contains("secret-service: no access (keyring is down)"),
+        "{warning}"
+    );
+    assert!(warning.contains(&path.display().to_string()), "{warning}");
+    assert!(warning.contains("PMS_TOKEN_STORE=keyring"), "{warning}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+    }
+    let loaded = tokens.load("default", Some("file")).unwrap().found.unwrap();
+    assert_eq!(loaded.session, session("c"));
+    assert_eq!(loaded.location, Location::File(path));
+}
+
+#[test]
+fn keyring_mode_fails_closed_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = store(
+        StoreMode::Keyring,
+        vec![down("secret-service"), down("keyutils")],
+        dir.path(),
+    );
+    let err = tokens.save("default", &session("d")).unwrap_err();
+    assert_eq!(err.exit_code(), crate::ExitCode::Error);
+    let text = err.to_string();
+    assert!(text.contains("no usable OS keyring"), "{text}");
+    assert!(text.contains("nothing was written"), "{text}");
+    assert!(text.contains("PMS_TOKEN_STORE=file"), "{text}");
+    assert!(
+        !dir.path().join("sessions").exists(),
+        "no file, no directory"
+    );
+}
+
+#[test]
+fn keyring_mode_ignores_a_stray_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file_store = store(StoreMode::File, vec![], dir.path());
+    file_store.save("default", &session("stray")).unwrap();
+    let (ss, _) = mock("secret-service");
+    let tokens = store(StoreMode::Keyring, vec![ss], dir.path());
+    assert!(
+        tokens
+            .load("default", Some("file"))
+            .unwrap()
+            .found
+            .is_none()
+    );
+}
+
+#[test]
+fn file_mode_never_touches_the_keyring() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ss, _) = mock("secret-service");
+    let tokens = store(
+        StoreMode::File,
+        vec![ss.clone(), hanging("keyutils")],
+        dir.path(),
+    );
+    let started = std::time::Instant::now();
+    let saved = tokens.save("default", &session("e")).unwrap();
+    assert_eq!(saved.location, Location::File(tokens.file_path("default")));
+    assert!(saved.warnings.is_empty(), "asked for: no warning");
+    assert_eq!(ss.get(KEYRING_SERVICE, "default", T), Ok(None));
+    assert_eq!(
+        tokens.load("default", None).unwrap().found.unwrap().session,
+        session("e")
+    );
+    tokens.clear("default").unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the hanging backend was never called"
+    );
+}
+
+#[test]
+fn a_transient_error_goes_to_the_file_and_the_next_save_moves_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ss, mock_store) = mock("secret-service");
+    let tokens = store(StoreMode::Auto, vec![ss], dir.path());
+    let entry = keyring_core::api::CredentialStoreApi::build(
+        &*mock_store,
+        KEYRING_SERVICE,
+        "default",
+        None,
+    )
+    .unwrap();
+    entry
+        .as_any()
+        .downcast_ref::<keyring_core::mock::Cred>()
+        .unwrap()
+        .set_error(keyring_core::Error::NoStorageAccess("locked".into()));
+    let first = tokens.save("default", &session("f1")).unwrap();
+    assert!(matches!(first.location, Location::File(_)));
+    let second = tokens.save("default", &session("f2")).unwrap();
+    assert_eq!(second.location, Location::Keyring("secret-service"));
+    assert!(second.warnings[0].contains("removed the old plain-text session file"));
+    assert!(!tokens.file_path("default").exists());
+    assert_eq!(
+        tokens.load("default", None).unwrap().found.unwrap().session,
+        session("f2")
+    );
+}
+
+#[test]
+fn a_stale_copy_in_another_backend_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ss, _) = mock("secret-service");
+    let (keyutils, _) = mock("keyutils");
+    keyutils
+        .set(
+            KEYRING_SERVICE,
+            "default",
+            &serde_json::to_string(&session("old")).unwrap(),
+            T,
+        )
+        .unwrap();
+    let tokens = store(StoreMode::Auto, vec![ss, keyutils.clone()], dir.path());
+    tokens.save("default", &session("new")).unwrap();
+    assert_eq!(keyutils.get(KEYRING_SERVICE, "default", T), Ok(None));
+}
+
+#[test]
+fn the_pinned_backend_is_read_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ss, _) = mock("secret-service");
+    let (keyutils, _) = mock("keyutils");
+    let put = |b: &Backend, tag: &str| {
+        b.set(
+            KEYRING_SERVICE,
+            "default",
+            &serde_json::to_string(&session(tag)).unwrap(),
+            T,
+        )
+        .unwrap()
+    };
+    put(&ss, "stale");
+    put(&keyutils, "fresh");
+    let tokens = store(StoreMode::Auto, vec![ss, keyutils], dir.path());
+    let pinned = tokens
+        .load("default", Some("keyutils"))
+        .unwrap()
+        .found
+        .unwrap();
+    assert_eq!(pinned.session, session("fresh"));
+    let unpinned = tokens.load("default", None).unwrap().found.unwrap();
+    assert_eq!(
+        unpinned.session,
+        session("stale"),
+        "without a pin: preference order"
+    );
+}
+
+#[test]
+fn a_hanging_keyring_is_cut_off_by_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = TokenStore::new(
+        StoreMode::Auto,
+        vec![hanging("secret-service")],
+        dir.path().join("sessions"),
+        Duration::from_millis(200),
+    );
+    let started = std::time::Instant::now();
+    let saved = tokens.save("default", &session("g")).unwrap();
+    assert!(matches!(saved.location, Location::File(_)));
+    assert!(
+        saved.warnings[0].contains("no answer within"),
+        "{:?}",
+        saved.warnings
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let outcome = tokens.load("default", Some("file")).unwrap();
+    assert_eq!(outcome.found.unwrap().session, session("g"));
+}
+
+#[test]
+fn unreadable_backends_are_reported_when_nothing_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = store(StoreMode::Auto, vec![down("secret-service")], dir.path());
+    let outcome = tokens.load("default", None).unwrap();
+    assert!(outcome.found.is_none());
+    assert_eq!(
+        outcome.errors,
+        vec!["secret-service: no access (keyring is down)".to_owned()]
+    );
+}
+
+#[test]
+fn store_mode_parsing() {
+    assert_eq!(StoreMode::parse(None).unwrap(), StoreMode::Auto);
+    assert_eq!(
+        StoreMode::parse(Some("KEYRING")).unwrap(),
+        StoreMode::Keyring
+    );
+    assert_eq!(StoreMode::parse(Some("file")).unwrap(), StoreMode::File);
+    let err = StoreMode::parse(Some("vault")).unwrap_err();
+    assert_eq!(err.exit_code(), crate::ExitCode::Usage);
+}
+
+#[test]
+fn debug_output_never_shows_tokens() {
+    let text = format!("{:?}", session("secret"));
+    assert!(
+        !text.contains("access-secret") && !text.contains("refresh-secret"),
+        "{text}"
+    );
+}

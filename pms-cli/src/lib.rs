@@ -1,0 +1,18 @@
+//! `pms_cli`: the client side of PMS — the one REST client ([`ApiClient`]), where sessions are
+//! kept ([`credentials`]), the CLI's configuration and profiles ([`config`], [`session`]),
+//! output formats ([`output`]), the SSE tail ([`sse`]) and the `.http` request-file runner
+//! ([`httpfile`]). The `pms` binary (commands) and the TUI sit on top of it.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod config;
+pub mod credentials;
+pub mod duration;
+pub mod error;
+pub mod httpfile;
+pub mod output;
+pub mod session;
+pub mod sse;
+
+pub use api::ApiClient;
+pub use error::{Error, ExitCode, Result};

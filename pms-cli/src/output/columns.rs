@@ -1,0 +1,127 @@
+//! The columns each record shows in `table` and `csv` output.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use pms_proto::rest::{AuditEntry, Me, Patient, PatientVersion, User};
+
+/// A record with fixed columns (headers in camelCase, as in the JSON).
+pub trait Tabular {
+    /// Column names.
+    const HEADERS: &'static [&'static str];
+    /// This record's cells, one per header.
+    fn row(&self) -> Vec<String>;
+}
+
+/// RFC 3339, seconds, `Z`.
+pub fn time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+impl Tabular for Patient {
+    const HEADERS: &'static [&'static str] = &[
+        "id",
+        "mrn",
+        "name",
+        "email",
+        "dateOfBirth",
+        "registeredDate",
+        "phone",
+        "sex",
+        "address",
+        "version",
+    ];
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.mrn.clone(),
+            self.name.clone(),
+            self.email.clone(),
+            self.date_of_birth.to_string(),
+            self.registered_date.to_string(),
+            opt(&self.phone),
+            self.sex.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            self.address.clone(),
+            self.version.to_string(),
+        ]
+    }
+}
+
+impl Tabular for PatientVersion {
+    const HEADERS: &'static [&'static str] = &[
+        "version",
+        "changeType",
+        "changedAt",
+        "changedBy",
+        "name",
+        "email",
+        "address",
+    ];
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.version.to_string(),
+            self.change_type.clone(),
+            time(&self.changed_at),
+            opt(&self.changed_by),
+            self.patient.name.clone(),
+            self.patient.email.clone(),
+            self.patient.address.clone(),
+        ]
+    }
+}
+
+impl Tabular for User {
+    const HEADERS: &'static [&'static str] =
+        &["id", "email", "role", "disabled", "createdAt", "updatedAt"];
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.email.clone(),
+            self.role.to_string(),
+            self.disabled.to_string(),
+            time(&self.created_at),
+            time(&self.updated_at),
+        ]
+    }
+}
+
+impl Tabular for Me {
+    const HEADERS: &'static [&'static str] = &["id", "email", "role", "tokenExpiresAt"];
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.email.clone(),
+            self.role.to_string(),
+            time(&self.token_expires_at),
+        ]
+    }
+}
+
+impl Tabular for AuditEntry {
+    const HEADERS: &'static [&'static str] = &[
+        "occurredAt",
+        "action",
+        "outcome",
+        "actorId",
+        "actorRole",
+        "resource",
+        "patientId",
+        "clientIp",
+        "requestId",
+    ];
+    fn row(&self) -> Vec<String> {
+        vec![
+            time(&self.occurred_at),
+            self.action.clone(),
+            self.outcome.clone(),
+            opt(&self.actor_id),
+            opt(&self.actor_role),
+            self.resource.clone(),
+            opt(&self.patient_id),
+            opt(&self.client_ip),
+            opt(&self.request_id),
+        ]
+    }
+}

@@ -1,0 +1,208 @@
+//! Output formats: human tables (`table`, the default), `json` (a stable contract: the API's
+//! camelCase shapes, pretty-printed, golden-tested) and `csv` (RFC 4180, header row first).
+//!
+//! Rendering returns strings; the binary writes them to stdout (data only — notes and warnings go
+//! to stderr). Colour (a bold header) only when asked for: on a TTY and without `NO_COLOR`.
+
+mod columns;
+pub mod shapes;
+
+pub use columns::Tabular;
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// `-o` / `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people (the default).
+    #[default]
+    Table,
+    /// JSON: the documented shapes (arrays for lists).
+    Json,
+    /// CSV with a header row (lists).
+    Csv,
+}
+
+/// How to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Style {
+    pub format: Format,
+    /// ANSI colour allowed (stdout is a TTY and `NO_COLOR` is unset).
+    pub color: bool,
+}
+
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+/// Renders a list.
+pub fn list<T: Serialize + Tabular>(items: &[T], style: Style) -> Result<String> {
+    match style.format {
+        Format::Json => json(&items),
+        Format::Csv => Ok(csv(T::HEADERS, items.iter().map(Tabular::row))),
+        Format::Table => Ok(table(
+            T::HEADERS,
+            items.iter().map(Tabular::row),
+            style.color,
+        )),
+    }
+}
+
+/// Renders one record (`table` shows it as `FIELD  value` lines).
+pub fn one<T: Serialize + Tabular>(item: &T, style: Style) -> Result<String> {
+    match style.format {
+        Format::Json => json(item),
+        Format::Csv => Ok(csv(T::HEADERS, std::iter::once(item.row()))),
+        Format::Table => Ok(detail(T::HEADERS, &item.row(), style.color)),
+    }
+}
+
+/// Renders any JSON value: `table` flattens it to `key  value` lines (`a.b`, `a[0]`).
+pub fn value(value: &Value, style: Style) -> Result<String> {
+    let mut pairs = Vec::new();
+    flatten("", value, &mut pairs);
+    match style.format {
+        Format::Json => json(value),
+        Format::Csv => Ok(csv(
+            &["key", "value"],
+            pairs.into_iter().map(|(k, v)| vec![k, v]),
+        )),
+        Format::Table => {
+            let width = pairs
+                .iter()
+                .map(|(k, _)| k.chars().count())
+                .max()
+                .unwrap_or(0);
+            let mut out = String::new();
+            for (k, v) in pairs {
+                let key = format!("{k:<width$}");
+                let key = if style.color {
+                    format!("{BOLD}{key}{RESET}")
+                } else {
+                    key
+                };
+                let _ = writeln!(out, "{key}  {v}");
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Pretty JSON plus a newline.
+pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string_pretty(value)
+        .map(|s| s + "\n")
+        .map_err(|e| Error::Other(format!("cannot render JSON: {e}")))
+}
+
+/// One compact JSON line (NDJSON).
+pub fn json_line<T: Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string(value)
+        .map(|s| s + "\n")
+        .map_err(|e| Error::Other(format!("cannot render JSON: {e}")))
+}
+
+fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for (i, v) in items.iter().enumerate() {
+                flatten(&format!("{prefix}[{i}]"), v, out);
+            }
+        }
+        Value::String(s) => out.push((prefix.to_owned(), s.clone())),
+        Value::Null => out.push((prefix.to_owned(), String::new())),
+        other => out.push((prefix.to_owned(), other.to_string())),
+    }
+}
+
+/// RFC 4180: fields with a comma, quote or line break are quoted, quotes doubled; CRLF endings.
+pub fn csv(headers: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    fn field(s: &str) -> String {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_owned()
+        }
+    }
+    let mut out = headers
+        .iter()
+        .map(|h| field(h))
+        .collect::<Vec<_>>()
+        .join(",");
+    out.push_str("\r\n");
+    for row in rows {
+        out.push_str(&row.iter().map(|c| field(c)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// Aligned columns, no borders, upper-case headers (like kubectl).
+pub fn table(headers: &[&str], rows: impl Iterator<Item = Vec<String>>, color: bool) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING);
+    t.set_content_arrangement(comfy_table::ContentArrangement::Disabled);
+    t.set_header(headers.iter().map(|h| header_words(h)));
+    for row in rows {
+        // Tables are one line per record: line breaks inside a value would break alignment.
+        t.add_row(row.into_iter().map(|c| c.replace(['\n', '\r'], " ")));
+    }
+    for column in t.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    let text = t.to_string();
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_end();
+        if i == 0 && color {
+            let _ = writeln!(out, "{BOLD}{line}{RESET}");
+        } else {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    out
+}
+
+/// `dateOfBirth` → `DATE OF BIRTH`.
+fn header_words(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_uppercase() && !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(c.to_uppercase());
+    }
+    out
+}
+
+fn detail(headers: &[&str], row: &[String], color: bool) -> String {
+    let width = headers.iter().map(|h| h.chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (h, v) in headers.iter().zip(row) {
+        let key = format!("{:<width$}", format!("{h}:"), width = width + 1);
+        let key = if color {
+            format!("{BOLD}{key}{RESET}")
+        } else {
+            key
+        };
+        let _ = writeln!(out, "{key}  {v}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,356 @@
+//! The parser on tricky framings, and the tail loop against a small local SSE server (axum)
+//! that drops connections, restarts, and checks `Last-Event-ID`.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::*;
+use crate::api::{ApiClient, Credentials, EVENT_STREAM_PATH};
+
+fn ev(id: Option<&str>, event: &str, data: &str) -> SseEvent {
+    SseEvent {
+        id: id.map(str::to_owned),
+        event: event.into(),
+        data: data.into(),
+    }
+}
+
+#[test]
+fn parses_fields_comments_and_multiline_data() {
+    let mut p = SseParser::default();
+    let events = p.push(
+        b": heartbeat\n\nid: 1\nevent: PATIENT_CREATED\ndata: {\"a\":1}\n\ndata: line one\ndata:line two\n\nretry: 2500\nid: 7\nevent: ping\n\n",
+    );
+    assert_eq!(
+        events,
+        vec![
+            ev(Some("1"), "PATIENT_CREATED", "{\"a\":1}"),
+            ev(Some("1"), "message", "line one\nline two"),
+        ],
+        "an event without data is not dispatched; the id carries over"
+    );
+    assert_eq!(p.retry, Some(2500));
+    assert_eq!(p.last_id(), Some("7"));
+}
+
+#[test]
+fn handles_crlf_lone_cr_and_chunk_boundaries() {
+    let mut p = SseParser::default();
+    let mut events = Vec::new();
+    for chunk in [
+        &b"id: 4\r"[..],
+        b"\ndata: x\r",
+        b"\r",
+        b"data: y\rdat",
+        b"a: z\n\n",
+    ] {
+        events.extend(p.push(chunk));
+    }
+    assert_eq!(
+        events,
+        vec![
+            ev(Some("4"), "message", "x"),
+            ev(Some("4"), "message", "y\nz")
+        ]
+    );
+}
+
+#[test]
+fn backoff_doubles_and_caps_with_jitter() {
+    let b = Backoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_secs(1),
+    };
+    for _ in 0..20 {
+        let d1 = b.delay(1).as_millis();
+        assert!((80..=120).contains(&d1), "{d1}");
+        let d3 = b.delay(3).as_millis();
+        assert!((320..=480).contains(&d3), "{d3}");
+        let d10 = b.delay(10).as_millis();
+        assert!((800..=1200).contains(&d10), "{d10}");
+    }
+}
+
+/// The test server's state: every event ever "stored", and what each connection asked for.
+#[derive(Clone, Default)]
+struct Hub {
+    events: Arc<Mutex<Vec<(u64, String)>>>,
+    requests: Arc<Mutex<Vec<(Option<String>, Option<String>)>>>,
+    /// Each connection sends at most this many events, then closes (0 = no limit, stay open).
+    per_connection: usize,
+    /// Set to true to kill every open connection (a server crash).
+    kill: Option<Arc<tokio::sync::watch::Sender<bool>>>,
+}
+
+async fn stream(
+    State(hub): State<Hub>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    hub.requests
+        .lock()
+        .unwrap()
+        .push((last.clone(), q.get("since").cloned()));
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer good") {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let after: u64 = last.and_then(|l| l.parse().ok()).unwrap_or(0);
+    let pending: Vec<(u64, String)> = hub
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(id, _)| *id > after)
+        .cloned()
+        .collect();
+    let take = if hub.per_connection == 0 {
+        pending.len()
+    } else {
+        hub.per_connection
+    };
+    let mut text = String::from(": hello\n\n");
+    for (id, data) in pending.into_iter().take(take) {
+        text.push_str(&format!(
+            "id: {id}\nevent: PATIENT_CREATED\ndata: {data}\n\n"
+        ));
+    }
+    let body = if hub.per_connection == 0 {
+        // Stay open after the backlog (a live stream).
+        let head = futures::stream::once(async move { Ok::<_, std::io::Error>(text) });
+        let mut killed = hub.kill.as_ref().map(|k| k.subscribe());
+        let end = futures::stream::once(async move {
+            match killed.as_mut() {
+                Some(rx) => {
+                    let _ = rx.wait_for(|k| *k).await;
+                }
+                None => futures::future::pending::<()>().await,
+            }
+            Err::<String, _>(std::io::Error::other("killed"))
+        });
+        Body::from_stream(head.chain(end))
+    } else {
+        Body::from(text)
+    };
+    ([("content-type", "text/event-stream")], body).into_response()
+}
+
+async fn serve(hub: Hub, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+    let app = Router::new()
+        .route(EVENT_STREAM_PATH, get(stream))
+        .with_state(hub);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    })
+}
+
+fn fast() -> Backoff {
+    Backoff {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(100),
+    }
+}
+
+#[tokio::test]
+async fn resumes_after_each_drop_with_last_event_id_and_loses_nothing() {
+    let hub = Hub {
+        per_connection: 2,
+        ..Hub::default()
+    };
+    for id in 1..=5 {
+        hub.events
+            .lock()
+            .unwrap()
+            .push((id, format!("{{\"n\":{id}}}")));
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = serve(hub.clone(), listener).await;
+    let client = ApiClient::new(&base, Credentials::Token("good".into())).unwrap();
+    let mut seen = Vec::new();
+    let mut notices = Vec::new();
+    let result = tail(
+        &client,
+        StreamStart {
+            event_type: Some("PATIENT_CREATED".into()),
+            last_event_id: None,
+            since: None,
+        },
+        fast(),
+        |e| {
+            seen.push(e.id.clone().unwrap());
+            if seen.len() == 5 {
+                Err(Error::Other("enough".into()))
+            } else {
+                Ok(())
+            }
+        },
+        |n| notices.push(n.clone()),
+    )
+    .await;
+    assert_eq!(result.unwrap_err().to_string(), "enough");
+    assert_eq!(
+        seen,
+        ["1", "2", "3", "4", "5"],
+        "in order, no gap, no duplicate"
+    );
+    let requests = hub.requests.lock().unwrap().clone();
+    let sent_ids: Vec<_> = requests.iter().map(|(last, _)| last.clone()).collect();
+    assert_eq!(sent_ids, [None, Some("2".into()), Some("4".into())]);
+    let reconnects: Vec<_> = notices
+        .iter()
+        .filter_map(|n| match n {
+            TailNotice::Reconnected { after, .. } => after.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reconnects, ["2", "4"], "one marker per reconnect");
+    assert!(notices.iter().any(
+        |n| matches!(n, TailNotice::Disconnected { reason, .. } if reason.contains("closed"))
+    ));
+    server.abort();
+}
+
+#[tokio::test]
+async fn survives_a_server_restart_on_the_same_port() {
+    let (kill, _) = tokio::sync::watch::channel(false);
+    let kill = Arc::new(kill);
+    let mut hub = Hub::default(); // live: connections stay open
+    hub.kill = Some(kill.clone());
+    hub.events.lock().unwrap().push((1, "{}".into()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let first = serve(hub.clone(), listener).await;
+    let client =
+        ApiClient::new(&format!("http://{addr}"), Credentials::Token("good".into())).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let notices = Arc::new(Mutex::new(Vec::new()));
+    let notices_in = notices.clone();
+    let tailer = tokio::spawn(async move {
+        tail(
+            &client,
+            StreamStart {
+                event_type: None,
+                last_event_id: Some("0".into()),
+                since: None,
+            },
+            fast(),
+            move |e| {
+                let _ = tx.send(e.id.clone().unwrap_or_default());
+                Ok(())
+            },
+            move |n| notices_in.lock().unwrap().push(n.clone()),
+        )
+        .await
+    });
+    assert_eq!(rx.recv().await.unwrap(), "1");
+    // Stop the server (connections die), store an event while it is down, start it again.
+    first.abort();
+    let _ = first.await;
+    kill.send_replace(true);
+    hub.events.lock().unwrap().push((2, "{}".into()));
+    tokio::time::sleep(Duration::from_millis(150)).await; // let a few reconnects fail
+    kill.send_replace(false);
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let second = serve(hub.clone(), listener).await;
+    let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        got, "2",
+        "the event stored while the server was down arrives after the restart"
+    );
+    let last_request = hub.requests.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        last_request.0.as_deref(),
+        Some("1"),
+        "resumed after the last event seen"
+    );
+    assert!(
+        notices
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|n| matches!(n, TailNotice::Reconnected { after: Some(a), .. } if a == "1"))
+    );
+    tailer.abort();
+    second.abort();
+}
+
+#[tokio::test]
+async fn a_rejected_token_is_final_not_retried() {
+    let hub = Hub::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = serve(hub.clone(), listener).await;
+    let client = ApiClient::new(&base, Credentials::Token("bad".into())).unwrap();
+    let since = chrono::DateTime::parse_from_rfc3339("2030-01-02T03:04:05Z")
+        .unwrap()
+        .to_utc();
+    let err = tail(
+        &client,
+        StreamStart {
+            event_type: None,
+            last_event_id: None,
+            since: Some(since),
+        },
+        fast(),
+        |_| Ok(()),
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), ExitCode::Auth);
+    assert!(err.to_string().contains("PMS_TOKEN"), "{err}");
+    let requests = hub.requests.lock().unwrap().clone();
+    assert_eq!(
+        requests,
+        [(None, Some("2030-01-02T03:04:05Z".into()))],
+        "one attempt, since sent"
+    );
+    server.abort();
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_retried() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = ApiClient::new(
+        &format!("http://127.0.0.1:{port}"),
+        Credentials::Token("good".into()),
+    )
+    .unwrap();
+    let mut notices = Vec::new();
+    let run = tail(
+        &client,
+        StreamStart {
+            event_type: None,
+            last_event_id: None,
+            since: None,
+        },
+        fast(),
+        |_| Ok(()),
+        |n| notices.push(n.clone()),
+    );
+    let _ = tokio::time::timeout(Duration::from_millis(400), run).await;
+    assert!(notices.len() >= 2, "kept retrying: {notices:?}");
+    match &notices[0] {
+        TailNotice::Disconnected { reason, .. } => {
+            assert!(reason.contains("cannot reach"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
