@@ -86,3 +86,33 @@ impl ApiClient {
         .await
     }
 }
+
+/// The `exp` claim of a JWT, read without verifying it (display only: the server decides).
+pub fn jwt_expiry(token: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    chrono::DateTime::from_timestamp(claims.get("exp")?.as_i64()?, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    #[test]
+    fn reads_exp_without_verifying() {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let token = format!(
+            "{}.{}.sig",
+            b64.encode(br#"{"alg":"EdDSA"}"#),
+            b64.encode(br#"{"sub":"x","exp":1900000000}"#)
+        );
+        assert_eq!(jwt_expiry(&token).unwrap().timestamp(), 1_900_000_000);
+        assert_eq!(jwt_expiry("garbage"), None);
+        assert_eq!(jwt_expiry("a.b.c"), None);
+    }
+}

@@ -11,6 +11,7 @@ mod paging;
 mod patients;
 
 pub use analytics::{EVENT_STREAM_PATH, StreamStart};
+pub use auth::jwt_expiry;
 pub use paging::{Page, next_link};
 pub use patients::{PatientQuery, Tagged, etag_for};
 

@@ -7,7 +7,7 @@
 mod columns;
 pub mod shapes;
 
-pub use columns::Tabular;
+pub use columns::{Tabular, time as columns_time};
 
 use std::fmt::Write as _;
 

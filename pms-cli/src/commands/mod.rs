@@ -1,0 +1,179 @@
+//! The command tree of `pms` (clap derive; doc comments are the help text) and what every
+//! command shares: the resolved [`Context`], the output style, and stdout/stderr helpers
+//! (stdout carries data only; notes, warnings and errors go to stderr).
+
+mod analytics;
+mod audit;
+mod auth;
+mod completion;
+mod events;
+mod help;
+mod login;
+mod logout;
+mod man;
+mod patients;
+mod prompt;
+mod request;
+mod users;
+mod whoami;
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use pms_cli::config::EnvSnapshot;
+use pms_cli::output::{Format, Style};
+use pms_cli::session::Context;
+use pms_cli::{ApiClient, Error, Result};
+
+/// pms — the PMS command line: sessions, patients, users, audit, live events and request files.
+///
+/// Log in once (`pms login`); the session is kept in the OS keyring and refreshed as needed.
+/// In CI, set PMS_SERVER and PMS_TOKEN instead: they override everything and are never stored.
+#[derive(Debug, Parser)]
+#[command(
+    name = "pms",
+    version,
+    disable_help_subcommand = true,
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 auth, 5 rejected, 6 unreachable (`pms help exit-codes`).\nEnvironment: `pms help environment`."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Profile: a named server and session (see `pms help environment`) [default: default].
+    #[arg(long, global = true, env = "PMS_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Gateway URL [default: the profile's, else http://127.0.0.1:4004].
+    #[arg(long, global = true, env = "PMS_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// Output format: table (default), json (stable shapes) or csv (lists).
+    #[arg(short = 'o', long, global = true, value_enum, value_name = "FORMAT")]
+    pub output: Option<Format>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in and store the session in the OS keyring.
+    Login(login::LoginArgs),
+    /// Revoke the session on the server and remove it from this machine.
+    Logout,
+    /// Show who the current token belongs to.
+    Whoami,
+    /// Session details: status, token, password.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
+    /// Patients: list, get, create, update, delete, history.
+    #[command(subcommand)]
+    Patients(patients::PatientsCommand),
+    /// User accounts (ADMIN): list, get, create, update.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// The audit log (ADMIN): who read or changed what.
+    Audit(audit::AuditArgs),
+    /// Analytics: summary figures.
+    #[command(subcommand)]
+    Analytics(analytics::AnalyticsCommand),
+    /// Live events: tail the event stream.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
+    /// Run `.http` request files (requests, captures, `??` assertions).
+    Request(request::RequestArgs),
+    /// Print a shell completion script: bash, zsh, fish, powershell, elvish.
+    Completion(completion::CompletionArgs),
+    /// Print the man page (roff): `pms man > pms.1`.
+    Man,
+    /// Help on a command or a topic: `pms help exit-codes`, `pms help environment`.
+    Help(help::HelpArgs),
+}
+
+/// What a running command has at hand.
+pub struct App {
+    pub ctx: Context,
+    pub style: Style,
+    /// stdin is a terminal (prompts allowed).
+    pub stdin_tty: bool,
+}
+
+impl App {
+    /// An authenticated client (`PMS_TOKEN`, else the stored session).
+    pub fn client(&self) -> Result<ApiClient> {
+        Ok(self.ctx.client()?.0)
+    }
+
+    /// Writes data to stdout (a closed pipe surfaces as a broken-pipe error: exit 0).
+    pub fn print(&self, text: &str) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::io("writing to stdout", e))
+    }
+
+    /// A note for people, on stderr.
+    pub fn note(&self, text: &str) {
+        eprintln!("{text}");
+    }
+}
+
+/// `warning: …` on stderr (yellow on a terminal unless NO_COLOR).
+pub fn warn(text: &str, color: bool) {
+    if color {
+        eprintln!("\x1b[33mwarning:\x1b[0m {text}");
+    } else {
+        eprintln!("warning: {text}");
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli, env: EnvSnapshot) -> Result<()> {
+    let stdout_tty = std::io::stdout().is_terminal();
+    let stderr_tty = std::io::stderr().is_terminal();
+    let stderr_color = stderr_tty && !env.no_color;
+    let style = Style {
+        format: cli.global.output.unwrap_or_default(),
+        color: stdout_tty && !env.no_color,
+    };
+    // Commands that need no session or config.
+    match &cli.command {
+        Command::Completion(args) => return completion::run(args),
+        Command::Man => return man::run(),
+        Command::Help(args) => return help::run(args),
+        _ => {}
+    }
+    let warn_fn: pms_cli::session::Warn = Arc::new(move |text: &str| warn(text, stderr_color));
+    let ctx = Context::new(env, cli.global.profile, cli.global.server, warn_fn)?;
+    let app = App {
+        ctx,
+        style,
+        stdin_tty: std::io::stdin().is_terminal(),
+    };
+    match cli.command {
+        Command::Login(args) => login::run(&app, args).await,
+        Command::Logout => logout::run(&app).await,
+        Command::Whoami => whoami::run(&app).await,
+        Command::Auth(command) => auth::run(&app, command).await,
+        Command::Patients(command) => patients::run(&app, command).await,
+        Command::Users(command) => users::run(&app, command).await,
+        Command::Audit(args) => audit::run(&app, args).await,
+        Command::Analytics(command) => analytics::run(&app, command).await,
+        Command::Events(command) => events::run(&app, command).await,
+        Command::Request(args) => request::run(&app, args).await,
+        Command::Completion(_) | Command::Man | Command::Help(_) => Ok(()),
+    }
+}
+
+/// Refuses formats a command cannot produce.
+pub fn reject_csv(style: Style, what: &str) -> Result<()> {
+    if style.format == Format::Csv {
+        return Err(Error::Usage(format!(
+            "{what} has no CSV form: use -o table or -o json"
+        )));
+    }
+    Ok(())
+}
