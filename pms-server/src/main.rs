@@ -44,6 +44,8 @@ enum Command {
     Auth,
     /// The patient service (port 4000).
     Patient,
+    /// The analytics service (port 4002): event consumer, aggregates, live stream.
+    Analytics,
     /// Print a commented configuration file with every key and its default.
     DefaultConfig,
 }
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Some(Command::Gateway) => Topology::Gateway,
         Some(Command::Auth) => Topology::Auth,
         Some(Command::Patient) => Topology::Patient,
+        Some(Command::Analytics) => Topology::Analytics,
     };
     let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
