@@ -156,3 +156,6 @@ pub(crate) async fn handle_with_retry(
         delay = (delay * 2).min(std::time::Duration::from_secs(10));
     }
 }
+
+#[cfg(test)]
+mod tests;
