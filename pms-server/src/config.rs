@@ -405,6 +405,57 @@ impl Settings {
         Ok(())
     }
 
+    /// A human summary of the effective configuration, never showing secrets.
+    pub fn summary(&self) -> String {
+        let storage = |url: Option<&SecretString>| match url {
+            Some(url) => match url::Url::parse(url.expose_secret()) {
+                Ok(u) => format!(
+                    "postgres {}:{}{}",
+                    u.host_str().unwrap_or("?"),
+                    u.port().unwrap_or(5432),
+                    u.path()
+                ),
+                Err(_) => "postgres (unparsable URL)".to_owned(),
+            },
+            None => format!("sqlite in {}", self.data_dir.display()),
+        };
+        let transport = if self.kafka.brokers.trim().is_empty() {
+            "embedded event log".to_owned()
+        } else {
+            format!("kafka {}", self.kafka.brokers)
+        };
+        format!(
+            "configuration ok\n\
+             gateway   {}:{} (patient {}, billing {}, analytics {})\n\
+             auth      {}:{} url {} db {}\n\
+             patient   {}:{} db {} billing gRPC {}\n\
+             billing   {}:{} gRPC :{} db {}\n\
+             analytics {}:{} db {}\n\
+             events    {}\n",
+            self.gateway.bind,
+            self.gateway.port,
+            self.gateway.patient_url,
+            self.gateway.billing_url,
+            self.gateway.analytics_url,
+            self.auth.bind,
+            self.auth.port,
+            self.auth.url,
+            storage(self.database_url_for(crate::store::ServiceDb::Auth)),
+            self.patient.bind,
+            self.patient.port,
+            storage(self.database_url_for(crate::store::ServiceDb::Patient)),
+            self.patient.billing_grpc_url,
+            self.billing.bind,
+            self.billing.port,
+            self.billing.grpc_port,
+            storage(self.database_url_for(crate::store::ServiceDb::Billing)),
+            self.analytics.bind,
+            self.analytics.port,
+            storage(self.database_url_for(crate::store::ServiceDb::Analytics)),
+            transport,
+        )
+    }
+
     /// The PostgreSQL URL a service uses, if any (its own override, else the shared one).
     pub fn database_url_for(&self, service: crate::store::ServiceDb) -> Option<&SecretString> {
         use crate::store::ServiceDb;
