@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::{auth, gateway, http, patient};
+use crate::{analytics, auth, gateway, http, patient};
 
 /// What a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -23,6 +23,7 @@ pub enum Topology {
     Gateway,
     Auth,
     Patient,
+    Analytics,
 }
 
 /// A started process: its bound addresses and the supervisor task.
@@ -30,6 +31,7 @@ pub struct Running {
     pub gateway: Option<SocketAddr>,
     pub auth: Option<SocketAddr>,
     pub patient: Option<SocketAddr>,
+    pub analytics: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: JoinSet<(&'static str, std::io::Result<()>)>,
 }
@@ -92,6 +94,7 @@ pub async fn start(
         gateway: None,
         auth: None,
         patient: None,
+        analytics: None,
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
     };
@@ -101,6 +104,7 @@ pub async fn start(
             let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
             let auth_l = bind(loopback(0), "auth").await?;
             let patient_l = bind(loopback(0), "patient").await?;
+            let analytics_l = bind(loopback(0), "analytics").await?;
             let gateway_l = bind(
                 SocketAddr::new(settings.gateway.bind, settings.gateway.port),
                 "gateway",
@@ -109,12 +113,20 @@ pub async fn start(
             let (auth_a, patient_a) = (auth_l.local_addr()?, patient_l.local_addr()?);
             settings.auth.url = format!("http://{auth_a}");
             settings.gateway.patient_url = format!("http://{patient_a}");
+            let analytics_a = analytics_l.local_addr()?;
+            settings.gateway.analytics_url = format!("http://{analytics_a}");
+            running.analytics = Some(analytics_a);
             running.auth = Some(auth_a);
             running.patient = Some(patient_a);
             running.gateway = Some(gateway_l.local_addr()?);
             // Auth first: it creates the signing keys the others fetch.
             routers.push(("auth", auth_l, auth::build(&settings).await?));
             routers.push(("patient", patient_l, patient::build(&settings).await?));
+            routers.push((
+                "analytics",
+                analytics_l,
+                analytics::build(&settings, &shutdown).await?,
+            ));
             routers.push(("gateway", gateway_l, gateway::build(&settings).await?));
         }
         Topology::Gateway => {
@@ -143,6 +155,19 @@ pub async fn start(
             .await?;
             running.patient = Some(l.local_addr()?);
             routers.push(("patient", l, patient::build(&settings).await?));
+        }
+        Topology::Analytics => {
+            let l = bind(
+                SocketAddr::new(settings.analytics.bind, settings.analytics.port),
+                "analytics",
+            )
+            .await?;
+            running.analytics = Some(l.local_addr()?);
+            routers.push((
+                "analytics",
+                l,
+                analytics::build(&settings, &shutdown).await?,
+            ));
         }
     }
     for (name, listener, router) in routers {

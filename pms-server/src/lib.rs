@@ -2,12 +2,14 @@
 //! default) or one per process on PostgreSQL. See DESIGN.md §2–§7.
 #![forbid(unsafe_code)]
 
+pub mod analytics;
 pub mod app;
 pub mod auth;
 pub mod authn;
 pub mod billing;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod gateway;
 pub mod http;
 pub mod patient;

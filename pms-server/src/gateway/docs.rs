@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::http::ApiPath;
 
 /// Documented services; `patients` is accepted as an alias (the reference system's path).
-const SERVICES: [&str; 3] = ["auth", "patient", "billing"];
+const SERVICES: [&str; 4] = ["auth", "patient", "billing", "analytics"];
 
 /// `GET /api-docs`: the documents available.
 pub(crate) async fn index() -> Json<serde_json::Value> {
@@ -32,6 +32,7 @@ pub(crate) async fn document(
         "auth" => ("auth", &state.upstreams.auth),
         "patient" | "patients" => ("patient", &state.upstreams.patient),
         "billing" => ("billing", &state.upstreams.billing),
+        "analytics" => ("analytics", &state.upstreams.analytics),
         other => {
             return Err(ApiError::NotFound(format!(
                 "no API document `{other}` (available: {})",

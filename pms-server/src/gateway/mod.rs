@@ -1,5 +1,5 @@
 //! The API gateway (port 4004), the only public service: routes `/auth/*`, `/api/patients*`,
-//! `/api/audit` and `/api/billing/*` to the services, verifies every access token locally (keys
+//! `/api/audit`, `/api/billing/*` and `/api/analytics/*` to the services, verifies every access token locally (keys
 //! from auth's JWKS, cached) before forwarding, propagates the request id and trace context, and
 //! serves the API documentation (`/api-docs/{service}`, `/docs`).
 //!
@@ -24,6 +24,7 @@ pub(crate) struct Upstreams {
     pub auth: String,
     pub patient: String,
     pub billing: String,
+    pub analytics: String,
 }
 
 /// Shared state of the gateway's handlers.
@@ -55,6 +56,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Router> {
             auth: trim(&settings.auth.url),
             patient: trim(&settings.gateway.patient_url),
             billing: trim(&settings.gateway.billing_url),
+            analytics: trim(&settings.gateway.analytics_url),
         }),
         body_limit: settings.http.body_limit_bytes,
     };
@@ -74,6 +76,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Router> {
         .route("/api/patients/{*rest}", any(proxy::forward))
         .route("/api/audit", any(proxy::forward))
         .route("/api/billing/{*rest}", any(proxy::forward))
+        .route("/api/analytics/{*rest}", any(proxy::forward))
         .route("/docs", get(docs::ui))
         .route("/api-docs", get(docs::index))
         .route("/api-docs/{service}", get(docs::document))

@@ -49,6 +49,8 @@ fn route<'a>(path: &str, upstreams: &'a super::Upstreams) -> Option<Target<'a>> 
         ("patient", &upstreams.patient)
     } else if api.starts_with("/billing/") {
         ("billing", &upstreams.billing)
+    } else if api.starts_with("/analytics/") {
+        ("analytics", &upstreams.analytics)
     } else {
         return None;
     };
@@ -201,6 +203,7 @@ mod tests {
             auth: "http://a".into(),
             patient: "http://p".into(),
             billing: "http://b".into(),
+            analytics: "http://s".into(),
         }
     }
 
@@ -227,6 +230,11 @@ mod tests {
         assert_eq!(
             (billing.service, billing.path.as_str()),
             ("billing", "/billing/accounts")
+        );
+        let stream = route("/api/analytics/events/stream", &u).expect("routed");
+        assert_eq!(
+            (stream.service, stream.path.as_str()),
+            ("analytics", "/analytics/events/stream")
         );
         assert_eq!(route("/api/patientsX", &u), None);
         assert_eq!(route("/api/other", &u), None);
