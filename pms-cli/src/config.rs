@@ -25,6 +25,8 @@ pub struct EnvSnapshot {
     pub token_store: Option<String>,
     /// `PMS_KEYRING_TIMEOUT`: seconds allowed for one keyring call.
     pub keyring_timeout: Option<String>,
+    /// `PMS_KEYRING_BACKEND`: which keyring backends to use, comma-separated, or `none`.
+    pub keyring_backend: Option<String>,
     /// `XDG_CONFIG_HOME`.
     pub xdg_config_home: Option<PathBuf>,
     /// `HOME`.
@@ -49,6 +51,7 @@ impl EnvSnapshot {
             config_dir: path("PMS_CONFIG_DIR"),
             token_store: var("PMS_TOKEN_STORE"),
             keyring_timeout: var("PMS_KEYRING_TIMEOUT"),
+            keyring_backend: var("PMS_KEYRING_BACKEND"),
             xdg_config_home: path("XDG_CONFIG_HOME"),
             home: path("HOME"),
             appdata: path("APPDATA"),

@@ -244,7 +244,7 @@ fn api_message(
             TokenSource::Session => "session expired or missing: run `pms login`".to_owned(),
             TokenSource::None => format!("not authenticated: {why}"),
         },
-        403 => format!("forbidden: {why} (your role does not allow this)"),
+        403 => format!("forbidden: {why}"),
         404 => match context {
             Some(what) => format!("{what} not found"),
             None => format!("not found: {why}"),

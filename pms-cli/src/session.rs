@@ -67,7 +67,7 @@ impl Context {
                     ))
                 })?,
         };
-        let tokens = TokenStore::platform(mode, &dir, timeout);
+        let tokens = TokenStore::platform(mode, &dir, timeout, env.keyring_backend.as_deref())?;
         Ok(Context {
             env,
             profile,

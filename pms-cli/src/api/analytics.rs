@@ -1,13 +1,13 @@
 //! Analytics endpoints (`/api/analytics/*`): the summary and the live event stream (SSE).
 //!
-//! The analytics service is not built yet: the summary is passed through as JSON and the stream
-//! follows DESIGN §7 (`GET /api/analytics/events/stream?type=`, `Last-Event-ID` to resume). For
-//! `--since` the client sends `since=<RFC 3339>`; `--from-beginning` sends `Last-Event-ID: 0`.
+//! The stream follows DESIGN §7: `GET /api/analytics/events/stream?type=`, `id:` = the event's
+//! `seq`, `data:` = a `StoredEvent`, `Last-Event-ID` to resume. `--since` sends
+//! `since=<RFC 3339>`; `--from-beginning` sends `Last-Event-ID: 0` (everything after seq 0).
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use pms_proto::rest::AnalyticsSummary;
 use reqwest::Method;
 use reqwest::header::{ACCEPT, CACHE_CONTROL, HeaderName};
-use serde_json::Value;
 
 use super::{ApiClient, ApiRequest};
 use crate::error::Result;
@@ -28,7 +28,7 @@ pub struct StreamStart {
 
 impl ApiClient {
     /// `GET /api/analytics/summary`.
-    pub async fn analytics_summary(&self) -> Result<Value> {
+    pub async fn analytics_summary(&self) -> Result<AnalyticsSummary> {
         self.send(ApiRequest::new(Method::GET, "/api/analytics/summary"))
             .await?
             .json()

@@ -37,6 +37,9 @@ const ENVIRONMENT: &str = "Environment variables of pms:
                       keyring  OS keyring only: login fails rather than write a file
                       file     a 0600 file in the config directory only
   PMS_KEYRING_TIMEOUT  seconds one keyring call may take [default: 10]
+  PMS_KEYRING_BACKEND  keyring backends to try, comma-separated, in order of preference
+                    (Linux: secret-service,keyutils; macOS: keychain; Windows:
+                    credential-manager), or `none` [default: all of this platform's]
   NO_COLOR          no colour, even on a terminal
 
 Files: <config dir>/config.toml (profiles: server, email, which store holds the session; no

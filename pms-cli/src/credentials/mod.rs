@@ -153,14 +153,39 @@ impl TokenStore {
         }
     }
 
-    /// The store of this platform: its keyring backends, files under `<config dir>/sessions`.
-    pub fn platform(mode: StoreMode, config_dir: &Path, timeout: Duration) -> TokenStore {
-        TokenStore::new(
+    /// The store of this platform: its keyring backends (all, or those `only` names —
+    /// `PMS_KEYRING_BACKEND`, `none` for no keyring), files under `<config dir>/sessions`.
+    pub fn platform(
+        mode: StoreMode,
+        config_dir: &Path,
+        timeout: Duration,
+        only: Option<&str>,
+    ) -> Result<TokenStore> {
+        let mut backends = keyring::platform_backends();
+        if let Some(only) = only {
+            let wanted: Vec<&str> = only
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            let known: Vec<&str> = backends.iter().map(Backend::name).collect();
+            for name in &wanted {
+                if *name != "none" && !known.contains(name) {
+                    return Err(Error::Usage(format!(
+                        "invalid PMS_KEYRING_BACKEND `{name}`: this platform has {} (or none)",
+                        known.join(", ")
+                    )));
+                }
+            }
+            backends.retain(|b| wanted.contains(&b.name()));
+            backends.sort_by_key(|b| wanted.iter().position(|w| *w == b.name()));
+        }
+        Ok(TokenStore::new(
             mode,
-            keyring::platform_backends(),
+            backends,
             config_dir.join("sessions"),
             timeout,
-        )
+        ))
     }
 
     /// The mode in force.

@@ -16,7 +16,12 @@ pub async fn run(app: &App, command: AnalyticsCommand) -> Result<()> {
     match command {
         AnalyticsCommand::Summary => {
             let summary = app.client()?.analytics_summary().await?;
-            app.print(&output::value(&summary, app.style)?)
+            if app.style.format == output::Format::Json {
+                return app.print(&output::json(&summary)?);
+            }
+            let value = serde_json::to_value(&summary)
+                .map_err(|e| pms_cli::Error::Other(format!("cannot render the summary: {e}")))?;
+            app.print(&output::value(&value, app.style)?)
         }
     }
 }

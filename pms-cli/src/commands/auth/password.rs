@@ -28,6 +28,23 @@ pub async fn run(app: &App, args: PasswordArgs) -> Result<()> {
         (current, new)
     };
     client.change_password(&current, &new).await?;
-    app.note("Password changed.");
+    // The server revokes every refresh token of the account: log in again with the new password
+    // so this machine keeps a working session.
+    if let Some(session) = client.session().await {
+        let tokens = app
+            .ctx
+            .anonymous_client(&session.server)?
+            .login(&session.email, &new)
+            .await?;
+        app.ctx.save_session(&pms_cli::credentials::Session {
+            access_token: tokens.token,
+            refresh_token: tokens.refresh_token,
+            expires_at: pms_cli::api::expires_at(tokens.expires_in),
+            ..session
+        })?;
+        app.note("Password changed; signed in again with the new password.");
+    } else {
+        app.note("Password changed.");
+    }
     Ok(())
 }
