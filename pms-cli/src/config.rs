@@ -68,10 +68,8 @@ impl EnvSnapshot {
         if let Some(xdg) = &self.xdg_config_home {
             return Ok(xdg.join("pms"));
         }
-        if cfg!(windows) {
-            if let Some(appdata) = &self.appdata {
-                return Ok(appdata.join("pms"));
-            }
+        if let (true, Some(appdata)) = (cfg!(windows), &self.appdata) {
+            return Ok(appdata.join("pms"));
         }
         match &self.home {
             Some(home) => Ok(home.join(".config").join("pms")),

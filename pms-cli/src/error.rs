@@ -91,10 +91,10 @@ pub enum Error {
     Unreachable { url: String, reason: String },
 
     /// The server answered with an error status.
-    #[error("{}", api_message(*.status, .problem.as_ref(), .context.as_deref(), *.source_kind))]
+    #[error("{}", api_message(*.status, .problem.as_deref(), .context.as_deref(), *.source_kind))]
     Api {
         status: u16,
-        problem: Option<Problem>,
+        problem: Option<Box<Problem>>,
         /// What was being done ("patient 4f0c…"), for 404 messages.
         context: Option<String>,
         source_kind: TokenSource,
@@ -286,7 +286,7 @@ mod tests {
     fn api(status: u16, problem: Option<Problem>, source: TokenSource) -> Error {
         Error::Api {
             status,
-            problem,
+            problem: problem.map(Box::new),
             context: None,
             source_kind: source,
         }

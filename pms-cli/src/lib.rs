@@ -3,6 +3,8 @@
 //! output formats ([`output`]), the SSE tail ([`sse`]) and the `.http` request-file runner
 //! ([`httpfile`]). The `pms` binary (commands) and the TUI sit on top of it.
 #![forbid(unsafe_code)]
+// Tests may unwrap: a panic is the failure report there.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod api;
 pub mod config;

@@ -1,6 +1,8 @@
 //! `pms`: parses the command line, runs the command on a small Tokio runtime, prints the error
 //! (one line on stderr) and exits with the code the error maps to (`pms help exit-codes`).
 #![forbid(unsafe_code)]
+// Tests may unwrap: a panic is the failure report there.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod commands;
 

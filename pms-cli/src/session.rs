@@ -126,14 +126,14 @@ impl Context {
             });
         };
         let session = found.session;
-        if let Some(requested) = &self.server_override {
-            if *requested != session.server {
-                return Err(Error::ServerMismatch {
-                    profile: self.profile.clone(),
-                    session_server: session.server,
-                    requested: requested.clone(),
-                });
-            }
+        if let Some(requested) = &self.server_override
+            && *requested != session.server
+        {
+            return Err(Error::ServerMismatch {
+                profile: self.profile.clone(),
+                session_server: session.server,
+                requested: requested.clone(),
+            });
         }
         let persistence: Arc<dyn SessionPersistence> = Arc::new(StoredSession {
             context: self.clone(),

@@ -338,7 +338,7 @@ impl ApiClient {
             });
         }
         let bytes = response.bytes().await.unwrap_or_default();
-        let problem = serde_json::from_slice::<Problem>(&bytes).ok();
+        let problem = serde_json::from_slice::<Problem>(&bytes).ok().map(Box::new);
         Err(Error::Api {
             status: status.as_u16(),
             problem,

@@ -45,10 +45,10 @@ impl ApiClient {
         all: bool,
     ) -> Result<Page<T>> {
         let mut page = self.page::<T>(first).await?;
-        while all {
-            let Some(next) = page.next.take() else {
-                break;
-            };
+        if !all {
+            return Ok(page);
+        }
+        while let Some(next) = page.next.take() {
             self.check_same_server(&next)?;
             let more = self.page::<T>(ApiRequest::new(Method::GET, next)).await?;
             page.items.extend(more.items);

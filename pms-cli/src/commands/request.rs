@@ -54,8 +54,10 @@ pub async fn run(app: &App, args: RequestArgs) -> Result<()> {
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         files.push(httpfile::parse(path, &text).map_err(|e| Error::Usage(e.to_string()))?);
     }
-    let mut scope = Scope::default();
-    scope.cli = args.vars.into_iter().collect();
+    let mut scope = Scope {
+        cli: args.vars.into_iter().collect(),
+        ..Scope::default()
+    };
     let client = match app.ctx.client() {
         Ok((client, _)) => {
             match client.access_token().await {

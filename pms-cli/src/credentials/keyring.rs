@@ -16,6 +16,23 @@ use keyring_core::{CredentialStore, Entry};
 
 type Opener = dyn Fn() -> keyring_core::Result<Arc<CredentialStore>> + Send + Sync;
 
+/// Why a keyring call did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendError {
+    /// The store could not be opened at all (no D-Bus, no daemon): it holds nothing here.
+    Unavailable(String),
+    /// The store is there but the call failed or timed out (locked, denied, hung).
+    Failed(String),
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackendError::Unavailable(why) | BackendError::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
 /// One keyring backend (a `keyring-core` credential store), opened lazily.
 #[derive(Clone)]
 pub struct Backend {
@@ -78,7 +95,7 @@ impl Backend {
         service: &str,
         user: &str,
         timeout: Duration,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, BackendError> {
         self.call(service, user, timeout, |entry| match entry.get_password() {
             Ok(secret) => Ok(Some(secret)),
             Err(keyring_core::Error::NoEntry) => Ok(None),
@@ -93,7 +110,7 @@ impl Backend {
         user: &str,
         secret: &str,
         timeout: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), BackendError> {
         let secret = secret.to_owned();
         self.call(service, user, timeout, move |entry| {
             entry.set_password(&secret)
@@ -101,7 +118,12 @@ impl Backend {
     }
 
     /// Deletes the secret; `Ok(false)` when there was none.
-    pub fn delete(&self, service: &str, user: &str, timeout: Duration) -> Result<bool, String> {
+    pub fn delete(
+        &self,
+        service: &str,
+        user: &str,
+        timeout: Duration,
+    ) -> Result<bool, BackendError> {
         self.call(service, user, timeout, |entry| {
             match entry.delete_credential() {
                 Ok(()) => Ok(true),
@@ -117,27 +139,28 @@ impl Backend {
         user: &str,
         timeout: Duration,
         op: impl FnOnce(Entry) -> keyring_core::Result<T> + Send + 'static,
-    ) -> Result<T, String> {
+    ) -> Result<T, BackendError> {
         let inner = self.inner.clone();
         let (service, user) = (service.to_owned(), user.to_owned());
-        let work = move || -> Result<T, String> {
+        let work = move || -> Result<T, BackendError> {
             if let Some(prepare) = inner.prepare {
                 prepare();
             }
             let store = inner
                 .opened
                 .get_or_init(|| (inner.open)().map_err(|e| describe(&e)))
-                .clone()?;
+                .clone()
+                .map_err(BackendError::Unavailable)?;
             let entry = store
                 .build(&service, &user, None)
-                .map_err(|e| describe(&e))?;
-            op(entry).map_err(|e| describe(&e))
+                .map_err(|e| BackendError::Failed(describe(&e)))?;
+            op(entry).map_err(|e| BackendError::Failed(describe(&e)))
         };
         with_timeout(timeout, work).unwrap_or_else(|| {
-            Err(format!(
+            Err(BackendError::Failed(format!(
                 "no answer within {}s (set PMS_KEYRING_TIMEOUT to wait longer)",
                 timeout.as_secs_f32()
-            ))
+            )))
         })
     }
 }
@@ -293,7 +316,17 @@ mod tests {
     #[test]
     fn a_down_store_reports_why() {
         let err = down("secret-service").get("pms", "default", T).unwrap_err();
-        assert!(err.contains("keyring is down"), "{err}");
+        assert_eq!(
+            err,
+            BackendError::Failed("no access (keyring is down)".into())
+        );
+        let closed = Backend::new("closed", || {
+            Err(keyring_core::Error::PlatformFailure("no bus".into()))
+        });
+        assert_eq!(
+            closed.get("pms", "default", T),
+            Err(BackendError::Unavailable("no bus".into()))
+        );
     }
 
     #[test]
@@ -302,7 +335,7 @@ mod tests {
         let err = hanging("slow")
             .set("pms", "default", "x", Duration::from_millis(200))
             .unwrap_err();
-        assert!(err.contains("no answer within 0.2s"), "{err}");
+        assert!(err.to_string().contains("no answer within 0.2s"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 }

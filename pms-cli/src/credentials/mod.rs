@@ -18,7 +18,7 @@ use pms_proto::rest::Role;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use keyring::Backend;
+use keyring::{Backend, BackendError};
 
 /// The keyring "service" every session is stored under (the user is the profile name).
 pub const KEYRING_SERVICE: &str = "pms";
@@ -230,8 +230,10 @@ impl TokenStore {
                             .errors
                             .push(format!("{}: unreadable session ({e})", backend.name())),
                     },
-                    Ok(None) => {}
-                    Err(why) => outcome.errors.push(format!("{}: {why}", backend.name())),
+                    Ok(None) | Err(BackendError::Unavailable(_)) => {}
+                    Err(BackendError::Failed(why)) => {
+                        outcome.errors.push(format!("{}: {why}", backend.name()))
+                    }
                 }
             }
         }
@@ -334,8 +336,10 @@ impl TokenStore {
             for backend in &self.backends {
                 match backend.delete(KEYRING_SERVICE, profile, self.timeout) {
                     Ok(true) => removed.push(Location::Keyring(backend.name())),
-                    Ok(false) => {}
-                    Err(why) => errors.push(format!("{}: {why}", backend.name())),
+                    Ok(false) | Err(BackendError::Unavailable(_)) => {}
+                    Err(BackendError::Failed(why)) => {
+                        errors.push(format!("{}: {why}", backend.name()))
+                    }
                 }
             }
         }

@@ -268,6 +268,23 @@ fn unreadable_backends_are_reported_when_nothing_is_found() {
 }
 
 #[test]
+fn a_keyring_that_cannot_open_is_silent_on_read_and_clear_but_named_on_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = Backend::new("secret-service", || {
+        Err(keyring_core::Error::PlatformFailure("no bus".into()))
+    });
+    let tokens = store(StoreMode::Auto, vec![closed], dir.path());
+    assert!(tokens.load("default", None).unwrap().errors.is_empty());
+    assert_eq!(tokens.clear("default").unwrap(), (vec![], vec![]));
+    let saved = tokens.save("default", &session("h")).unwrap();
+    assert!(
+        saved.warnings[0].contains("secret-service: no bus"),
+        "{:?}",
+        saved.warnings
+    );
+}
+
+#[test]
 fn store_mode_parsing() {
     assert_eq!(StoreMode::parse(None).unwrap(), StoreMode::Auto);
     assert_eq!(

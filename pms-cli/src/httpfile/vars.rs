@@ -111,10 +111,10 @@ impl Scope {
         if let Some(value) = self.injected.get(expr) {
             return Ok(value.clone());
         }
-        if expr == "token" {
-            if let Some(why) = &self.token_unavailable {
-                return Err(why.clone());
-            }
+        if expr == "token"
+            && let Some(why) = &self.token_unavailable
+        {
+            return Err(why.clone());
         }
         if let Some(value) = self.capture(expr)? {
             return Ok(value);

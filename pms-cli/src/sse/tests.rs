@@ -77,11 +77,14 @@ fn backoff_doubles_and_caps_with_jitter() {
     }
 }
 
+/// What one connection asked for: (Last-Event-ID, since).
+type Seen = (Option<String>, Option<String>);
+
 /// The test server's state: every event ever "stored", and what each connection asked for.
 #[derive(Clone, Default)]
 struct Hub {
     events: Arc<Mutex<Vec<(u64, String)>>>,
-    requests: Arc<Mutex<Vec<(Option<String>, Option<String>)>>>,
+    requests: Arc<Mutex<Vec<Seen>>>,
     /// Each connection sends at most this many events, then closes (0 = no limit, stay open).
     per_connection: usize,
     /// Set to true to kill every open connection (a server crash).
@@ -224,8 +227,11 @@ async fn resumes_after_each_drop_with_last_event_id_and_loses_nothing() {
 async fn survives_a_server_restart_on_the_same_port() {
     let (kill, _) = tokio::sync::watch::channel(false);
     let kill = Arc::new(kill);
-    let mut hub = Hub::default(); // live: connections stay open
-    hub.kill = Some(kill.clone());
+    // Live: connections stay open until killed.
+    let hub = Hub {
+        kill: Some(kill.clone()),
+        ..Hub::default()
+    };
     hub.events.lock().unwrap().push((1, "{}".into()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

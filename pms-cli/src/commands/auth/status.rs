@@ -55,10 +55,7 @@ pub async fn run(app: &App, args: StatusArgs) -> Result<()> {
             }
         }
         SessionSource::Stored(location) => {
-            let session = client
-                .session()
-                .await
-                .unwrap_or_else(|| unreachable_session());
+            let session = client.session().await.unwrap_or_else(unreachable_session);
             status_of(&app.ctx.profile, &session, location, None)
         }
     };
