@@ -120,6 +120,7 @@ impl Run {
     }
 
     /// Asserts the exit code, showing everything on failure.
+    #[track_caller]
     pub fn expect(self, code: i32) -> Run {
         assert_eq!(
             self.code, code,

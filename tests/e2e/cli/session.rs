@@ -14,7 +14,11 @@ fn mode(path: &std::path::Path) -> u32 {
 async fn round_trip(backend: Backend) {
     let server = Server::start(backend).await;
     let pms = Pms::new();
-    let login = pms.login(&server).expect(0);
+    let login = pms.login(&server);
+    if login.code != 0 {
+        eprintln!("SERVER STDERR:\n{}", server.process.stderr());
+    }
+    let login = login.expect(0);
     assert!(
         login.stdout.is_empty(),
         "login prints nothing on stdout: {login:?}"
