@@ -5,6 +5,7 @@
 //! recorded if and only if it happened. Refresh-token rotation and reuse detection happen inside
 //! one transaction too: the decisions cannot be split from the writes without opening races.
 
+mod rows;
 mod sql;
 
 #[cfg(test)]

@@ -7,10 +7,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pms_proto::rest::{AuthAuditEntry, Role};
-use secrecy::{ExposeSecret, SecretString};
-use sqlx::{FromRow, PgPool, SqlitePool};
+use secrecy::ExposeSecret;
+use sqlx::{PgPool, SqlitePool};
 use uuid::Uuid;
 
+use super::rows::{AuditRow, ClaimedToken, KeyRow, UserRow, db};
 use super::{
     Action, AuditEvent, AuthStore, LAST_ADMIN, NewSession, NewUser, Outcome, Rotation, UserChange,
     UserRecord, now,
@@ -25,100 +26,6 @@ macro_rules! user_columns {
     () => {
         "id, email, password_hash, role, disabled, created_at, updated_at"
     };
-}
-
-#[derive(FromRow)]
-struct UserRow {
-    id: Uuid,
-    email: String,
-    password_hash: String,
-    role: String,
-    disabled: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl TryFrom<UserRow> for UserRecord {
-    type Error = StoreError;
-    fn try_from(row: UserRow) -> Result<Self, StoreError> {
-        Ok(UserRecord {
-            id: row.id,
-            email: row.email,
-            role: parse_role(&row.role)?,
-            disabled: row.disabled,
-            password_hash: SecretString::from(row.password_hash),
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        })
-    }
-}
-
-fn parse_role(role: &str) -> Result<Role, StoreError> {
-    role.parse()
-        .map_err(|e: String| StoreError::Other(sqlx::Error::Decode(e.into())))
-}
-
-/// The refresh token claimed by a rotation.
-#[derive(FromRow)]
-struct ClaimedToken {
-    family_id: Uuid,
-    user_id: Uuid,
-    expires_at: DateTime<Utc>,
-}
-
-#[derive(FromRow)]
-struct AuditRow {
-    id: Uuid,
-    occurred_at: DateTime<Utc>,
-    actor_id: Option<Uuid>,
-    actor_role: Option<String>,
-    action: String,
-    subject_user_id: Option<Uuid>,
-    outcome: String,
-    client_ip: Option<String>,
-    request_id: Option<String>,
-}
-
-impl TryFrom<AuditRow> for AuthAuditEntry {
-    type Error = StoreError;
-    fn try_from(row: AuditRow) -> Result<Self, StoreError> {
-        Ok(AuthAuditEntry {
-            id: row.id,
-            occurred_at: row.occurred_at,
-            actor_id: row.actor_id,
-            actor_role: row.actor_role.as_deref().map(parse_role).transpose()?,
-            action: row.action,
-            subject_user_id: row.subject_user_id,
-            outcome: row.outcome,
-            client_ip: row.client_ip,
-            request_id: row.request_id,
-        })
-    }
-}
-
-#[derive(FromRow)]
-struct KeyRow {
-    generation: i64,
-    kid: String,
-    pkcs8: Vec<u8>,
-    public_key: Vec<u8>,
-    created_at: DateTime<Utc>,
-}
-
-impl From<KeyRow> for StoredKey {
-    fn from(row: KeyRow) -> Self {
-        StoredKey {
-            generation: row.generation,
-            kid: row.kid,
-            pkcs8: row.pkcs8.into(),
-            public_key: row.public_key,
-            created_at: row.created_at,
-        }
-    }
-}
-
-fn db(err: sqlx::Error) -> StoreError {
-    StoreError::from_sqlx(err)
 }
 
 macro_rules! sql_store {
