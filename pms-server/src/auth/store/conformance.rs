@@ -449,3 +449,54 @@ conformance!(
     audit_rows_are_listed_newest_first,
     the_signing_key_is_created_once,
 );
+
+/// The audit table refuses updates and deletes on both backends (a trigger, not just the API).
+mod append_only {
+    use super::super::{AuditEvent, MIGRATIONS, for_db};
+    use super::{Action, Outcome, origin};
+    use crate::store::{Db, ServiceDb, connect};
+
+    async fn check(db: Db) {
+        let store = for_db(db.clone());
+        let event = AuditEvent::new(Action::Login, Outcome::Success, &origin());
+        store.record(&event).await.expect("record");
+        for sql in [
+            "UPDATE auth_audit SET outcome = 'FAILED'",
+            "DELETE FROM auth_audit",
+        ] {
+            let refused = match &db {
+                Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.err(),
+                Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.err(),
+            };
+            let err = refused.unwrap_or_else(|| panic!("`{sql}` must be refused"));
+            assert!(err.to_string().contains("append-only"), "{err}");
+        }
+        let rows = store.recent_audit(10).await.expect("audit");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].outcome, "SUCCESS");
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = connect(ServiceDb::Auth, None, dir.path(), 2, &MIGRATIONS)
+            .await
+            .expect("db");
+        check(db).await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        let url = secrecy::SecretString::from(crate::store::testing::fresh_postgres_url().await);
+        let db = connect(
+            ServiceDb::Auth,
+            Some(&url),
+            std::path::Path::new("."),
+            2,
+            &MIGRATIONS,
+        )
+        .await
+        .expect("db");
+        check(db).await;
+    }
+}

@@ -1,4 +1,4 @@
-//! Token trust: the JWKS, forged tokens, malformed requests and the OpenAPI document.
+//! Token trust (the JWKS, forged tokens), malformed requests, the OpenAPI document and probes.
 
 use super::*;
 use crate::helpers::{BACKENDS, spawn_app_on};
@@ -164,14 +164,19 @@ async fn malformed_requests_get_problem_json() {
 }
 
 #[tokio::test]
-async fn the_openapi_document_is_served() {
-    let app = spawn_app_on(BACKENDS[0]).await;
-    let auth = Auth::direct(&app);
-    let response = auth.fetch("/openapi.json", None).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let doc: Value = response.json().await.expect("json");
-    assert_eq!(doc["info"]["title"], "PMS auth service");
-    assert!(doc["paths"]["/login"]["post"].is_object());
-    assert!(doc["paths"]["/users/{id}"]["patch"].is_object());
-    app.stop().await;
+async fn the_openapi_document_and_the_probes_are_served() {
+    for backend in BACKENDS {
+        let app = spawn_app_on(backend).await;
+        let auth = Auth::direct(&app);
+        let response = auth.fetch("/openapi.json", None).await;
+        assert_eq!(response.status(), StatusCode::OK, "{backend:?}");
+        let doc: Value = response.json().await.expect("json");
+        assert_eq!(doc["info"]["title"], "PMS auth service");
+        assert!(doc["paths"]["/login"]["post"].is_object());
+        assert!(doc["paths"]["/users/{id}"]["patch"].is_object());
+        let ready = auth.fetch("/health/ready", None).await;
+        assert_eq!(ready.status(), StatusCode::OK, "{backend:?}");
+        assert_eq!(ready.json::<Value>().await.expect("json")["status"], "UP");
+        app.stop().await;
+    }
 }
