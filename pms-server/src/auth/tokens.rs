@@ -56,7 +56,6 @@ impl AccessTokens {
     /// A token for `subject` issued at `iat`.
     pub fn issue_at(&self, subject: &Subject, iat: DateTime<Utc>) -> anyhow::Result<String> {
         let iat = iat.timestamp();
-        // The TTL is validated at start to be at most 900 s; the cast cannot overflow.
         let exp = iat + i64::try_from(self.ttl_secs)?;
         let claims = Claims {
             sub: subject.id,
