@@ -28,11 +28,12 @@ pub(crate) async fn document(
     State(state): State<GatewayState>,
     ApiPath(service): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let (name, base) = match service.as_str() {
-        "auth" => ("auth", &state.upstreams.auth),
-        "patient" | "patients" => ("patient", &state.upstreams.patient),
-        "billing" => ("billing", &state.upstreams.billing),
-        "analytics" => ("analytics", &state.upstreams.analytics),
+    // `prefix`: where the service's paths live on the gateway, so "try it out" goes through it.
+    let (name, base, prefix) = match service.as_str() {
+        "auth" => ("auth", &state.upstreams.auth, "/auth"),
+        "patient" | "patients" => ("patient", &state.upstreams.patient, "/api"),
+        "billing" => ("billing", &state.upstreams.billing, "/api"),
+        "analytics" => ("analytics", &state.upstreams.analytics, "/api"),
         other => {
             return Err(ApiError::NotFound(format!(
                 "no API document `{other}` (available: {})",
