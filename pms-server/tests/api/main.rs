@@ -2,4 +2,5 @@
 //! on port 0, against SQLite and against a fresh PostgreSQL database per test.
 
 mod helpers;
+mod patients;
 mod smoke;
