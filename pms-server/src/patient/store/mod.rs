@@ -18,6 +18,7 @@ use crate::store::{Db, Migrations};
 
 use super::model::{NewPatient, PatientChanges};
 
+mod rows;
 mod sql;
 
 #[cfg(test)]

@@ -5,11 +5,12 @@
 //! nothing on SQLite, whose `BEGIN IMMEDIATE` already holds the database write lock.
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use pms_proto::rest::{AuditEntry, Patient, PatientVersion, Sex};
-use sqlx::{FromRow, PgPool, QueryBuilder, SqlitePool};
+use sqlx::{PgPool, QueryBuilder, SqlitePool};
 use uuid::Uuid;
 
+use super::rows::{AuditRow, PatientRow, VersionRow, decode_sex};
 use super::{
     AuditQuery, AuditRecord, ListQuery, Page, PatientKey, PatientStore, SortOrder, WriteOutcome,
 };
@@ -23,137 +24,6 @@ macro_rules! patient_columns {
         "id, seq, mrn, name, name_key, email, address, date_of_birth, registered_date, phone, sex, \
          created_at, updated_at, version"
     };
-}
-
-#[derive(FromRow)]
-struct PatientRow {
-    id: Uuid,
-    seq: i64,
-    mrn: String,
-    name: String,
-    name_key: String,
-    email: String,
-    address: String,
-    date_of_birth: NaiveDate,
-    registered_date: NaiveDate,
-    phone: Option<String>,
-    sex: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    version: i64,
-}
-
-impl PatientRow {
-    fn into_patient(self) -> Result<(Patient, PatientKey), StoreError> {
-        let key = PatientKey {
-            seq: self.seq,
-            name_key: self.name_key,
-        };
-        let patient = Patient {
-            id: self.id,
-            mrn: self.mrn,
-            name: self.name,
-            email: self.email,
-            address: self.address,
-            date_of_birth: self.date_of_birth,
-            registered_date: self.registered_date,
-            phone: self.phone,
-            sex: decode_sex(self.sex)?,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            version: self.version,
-            billing_account_id: None,
-        };
-        Ok((patient, key))
-    }
-}
-
-#[derive(FromRow)]
-struct VersionRow {
-    patient_id: Uuid,
-    version: i64,
-    change_type: String,
-    changed_at: DateTime<Utc>,
-    changed_by: Option<Uuid>,
-    mrn: String,
-    name: String,
-    email: String,
-    address: String,
-    date_of_birth: NaiveDate,
-    registered_date: NaiveDate,
-    phone: Option<String>,
-    sex: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl VersionRow {
-    fn into_version(self) -> Result<PatientVersion, StoreError> {
-        Ok(PatientVersion {
-            version: self.version,
-            change_type: self.change_type,
-            changed_at: self.changed_at,
-            changed_by: self.changed_by,
-            patient: Patient {
-                id: self.patient_id,
-                mrn: self.mrn,
-                name: self.name,
-                email: self.email,
-                address: self.address,
-                date_of_birth: self.date_of_birth,
-                registered_date: self.registered_date,
-                phone: self.phone,
-                sex: decode_sex(self.sex)?,
-                created_at: self.created_at,
-                updated_at: self.updated_at,
-                version: self.version,
-                billing_account_id: None,
-            },
-        })
-    }
-}
-
-#[derive(FromRow)]
-struct AuditRow {
-    seq: i64,
-    id: Uuid,
-    occurred_at: DateTime<Utc>,
-    actor_id: Option<Uuid>,
-    actor_role: Option<String>,
-    action: String,
-    resource: String,
-    patient_id: Option<Uuid>,
-    outcome: String,
-    client_ip: Option<String>,
-    request_id: Option<String>,
-}
-
-impl AuditRow {
-    fn into_entry(self) -> AuditEntry {
-        AuditEntry {
-            id: self.id,
-            occurred_at: self.occurred_at,
-            actor_id: self.actor_id,
-            actor_role: self.actor_role,
-            action: self.action,
-            resource: self.resource,
-            patient_id: self.patient_id,
-            outcome: self.outcome,
-            client_ip: self.client_ip,
-            request_id: self.request_id,
-        }
-    }
-}
-
-fn decode_sex(sex: Option<String>) -> Result<Option<Sex>, StoreError> {
-    sex.map(|s| {
-        Sex::parse(&s).ok_or_else(|| {
-            StoreError::Other(sqlx::Error::Decode(
-                format!("unknown sex `{s}` in patients").into(),
-            ))
-        })
-    })
-    .transpose()
 }
 
 /// `MRN-000042`: six digits at least, more once a clinic passes a million patients.
