@@ -32,8 +32,9 @@ const WRITERS: &[Role] = &[Role::Admin, Role::Clinician];
 /// May read the audit log.
 const AUDITORS: &[Role] = &[Role::Admin];
 
-/// Longest request id kept in an audit row (the header comes from the client).
+/// Longest request id and client address kept in an audit row (both come from client headers).
 const MAX_REQUEST_ID: usize = 128;
+const MAX_CLIENT_IP: usize = 64;
 
 /// What every handler needs.
 #[derive(Clone)]
@@ -106,7 +107,9 @@ impl Audit {
     fn new(state: &AppState, user: &AuthUser, meta: RequestMeta, action: AuditAction) -> Self {
         let mut record =
             AuditRecord::now(action, Some((user.id, user.role)), AuditOutcome::Success);
-        record.client_ip = meta.client_ip;
+        record.client_ip = meta
+            .client_ip
+            .map(|ip| ip.chars().take(MAX_CLIENT_IP).collect());
         record.request_id = meta
             .request_id
             .map(|id| id.chars().take(MAX_REQUEST_ID).collect());

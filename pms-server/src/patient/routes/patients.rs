@@ -87,7 +87,7 @@ pub(super) async fn list(
         (status = 404, description = "Unknown or deleted", body = Problem),
     )
 )]
-#[tracing::instrument(skip_all, fields(actor_id = %user.id, patient_id = ?path_id(&id)))]
+#[tracing::instrument(skip_all, fields(actor_id = %user.id, patient_id = path_id(&id).map(tracing::field::display)))]
 pub(super) async fn get(
     State(state): State<AppState>,
     user: AuthUser,
@@ -166,7 +166,7 @@ pub(super) async fn create(
         (status = 412, description = "If-Match names a stale version", body = Problem),
     )
 )]
-#[tracing::instrument(skip_all, fields(actor_id = %user.id, patient_id = ?path_id(&id)))]
+#[tracing::instrument(skip_all, fields(actor_id = %user.id, patient_id = path_id(&id).map(tracing::field::display)))]
 pub(super) async fn update(
     State(state): State<AppState>,
     user: AuthUser,
@@ -190,7 +190,10 @@ pub(super) async fn update(
                 .await
                 .on_constraint(EMAIL_UNIQUE, duplicate_email)?;
             match outcome {
-                WriteOutcome::Done(patient) => Ok(with_etag(StatusCode::OK, &patient)),
+                WriteOutcome::Done(patient) => {
+                    tracing::info!(version = patient.version, "patient updated");
+                    Ok(with_etag(StatusCode::OK, &patient))
+                }
                 WriteOutcome::NotFound => Err(not_found()),
                 WriteOutcome::Stale { .. } => Err(stale()),
             }
@@ -214,7 +217,7 @@ pub(super) async fn update(
         (status = 412, description = "If-Match names a stale version", body = Problem),
     )
 )]
-#[tracing::instrument(skip_all, fields(actor_id = %user.id, patient_id = ?path_id(&id)))]
+#[tracing::instrument(skip_all, fields(actor_id = %user.id, patient_id = path_id(&id).map(tracing::field::display)))]
 pub(super) async fn delete(
     State(state): State<AppState>,
     user: AuthUser,
@@ -233,7 +236,10 @@ pub(super) async fn delete(
                 .delete(id, expected, audit.success(Some(id)))
                 .await?
             {
-                WriteOutcome::Done(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+                WriteOutcome::Done(_) => {
+                    tracing::info!("patient deleted");
+                    Ok(StatusCode::NO_CONTENT.into_response())
+                }
                 WriteOutcome::NotFound => Err(not_found()),
                 WriteOutcome::Stale { .. } => Err(stale()),
             }
@@ -252,7 +258,7 @@ pub(super) async fn delete(
         (status = 404, description = "No such patient, ever", body = Problem),
     )
 )]
-#[tracing::instrument(skip_all, fields(actor_id = %user.id, patient_id = ?path_id(&id)))]
+#[tracing::instrument(skip_all, fields(actor_id = %user.id, patient_id = path_id(&id).map(tracing::field::display)))]
 pub(super) async fn history(
     State(state): State<AppState>,
     user: AuthUser,
