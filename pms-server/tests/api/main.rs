@@ -4,4 +4,5 @@
 mod auth;
 mod gateway;
 mod helpers;
+mod patients;
 mod smoke;
