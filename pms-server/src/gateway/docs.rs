@@ -55,9 +55,11 @@ pub(crate) async fn document(
     if !upstream.status().is_success() {
         return Err(unavailable());
     }
-    let body: serde_json::Value = upstream.json().await.map_err(|_| {
+    let mut body: serde_json::Value = upstream.json().await.map_err(|_| {
         ApiError::BadGateway(format!("the {name} service sent an invalid document"))
     })?;
+    body["servers"] =
+        serde_json::json!([{ "url": prefix, "description": "through the PMS gateway" }]);
     Ok(([(header::CACHE_CONTROL, "no-cache")], Json(body)).into_response())
 }
 
