@@ -35,7 +35,10 @@ async fn every_exit_code() {
     let anonymous = pms.run(&["patients", "list"], None).expect(4);
     assert_eq!(
         anonymous.stderr.trim(),
-        "error: not logged in: run `pms login` (or set PMS_TOKEN)"
+        format!(
+            "error: not logged in (profile `{}`): run `pms login` (or set PMS_TOKEN)",
+            pms.profile
+        )
     );
     let wrong = pms
         .run(
