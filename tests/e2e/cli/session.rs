@@ -125,6 +125,30 @@ async fn login_logout_round_trip_with_the_file_store_on_postgres() {
 }
 
 #[tokio::test]
+async fn login_with_json_output_prints_the_status_shape() {
+    let server = Server::start(Backend::Sqlite).await;
+    let pms = Pms::new();
+    let login = pms.run(
+        &[
+            "login",
+            "--server",
+            &server.base,
+            "--email",
+            &server.admin_email,
+            "--password-stdin",
+            "-o",
+            "json",
+        ],
+        Some(&format!("{}\n", server.admin_password)),
+    );
+    let status = login.expect(0).json();
+    assert_eq!(status["loggedIn"], true);
+    assert_eq!(status["store"], "file");
+    assert_eq!(status["role"], "ADMIN");
+    assert_eq!(status["profile"], pms.profile.as_str());
+}
+
+#[tokio::test]
 async fn a_revoked_session_exits_4_with_the_fix() {
     let server = Server::start(Backend::Sqlite).await;
     let pms = Pms::new();

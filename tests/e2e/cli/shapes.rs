@@ -218,6 +218,30 @@ async fn every_json_shape(backend: Backend) {
         (Value::Bool(true), Value::from("VIEWER"))
     );
 
+    let summary = pms
+        .run(&["analytics", "summary", "-o", "json"], None)
+        .expect(0)
+        .json();
+    assert_eq!(
+        keys(&summary),
+        [
+            "accounts",
+            "billing",
+            "eventsTotal",
+            "generatedAt",
+            "patients"
+        ]
+    );
+    assert_eq!(
+        keys(&summary["patients"]),
+        ["active", "new30d", "new7d", "newToday", "total"]
+    );
+    let flat = pms.run(&["analytics", "summary"], None).expect(0).stdout;
+    assert!(
+        flat.contains("patients.total "),
+        "flattened for people: {flat}"
+    );
+
     // CSV and tables for lists.
     let csv = pms
         .run(&["patients", "list", "-q", "Shape", "-o", "csv"], None)
