@@ -128,13 +128,21 @@ pub async fn start(
             running.gateway = Some(gateway_l.local_addr()?);
             // Auth first: it creates the signing keys the others fetch.
             routers.push(("auth", auth_l, auth::build(&settings).await?));
-            routers.push(("patient", patient_l, patient::build(&settings).await?));
+            routers.push((
+                "patient",
+                patient_l,
+                patient::build(&settings, &shutdown).await?,
+            ));
             routers.push((
                 "analytics",
                 analytics_l,
                 analytics::build(&settings, &shutdown).await?,
             ));
-            routers.push(("gateway", gateway_l, gateway::build(&settings).await?));
+            routers.push((
+                "gateway",
+                gateway_l,
+                gateway::build(&settings, &shutdown).await?,
+            ));
         }
         Topology::Gateway => {
             let l = bind(
@@ -143,7 +151,7 @@ pub async fn start(
             )
             .await?;
             running.gateway = Some(l.local_addr()?);
-            routers.push(("gateway", l, gateway::build(&settings).await?));
+            routers.push(("gateway", l, gateway::build(&settings, &shutdown).await?));
         }
         Topology::Auth => {
             let l = bind(
@@ -161,7 +169,7 @@ pub async fn start(
             )
             .await?;
             running.patient = Some(l.local_addr()?);
-            routers.push(("patient", l, patient::build(&settings).await?));
+            routers.push(("patient", l, patient::build(&settings, &shutdown).await?));
         }
         Topology::Analytics => {
             let l = bind(
