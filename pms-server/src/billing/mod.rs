@@ -1,4 +1,8 @@
-//! The billing service (stub until implemented).
+//! The billing service (in progress).
+
+pub mod ledger;
+pub mod model;
+pub mod store;
 
 use axum::Router;
 

@@ -2,10 +2,12 @@
 //! unknown fields; response bodies are a stable contract for clients.
 
 mod auth;
+mod billing;
 mod patients;
 mod problem;
 
 pub use auth::*;
+pub use billing::*;
 pub use patients::*;
 pub use problem::*;
 
