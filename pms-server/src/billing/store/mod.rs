@@ -142,6 +142,9 @@ pub trait BillingStore: Send + Sync {
 
     async fn account(&self, id: Uuid) -> Result<BillingAccount, BillingError>;
 
+    /// Accounts, newest first, at most `limit`.
+    async fn accounts(&self, limit: i64) -> Result<Vec<BillingAccount>, BillingError>;
+
     async fn account_by_patient(
         &self,
         patient: &PatientRef,

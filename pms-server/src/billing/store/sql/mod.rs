@@ -130,6 +130,10 @@ macro_rules! billing_store {
                 self.account_row(id).await?.into_api().map_err(Into::into)
             }
 
+            async fn accounts(&self, limit: i64) -> Result<Vec<BillingAccount>, BillingError> {
+                self.account_rows(limit).await
+            }
+
             async fn account_by_patient(
                 &self,
                 patient: &PatientRef,

@@ -17,6 +17,20 @@ macro_rules! sql_reads {
                 .ok_or(BillingError::NotFound("account"))
             }
 
+            async fn account_rows(&self, limit: i64) -> Result<Vec<BillingAccount>, BillingError> {
+                let rows = sqlx::query_as::<_, AccountRow>(concat!(
+                    "SELECT ",
+                    account_columns!(),
+                    " FROM accounts ORDER BY id DESC LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|r| r.into_api().map_err(BillingError::from))
+                    .collect()
+            }
+
             async fn account_row_by_patient(
                 &self,
                 patient: &PatientRef,
