@@ -138,7 +138,10 @@ impl Verifier {
             return Err(TokenError::Malformed);
         }
         let kid = header.kid.ok_or(TokenError::Malformed)?;
-        let key = match self.keys.read().await.get(&kid).cloned() {
+        // Bind the lookup first: a read guard in the `match` scrutinee would live across
+        // `refetch`, whose write lock would then wait for it forever.
+        let cached = self.keys.read().await.get(&kid).cloned();
+        let key = match cached {
             Some(key) => key,
             None => self.refetch(&kid).await?,
         };

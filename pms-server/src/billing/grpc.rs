@@ -127,7 +127,11 @@ impl BillingGrpc {
                 let patient = PatientRef::parse(&patient).map_err(Status::invalid_argument)?;
                 self.store.account_by_patient(&patient).await?
             }
-            None => return Err(Status::invalid_argument("accountId or patientId is required")),
+            None => {
+                return Err(Status::invalid_argument(
+                    "accountId or patientId is required",
+                ));
+            }
         };
         Ok(Response::new(BillingAccount {
             account_id: account.id.to_string(),
@@ -148,7 +152,11 @@ impl BillingService for BillingGrpc {
         request: Request<BillingRequest>,
     ) -> Result<Response<BillingResponse>, Status> {
         let started = Instant::now();
-        observe("CreateBillingAccount", started, self.create_account(request).await)
+        observe(
+            "CreateBillingAccount",
+            started,
+            self.create_account(request).await,
+        )
     }
 
     #[tracing::instrument(name = "grpc.GetBillingAccount", skip_all)]
@@ -157,7 +165,11 @@ impl BillingService for BillingGrpc {
         request: Request<GetBillingAccountRequest>,
     ) -> Result<Response<BillingAccount>, Status> {
         let started = Instant::now();
-        observe("GetBillingAccount", started, self.get_account(request).await)
+        observe(
+            "GetBillingAccount",
+            started,
+            self.get_account(request).await,
+        )
     }
 }
 

@@ -100,7 +100,10 @@ mod tests {
     #[tokio::test]
     async fn keys_are_optional_and_validated() {
         assert!(extract(None).await.expect("no key").0.is_none());
-        assert_eq!(extract(Some("abc-123")).await.expect("key").0.as_deref(), Some("abc-123"));
+        assert_eq!(
+            extract(Some("abc-123")).await.expect("key").0.as_deref(),
+            Some("abc-123")
+        );
         for bad in ["", "has space", &"k".repeat(256)] {
             let err = extract(Some(bad)).await.expect_err(bad);
             assert_eq!(err.status(), 400, "{bad:?}");
@@ -114,6 +117,9 @@ mod tests {
         assert_ne!(base, request_hash(&Method::PUT, "/a", b"{}"));
         assert_ne!(base, request_hash(&Method::POST, "/b", b"{}"));
         assert_ne!(base, request_hash(&Method::POST, "/a", b"{ }"));
-        assert_ne!(request_hash(&Method::POST, "/ab", b"c"), request_hash(&Method::POST, "/a", b"bc"));
+        assert_ne!(
+            request_hash(&Method::POST, "/ab", b"c"),
+            request_hash(&Method::POST, "/a", b"bc")
+        );
     }
 }

@@ -126,17 +126,18 @@ impl NewInvoice {
     /// Validates every field and reports each bad one (`lines[2].quantity`, …).
     pub fn parse(req: &CreateInvoiceRequest) -> Result<NewInvoice, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let mut bad = |field: String, message: &str| {
+        fn bad(errors: &mut Vec<FieldError>, field: String, message: &str) {
             errors.push(FieldError {
                 field,
                 message: message.to_owned(),
-            })
-        };
+            });
+        }
         let currency = Currency::parse(&req.currency)
-            .map_err(|m| bad("currency".to_owned(), &m))
+            .map_err(|m| bad(&mut errors, "currency".to_owned(), &m))
             .ok();
         if req.lines.is_empty() || req.lines.len() > MAX_LINES {
             bad(
+                &mut errors,
                 "lines".to_owned(),
                 &format!("must have between 1 and {MAX_LINES} lines"),
             );
@@ -147,15 +148,21 @@ impl NewInvoice {
             let description = line.description.trim();
             if description.is_empty() || description.chars().count() > MAX_DESCRIPTION {
                 bad(
+                    &mut errors,
                     format!("lines[{i}].description"),
                     &format!("is required, at most {MAX_DESCRIPTION} characters"),
                 );
             }
             if !(1..=MAX_AMOUNT).contains(&line.quantity) {
-                bad(format!("lines[{i}].quantity"), "must be at least 1");
+                bad(
+                    &mut errors,
+                    format!("lines[{i}].quantity"),
+                    "must be between 1 and 10^12",
+                );
             }
             if !(0..=MAX_AMOUNT).contains(&line.unit_price) {
                 bad(
+                    &mut errors,
                     format!("lines[{i}].unitPrice"),
                     "must be between 0 and 10^12 minor units",
                 );
@@ -175,8 +182,11 @@ impl NewInvoice {
                 amount: amount.unwrap_or(0),
             });
         }
-        if !req.lines.is_empty() && !(1..=MAX_AMOUNT).contains(&total) {
+        // The total only means something once every line is valid.
+        let lines_valid = !errors.iter().any(|e| e.field.starts_with("lines"));
+        if lines_valid && !(1..=MAX_AMOUNT).contains(&total) {
             bad(
+                &mut errors,
                 "lines".to_owned(),
                 "the invoice total must be positive and at most 10^12 minor units",
             );

@@ -170,8 +170,8 @@ async fn a_hanging_server_hits_the_deadline_once() {
         attempt_timeout: Duration::from_millis(300),
         ..BillingClientConfig::default()
     };
-    let client = BillingClient::with_config(&format!("http://{}", server.addr), config)
-        .expect("client");
+    let client =
+        BillingClient::with_config(&format!("http://{}", server.addr), config).expect("client");
     let started = Instant::now();
     let err = client
         .create_billing_account(Uuid::new_v4(), "n", "e", &CallContext::default())
@@ -197,8 +197,8 @@ async fn the_retry_budget_caps_retries_during_an_outage() {
         max_backoff: Duration::from_millis(2),
         ..BillingClientConfig::default()
     };
-    let client = BillingClient::with_config(&format!("http://{}", server.addr), config)
-        .expect("client");
+    let client =
+        BillingClient::with_config(&format!("http://{}", server.addr), config).expect("client");
     for _ in 0..20 {
         let err = client
             .create_billing_account(Uuid::new_v4(), "n", "e", &CallContext::default())
@@ -228,14 +228,20 @@ async fn the_token_and_request_id_are_forwarded() {
             Some("req-1".to_owned())
         )]
     );
-    assert!(!format!("{ctx:?}").contains("tok.en.value"), "token in Debug");
+    assert!(
+        !format!("{ctx:?}").contains("tok.en.value"),
+        "token in Debug"
+    );
 }
 
 #[tokio::test]
 async fn bad_urls_are_refused_and_good_ones_never_connect_eagerly() {
     for bad in ["", "not a url", "ftp://host:1", "http://"] {
         assert!(
-            matches!(BillingClient::new(bad), Err(BillingClientError::InvalidUrl { .. })),
+            matches!(
+                BillingClient::new(bad),
+                Err(BillingClientError::InvalidUrl { .. })
+            ),
             "{bad:?}"
         );
     }
@@ -264,9 +270,11 @@ fn the_budget_allows_a_burst_then_a_fraction_of_calls() {
 async fn backoff_grows_with_jitter_and_is_capped() {
     let client = BillingClient::new("http://127.0.0.1:1").expect("client");
     for attempt in 1..=10 {
-        let exp = Duration::from_millis(50 * (1 << (attempt - 1)))
-            .min(Duration::from_millis(400));
+        let exp = Duration::from_millis(50 * (1 << (attempt - 1))).min(Duration::from_millis(400));
         let backoff = client.backoff(attempt);
-        assert!(backoff >= exp / 2 && backoff <= exp, "{attempt}: {backoff:?}");
+        assert!(
+            backoff >= exp / 2 && backoff <= exp,
+            "{attempt}: {backoff:?}"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! API tests of pms-server over real sockets: the whole app (gateway + services) started in-process
 //! on port 0, against SQLite and against a fresh PostgreSQL database per test.
 
+mod billing;
 mod helpers;
 mod smoke;

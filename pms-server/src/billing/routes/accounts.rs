@@ -44,7 +44,9 @@ pub async fn list(
     ApiQuery(query): ApiQuery<AccountsQuery>,
 ) -> Result<Json<Vec<BillingAccount>>, ApiError> {
     let audit = Audit::new(&state, &user, &meta, "billing.account.list", "account");
-    audit.require(&user, READERS, "read billing accounts").await?;
+    audit
+        .require(&user, READERS, "read billing accounts")
+        .await?;
     let limit = limit(query.limit)?;
     let result = match query.patient_id {
         Some(patient) => {
@@ -83,7 +85,9 @@ pub async fn create(
     body: Result<ApiJson<CreateAccountRequest>, ApiError>,
 ) -> Result<(StatusCode, Json<BillingAccount>), ApiError> {
     let audit = Audit::new(&state, &user, &meta, "billing.account.create", "account");
-    audit.require(&user, WRITERS, "create billing accounts").await?;
+    audit
+        .require(&user, WRITERS, "create billing accounts")
+        .await?;
     let ApiJson(body) = body?;
     let new = NewAccount {
         patient: PatientRef::parse(&body.patient_id)
@@ -93,7 +97,11 @@ pub async fn create(
     let (account, created) = audit
         .write(state.store.ensure_account(&new, &audit.meta).await)
         .await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(account)))
 }
 
@@ -114,7 +122,9 @@ pub async fn get(
     let audit = Audit::new(&state, &user, &meta, "billing.account.read", "account")
         .on(id)
         .account(id);
-    audit.require(&user, READERS, "read billing accounts").await?;
+    audit
+        .require(&user, READERS, "read billing accounts")
+        .await?;
     let account = audit.read(state.store.account(id).await, |_| None).await?;
     Ok(Json(account))
 }
@@ -139,7 +149,9 @@ pub async fn update(
     let audit = Audit::new(&state, &user, &meta, "billing.account.update", "account")
         .on(id)
         .account(id);
-    audit.require(&user, WRITERS, "change billing accounts").await?;
+    audit
+        .require(&user, WRITERS, "change billing accounts")
+        .await?;
     let ApiJson(body) = body?;
     let result = state
         .store
@@ -166,7 +178,9 @@ pub async fn statement(
         .on(id)
         .account(id);
     audit.require(&user, READERS, "read statements").await?;
-    let statement = audit.read(state.store.statement(id).await, |_| None).await?;
+    let statement = audit
+        .read(state.store.statement(id).await, |_| None)
+        .await?;
     Ok(Json(statement))
 }
 
@@ -199,7 +213,9 @@ pub async fn audit(
     if let Some(account) = query.account_id {
         audit = audit.account(account);
     }
-    audit.require(&user, &[Role::Admin], "read the billing audit log").await?;
+    audit
+        .require(&user, &[Role::Admin], "read the billing audit log")
+        .await?;
     let limit = limit(query.limit)?;
     let entries = state.store.audit_entries(query.account_id, limit).await;
     let entries = audit

@@ -38,8 +38,8 @@ pub async fn create(
     ApiPath(account_id): ApiPath<Uuid>,
     body: Result<ApiJson<CreateInvoiceRequest>, ApiError>,
 ) -> Result<(StatusCode, HeaderMap, Json<Invoice>), ApiError> {
-    let audit = Audit::new(&state, &user, &meta, "billing.invoice.create", "invoice")
-        .account(account_id);
+    let audit =
+        Audit::new(&state, &user, &meta, "billing.invoice.create", "invoice").account(account_id);
     audit.require(&user, WRITERS, "create invoices").await?;
     let ApiJson(body) = body?;
     let new = NewInvoice::parse(&body).map_err(ApiError::fields)?;
@@ -135,7 +135,9 @@ pub async fn issue(
         meta: audit.meta.clone(),
         idempotency: key.claim(user.id, &Method::POST, uri.path(), &())?,
     };
-    let written = audit.write(state.store.issue_invoice(id, &ctx).await).await?;
+    let written = audit
+        .write(state.store.issue_invoice(id, &ctx).await)
+        .await?;
     Ok((replay_headers(&written), Json(written.value)))
 }
 
@@ -165,6 +167,8 @@ pub async fn void(
         meta: audit.meta.clone(),
         idempotency: key.claim(user.id, &Method::POST, uri.path(), &())?,
     };
-    let written = audit.write(state.store.void_invoice(id, &ctx).await).await?;
+    let written = audit
+        .write(state.store.void_invoice(id, &ctx).await)
+        .await?;
     Ok((replay_headers(&written), Json(written.value)))
 }

@@ -52,8 +52,14 @@ impl FromRef<BillingState> for Arc<Verifier> {
 /// The billing routes (without the common layers).
 pub fn router(state: BillingState) -> Router {
     Router::new()
-        .route("/billing/accounts", get(accounts::list).post(accounts::create))
-        .route("/billing/accounts/{id}", get(accounts::get).patch(accounts::update))
+        .route(
+            "/billing/accounts",
+            get(accounts::list).post(accounts::create),
+        )
+        .route(
+            "/billing/accounts/{id}",
+            get(accounts::get).patch(accounts::update),
+        )
         .route("/billing/accounts/{id}/statement", get(accounts::statement))
         .route(
             "/billing/accounts/{id}/invoices",

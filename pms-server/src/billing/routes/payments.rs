@@ -37,7 +37,8 @@ pub async fn create(
     ApiPath(invoice_id): ApiPath<Uuid>,
     body: Result<ApiJson<CreatePaymentRequest>, ApiError>,
 ) -> Result<(StatusCode, HeaderMap, Json<Payment>), ApiError> {
-    let audit = Audit::new(&state, &user, &meta, "billing.payment.create", "invoice").on(invoice_id);
+    let audit =
+        Audit::new(&state, &user, &meta, "billing.payment.create", "invoice").on(invoice_id);
     audit.require(&user, WRITERS, "record payments").await?;
     let ApiJson(body) = body?;
     let new = NewPayment::parse(&body).map_err(ApiError::fields)?;
@@ -74,7 +75,9 @@ pub async fn list(
     audit.require(&user, READERS, "read payments").await?;
     let result = state.store.payments(invoice_id).await;
     Ok(Json(
-        audit.read(result, |p| p.first().map(|p| p.account_id)).await?,
+        audit
+            .read(result, |p| p.first().map(|p| p.account_id))
+            .await?,
     ))
 }
 
