@@ -1,7 +1,11 @@
 //! Compiles `proto/*.proto` with protox (pure Rust), so no system `protoc` is needed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/billing_service.proto", "proto/patient_event.proto"];
+    let files = [
+        "proto/billing_service.proto",
+        "proto/patient_event.proto",
+        "proto/billing_event.proto",
+    ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
     }

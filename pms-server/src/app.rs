@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::{auth, billing, gateway, http, patient};
+use crate::{analytics, auth, billing, gateway, http, patient};
 
 /// What a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -26,6 +26,7 @@ pub enum Topology {
     Patient,
     /// The billing service: REST and gRPC.
     Billing,
+    Analytics,
 }
 
 /// A started process: its bound addresses and the supervisor task.
@@ -37,6 +38,7 @@ pub struct Running {
     pub billing: Option<SocketAddr>,
     /// Billing gRPC.
     pub billing_grpc: Option<SocketAddr>,
+    pub analytics: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: JoinSet<(&'static str, std::io::Result<()>)>,
 }
@@ -101,6 +103,7 @@ pub async fn start(
         patient: None,
         billing: None,
         billing_grpc: None,
+        analytics: None,
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
     };
@@ -113,6 +116,7 @@ pub async fn start(
             let patient_l = bind(loopback(0), "patient").await?;
             let billing_l = bind(loopback(0), "billing").await?;
             let billing_grpc_l = bind(loopback(0), "billing gRPC").await?;
+            let analytics_l = bind(loopback(0), "analytics").await?;
             let gateway_l = bind(
                 SocketAddr::new(settings.gateway.bind, settings.gateway.port),
                 "gateway",
@@ -125,6 +129,9 @@ pub async fn start(
                 (billing_l.local_addr()?, billing_grpc_l.local_addr()?);
             settings.gateway.billing_url = format!("http://{billing_a}");
             settings.patient.billing_grpc_url = format!("http://{billing_grpc_a}");
+            let analytics_a = analytics_l.local_addr()?;
+            settings.gateway.analytics_url = format!("http://{analytics_a}");
+            running.analytics = Some(analytics_a);
             running.auth = Some(auth_a);
             running.patient = Some(patient_a);
             running.billing = Some(billing_a);
@@ -136,6 +143,11 @@ pub async fn start(
             routers.push(("billing", billing_l, billing.rest));
             grpc = Some((billing_grpc_l, billing.grpc));
             routers.push(("patient", patient_l, patient::build(&settings).await?));
+            routers.push((
+                "analytics",
+                analytics_l,
+                analytics::build(&settings, &shutdown).await?,
+            ));
             routers.push(("gateway", gateway_l, gateway::build(&settings).await?));
         }
         Topology::Gateway => {
@@ -174,6 +186,19 @@ pub async fn start(
             let billing = billing::build(&settings).await?;
             routers.push(("billing", rest_l, billing.rest));
             grpc = Some((grpc_l, billing.grpc));
+        }
+        Topology::Analytics => {
+            let l = bind(
+                SocketAddr::new(settings.analytics.bind, settings.analytics.port),
+                "analytics",
+            )
+            .await?;
+            running.analytics = Some(l.local_addr()?);
+            routers.push((
+                "analytics",
+                l,
+                analytics::build(&settings, &shutdown).await?,
+            ));
         }
     }
     for (name, listener, router) in routers {

@@ -26,6 +26,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub patient: PatientSettings,
     pub billing: BillingSettings,
+    pub analytics: AnalyticsSettings,
+    pub kafka: KafkaSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -71,6 +73,8 @@ pub struct GatewaySettings {
     pub patient_url: String,
     /// Where the gateway reaches the billing service's REST API.
     pub billing_url: String,
+    /// Where the gateway reaches the analytics service.
+    pub analytics_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -125,6 +129,30 @@ pub struct BillingSettings {
     pub database_url: Option<SecretString>,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalyticsSettings {
+    pub bind: IpAddr,
+    pub port: u16,
+    /// Overrides `database.url` for this service.
+    pub database_url: Option<SecretString>,
+    /// Seconds between SSE heartbeats on `/events/stream`.
+    pub heartbeat_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// Comma-separated bootstrap servers. Empty: the embedded event log (all-in-one only).
+    pub brokers: String,
+    pub client_id: String,
+    /// Partitions of topics created at start.
+    pub partitions: i32,
+    pub session_timeout_ms: u64,
+    /// How long the producer keeps trying to deliver one message.
+    pub message_timeout_ms: u64,
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -146,6 +174,7 @@ impl Default for Settings {
                 port: 4004,
                 patient_url: "http://127.0.0.1:4000".to_owned(),
                 billing_url: "http://127.0.0.1:4001".to_owned(),
+                analytics_url: "http://127.0.0.1:4002".to_owned(),
             },
             auth: AuthSettings {
                 bind: loopback(),
@@ -174,6 +203,19 @@ impl Default for Settings {
                 grpc_port: 9001,
                 database_url: None,
             },
+            analytics: AnalyticsSettings {
+                bind: loopback(),
+                port: 4002,
+                database_url: None,
+                heartbeat_secs: 15,
+            },
+            kafka: KafkaSettings {
+                brokers: String::new(),
+                client_id: "pms".to_owned(),
+                partitions: 3,
+                session_timeout_ms: 10_000,
+                message_timeout_ms: 30_000,
+            },
         }
     }
 }
@@ -201,6 +243,16 @@ impl Default for GatewaySettings {
 impl Default for AuthSettings {
     fn default() -> Self {
         Settings::default().auth
+    }
+}
+impl Default for AnalyticsSettings {
+    fn default() -> Self {
+        Settings::default().analytics
+    }
+}
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Settings::default().kafka
     }
 }
 impl Default for BillingSettings {
@@ -325,6 +377,12 @@ impl Settings {
         if self.http.body_limit_bytes < 1024 {
             bail!("invalid configuration: `http.body_limit_bytes` must be at least 1024");
         }
+        if self.kafka.partitions < 1 {
+            bail!("invalid configuration: `kafka.partitions` must be at least 1");
+        }
+        if self.analytics.heartbeat_secs == 0 {
+            bail!("invalid configuration: `analytics.heartbeat_secs` must be positive");
+        }
         if self.database.max_connections == 0 {
             bail!("invalid configuration: `database.max_connections` must be positive");
         }
@@ -333,6 +391,7 @@ impl Settings {
             ("auth.database_url", &a.database_url),
             ("patient.database_url", &self.patient.database_url),
             ("billing.database_url", &self.billing.database_url),
+            ("analytics.database_url", &self.analytics.database_url),
         ] {
             if let Some(url) = url {
                 let url = url.expose_secret();
@@ -346,6 +405,57 @@ impl Settings {
         Ok(())
     }
 
+    /// A human summary of the effective configuration, never showing secrets.
+    pub fn summary(&self) -> String {
+        let storage = |url: Option<&SecretString>| match url {
+            Some(url) => match url::Url::parse(url.expose_secret()) {
+                Ok(u) => format!(
+                    "postgres {}:{}{}",
+                    u.host_str().unwrap_or("?"),
+                    u.port().unwrap_or(5432),
+                    u.path()
+                ),
+                Err(_) => "postgres (unparsable URL)".to_owned(),
+            },
+            None => format!("sqlite in {}", self.data_dir.display()),
+        };
+        let transport = if self.kafka.brokers.trim().is_empty() {
+            "embedded event log".to_owned()
+        } else {
+            format!("kafka {}", self.kafka.brokers)
+        };
+        format!(
+            "configuration ok\n\
+             gateway   {}:{} (patient {}, billing {}, analytics {})\n\
+             auth      {}:{} url {} db {}\n\
+             patient   {}:{} db {} billing gRPC {}\n\
+             billing   {}:{} gRPC :{} db {}\n\
+             analytics {}:{} db {}\n\
+             events    {}\n",
+            self.gateway.bind,
+            self.gateway.port,
+            self.gateway.patient_url,
+            self.gateway.billing_url,
+            self.gateway.analytics_url,
+            self.auth.bind,
+            self.auth.port,
+            self.auth.url,
+            storage(self.database_url_for(crate::store::ServiceDb::Auth)),
+            self.patient.bind,
+            self.patient.port,
+            storage(self.database_url_for(crate::store::ServiceDb::Patient)),
+            self.patient.billing_grpc_url,
+            self.billing.bind,
+            self.billing.port,
+            self.billing.grpc_port,
+            storage(self.database_url_for(crate::store::ServiceDb::Billing)),
+            self.analytics.bind,
+            self.analytics.port,
+            storage(self.database_url_for(crate::store::ServiceDb::Analytics)),
+            transport,
+        )
+    }
+
     /// The PostgreSQL URL a service uses, if any (its own override, else the shared one).
     pub fn database_url_for(&self, service: crate::store::ServiceDb) -> Option<&SecretString> {
         use crate::store::ServiceDb;
@@ -353,6 +463,8 @@ impl Settings {
             ServiceDb::Auth => self.auth.database_url.as_ref(),
             ServiceDb::Patient => self.patient.database_url.as_ref(),
             ServiceDb::Billing => self.billing.database_url.as_ref(),
+            ServiceDb::Analytics => self.analytics.database_url.as_ref(),
+            ServiceDb::Events => None,
         };
         own.or(self.database.url.as_ref())
     }
@@ -391,6 +503,7 @@ port = 4004
 # Where the gateway reaches the services (ignored by `pms-server all`, which wires them itself).
 patient_url = "http://127.0.0.1:4000"
 billing_url = "http://127.0.0.1:4001"
+analytics_url = "http://127.0.0.1:4002"
 
 [auth]
 bind = "127.0.0.1"
@@ -425,6 +538,24 @@ bind = "127.0.0.1"
 port = 4001
 grpc_port = 9001
 # database_url = "postgres://..."   # overrides [database] url for this service
+
+[analytics]
+bind = "127.0.0.1"
+port = 4002
+# database_url = "postgres://..."   # overrides [database] url for this service
+# Seconds between heartbeats on the live event stream.
+heartbeat_secs = 15
+
+[kafka]
+# Comma-separated bootstrap servers, e.g. "kafka:9092". Empty: the embedded event log, stored in
+# the events database (SQLite in data_dir, or schema `events` on PostgreSQL). Distributed mode
+# (one service per process) needs Kafka.
+brokers = ""
+client_id = "pms"
+# Partitions of the topics PMS creates at start (`patient`, `billing`).
+partitions = 3
+session_timeout_ms = 10000
+message_timeout_ms = 30000
 "#;
 
 #[cfg(test)]

@@ -278,3 +278,22 @@ pub async fn serve(
 pub fn request_id(req: &Request) -> Option<&RequestId> {
     req.extensions().get::<RequestId>()
 }
+
+/// Adds the `bearer` (JWT) security scheme to a service's OpenAPI document.
+pub struct BearerSecurity;
+
+impl utoipa::Modify for BearerSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}

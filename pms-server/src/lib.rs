@@ -2,6 +2,7 @@
 //! SQLite by default) or one per process on PostgreSQL. See DESIGN.md §2–§8.
 #![forbid(unsafe_code)]
 
+pub mod analytics;
 pub mod app;
 pub mod auth;
 pub mod authn;
@@ -9,6 +10,7 @@ pub mod billing;
 pub mod clients;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod gateway;
 pub mod http;
 pub mod patient;

@@ -47,8 +47,13 @@ enum Command {
     Patient,
     /// The billing service: REST (port 4001) and gRPC (port 9001).
     Billing,
+    /// The analytics service (port 4002): event consumer, aggregates, live stream.
+    Analytics,
     /// Print a commented configuration file with every key and its default.
     DefaultConfig,
+    /// Load and validate the configuration (file + environment), print a summary without secrets,
+    /// and exit: 0 if valid, 2 if not.
+    CheckConfig,
 }
 
 fn main() -> ExitCode {
@@ -58,11 +63,13 @@ fn main() -> ExitCode {
             print!("{DEFAULT_CONFIG_TOML}");
             return ExitCode::SUCCESS;
         }
-        None | Some(Command::All) => Topology::All,
-        Some(Command::Gateway) => Topology::Gateway,
-        Some(Command::Auth) => Topology::Auth,
-        Some(Command::Patient) => Topology::Patient,
-        Some(Command::Billing) => Topology::Billing,
+        Some(Command::CheckConfig) => None,
+        None | Some(Command::All) => Some(Topology::All),
+        Some(Command::Gateway) => Some(Topology::Gateway),
+        Some(Command::Auth) => Some(Topology::Auth),
+        Some(Command::Patient) => Some(Topology::Patient),
+        Some(Command::Analytics) => Some(Topology::Analytics),
+        Some(Command::Billing) => Some(Topology::Billing),
     };
     let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
@@ -75,6 +82,10 @@ fn main() -> ExitCode {
         settings.data_dir = dir;
     }
     settings.ephemeral |= cli.ephemeral;
+    let Some(topology) = topology else {
+        print!("{}", settings.summary());
+        return ExitCode::SUCCESS;
+    };
     telemetry::init_logging(&settings.log);
     telemetry::init_metrics();
     let runtime = match tokio::runtime::Runtime::new() {

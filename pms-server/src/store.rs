@@ -21,6 +21,9 @@ pub enum ServiceDb {
     Auth,
     Patient,
     Billing,
+    Analytics,
+    /// The embedded event log (no Kafka).
+    Events,
 }
 
 impl ServiceDb {
@@ -30,6 +33,8 @@ impl ServiceDb {
             ServiceDb::Auth => "auth",
             ServiceDb::Patient => "patient",
             ServiceDb::Billing => "billing",
+            ServiceDb::Analytics => "analytics",
+            ServiceDb::Events => "events",
         }
     }
 }

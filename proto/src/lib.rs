@@ -15,6 +15,12 @@ pub mod billing {
     include!(concat!(env!("OUT_DIR"), "/_.rs"));
 }
 
+/// Messages of the `billing` topic.
+#[allow(clippy::all, missing_docs, unreachable_pub)]
+pub mod billing_events {
+    include!(concat!(env!("OUT_DIR"), "/billing.events.rs"));
+}
+
 /// Messages of the `patient` topic.
 #[allow(clippy::all, missing_docs, unreachable_pub)]
 pub mod patient_events {

@@ -1,11 +1,90 @@
-//! The gateway service (stub until implemented).
+//! The API gateway (port 4004), the only public service: routes `/auth/*`, `/api/patients*`,
+//! `/api/audit`, `/api/billing/*` and `/api/analytics/*` to the services, verifies every access token locally (keys
+//! from auth's JWKS, cached) before forwarding, propagates the request id and trace context, and
+//! serves the API documentation (`/api-docs/{service}`, `/docs`).
+//!
+//! Services verify the token again: the gateway is a first line, not the only one.
+
+mod docs;
+mod proxy;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use axum::routing::{any, get};
 
+use crate::authn::Verifier;
 use crate::config::Settings;
+use crate::http::{self, ReadyCheck};
 
-/// Builds the gateway service's router (with the common layers).
+/// Where each upstream service lives.
+#[derive(Debug, Clone)]
+pub(crate) struct Upstreams {
+    pub auth: String,
+    pub patient: String,
+    pub billing: String,
+    pub analytics: String,
+}
+
+/// Shared state of the gateway's handlers.
+#[derive(Clone)]
+pub(crate) struct GatewayState {
+    pub client: reqwest::Client,
+    pub verifier: Arc<Verifier>,
+    pub upstreams: Arc<Upstreams>,
+    pub body_limit: usize,
+}
+
+/// Builds the gateway's router (with the common layers).
 pub async fn build(settings: &Settings) -> anyhow::Result<Router> {
-    let _ = settings;
-    Ok(Router::new())
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        // Per read, not per request: event streams stay open, heartbeats keep them alive.
+        .read_timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let trim = |url: &str| url.trim_end_matches('/').to_owned();
+    let state = GatewayState {
+        client,
+        verifier: Arc::new(Verifier::remote(
+            &settings.auth.url,
+            &settings.auth.issuer,
+            &settings.auth.audience,
+        )),
+        upstreams: Arc::new(Upstreams {
+            auth: trim(&settings.auth.url),
+            patient: trim(&settings.gateway.patient_url),
+            billing: trim(&settings.gateway.billing_url),
+            analytics: trim(&settings.gateway.analytics_url),
+        }),
+        body_limit: settings.http.body_limit_bytes,
+    };
+    let verifier = state.verifier.clone();
+    let ready: ReadyCheck = Arc::new(move || {
+        let verifier = verifier.clone();
+        Box::pin(async move {
+            verifier
+                .ensure_keys()
+                .await
+                .map_err(|e| format!("auth: {e}"))
+        })
+    });
+    let router = Router::new()
+        .route("/auth/{*rest}", any(proxy::forward))
+        .route("/api/patients", any(proxy::forward))
+        .route("/api/patients/{*rest}", any(proxy::forward))
+        .route("/api/audit", any(proxy::forward))
+        .route("/api/billing/{*rest}", any(proxy::forward))
+        .route("/api/analytics/{*rest}", any(proxy::forward))
+        .route("/docs", get(docs::ui))
+        .route("/api-docs", get(docs::index))
+        .route("/api-docs/{service}", get(docs::document))
+        .with_state(state);
+    Ok(http::with_common_layers(
+        router,
+        "gateway",
+        settings.http.body_limit_bytes,
+        ready,
+    ))
 }

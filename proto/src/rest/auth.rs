@@ -138,3 +138,38 @@ pub struct Me {
     /// Expiry of the presented access token.
     pub token_expires_at: DateTime<Utc>,
 }
+
+/// `GET /auth/validate`: the presented access token is valid (reference-system compatible: the
+/// status is what matters; the body says whose token it is).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct TokenValidation {
+    /// Always `true` (an invalid token gets 401, not a body).
+    pub valid: bool,
+    /// User id (`sub` claim).
+    pub sub: Uuid,
+    pub role: Role,
+    /// Expiry of the presented access token.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One auth audit record (`GET /auth/audit`, ADMIN). Never contains passwords, tokens or hashes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AuthAuditEntry {
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    /// Who acted (absent for failed logins and other anonymous events).
+    pub actor_id: Option<Uuid>,
+    pub actor_role: Option<Role>,
+    /// e.g. `auth.login`, `auth.login_failed`, `auth.refresh_reuse`, `user.create`.
+    pub action: String,
+    /// The user the event is about, when known.
+    pub subject_user_id: Option<Uuid>,
+    /// SUCCESS, FAILED, DENIED or THROTTLED.
+    pub outcome: String,
+    pub client_ip: Option<String>,
+    pub request_id: Option<String>,
+}

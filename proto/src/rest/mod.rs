@@ -1,11 +1,13 @@
 //! REST DTOs: the JSON the API speaks, camelCase like the reference system. Request bodies reject
 //! unknown fields; response bodies are a stable contract for clients.
 
+mod analytics;
 mod auth;
 mod billing;
 mod patients;
 mod problem;
 
+pub use analytics::*;
 pub use auth::*;
 pub use billing::*;
 pub use patients::*;

@@ -1,0 +1,132 @@
+//! The analytics service (port 4002): consumes every topic (group `analytics-service`), stores
+//! each event once with the aggregates it implies, and serves summary, registrations, stored events
+//! and a live Server-Sent Events stream. It never stores or logs patient names, emails or addresses.
+
+mod consumer;
+mod routes;
+mod store;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::get;
+use pms_proto::rest::StoredEvent;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+
+pub use store::{AnalyticsStore, Delta, NewEvent, PgAnalyticsStore, SqliteAnalyticsStore};
+
+use crate::authn::Verifier;
+use crate::config::Settings;
+use crate::events::{TOPICS, Transport};
+use crate::http::{self, BearerSecurity, ReadyCheck};
+use crate::store::{Db, Migrations, ServiceDb};
+
+static MIGRATIONS: Migrations = Migrations {
+    postgres: &sqlx::migrate!("./migrations/postgres/analytics"),
+    sqlite: &sqlx::migrate!("./migrations/sqlite/analytics"),
+};
+
+/// The consumer group of this service.
+pub const CONSUMER_GROUP: &str = "analytics-service";
+
+#[derive(Clone)]
+pub(crate) struct AnalyticsState {
+    store: Arc<dyn AnalyticsStore>,
+    live: broadcast::Sender<StoredEvent>,
+    verifier: Arc<Verifier>,
+    heartbeat_secs: u64,
+}
+
+impl FromRef<AnalyticsState> for Arc<Verifier> {
+    fn from_ref(state: &AnalyticsState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "PMS analytics service", description = "Aggregates and live events. Through the gateway: /api/analytics/*."),
+    paths(routes::summary, routes::registrations, routes::events, routes::stream),
+    components(schemas(
+        pms_proto::rest::AnalyticsSummary,
+        pms_proto::rest::PatientStats,
+        pms_proto::rest::AccountStats,
+        pms_proto::rest::CurrencyTotals,
+        pms_proto::rest::RegistrationBucket,
+        pms_proto::rest::StoredEvent,
+        pms_proto::rest::Problem,
+        pms_proto::rest::FieldError
+    )),
+    modifiers(&BearerSecurity),
+    tags((name = "analytics"))
+)]
+struct ApiDoc;
+
+/// Builds the analytics service: its store, its consumer (stopped by `shutdown`) and its router.
+pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow::Result<Router> {
+    let db = crate::store::connect(
+        ServiceDb::Analytics,
+        settings.database_url_for(ServiceDb::Analytics),
+        &settings.data_dir,
+        settings.database.max_connections,
+        &MIGRATIONS,
+    )
+    .await?;
+    let store: Arc<dyn AnalyticsStore> = match &db {
+        Db::Postgres(pool) => Arc::new(PgAnalyticsStore(pool.clone())),
+        Db::Sqlite(pool) => Arc::new(SqliteAnalyticsStore(pool.clone())),
+    };
+    let (live, _) = broadcast::channel(1024);
+    let transport = Transport::from_settings(settings).await?;
+    let handler = Arc::new(consumer::AnalyticsConsumer {
+        store: store.clone(),
+        live: live.clone(),
+    });
+    transport.spawn_consumer(CONSUMER_GROUP, &TOPICS, handler, shutdown.clone())?;
+    tracing::info!(
+        transport = transport.name(),
+        "analytics consuming {TOPICS:?}"
+    );
+
+    let verifier = Arc::new(Verifier::remote(
+        &settings.auth.url,
+        &settings.auth.issuer,
+        &settings.auth.audience,
+    ));
+    let state = AnalyticsState {
+        store,
+        live,
+        verifier: verifier.clone(),
+        heartbeat_secs: settings.analytics.heartbeat_secs,
+    };
+    let ready: ReadyCheck = Arc::new(move || {
+        let (db, transport, verifier) = (db.clone(), transport.clone(), verifier.clone());
+        Box::pin(async move {
+            db.ping().await?;
+            transport.ping().await?;
+            verifier
+                .ensure_keys()
+                .await
+                .map_err(|e| format!("auth: {e}"))
+        })
+    });
+    let router = Router::new()
+        .route("/analytics/summary", get(routes::summary))
+        .route("/analytics/registrations", get(routes::registrations))
+        .route("/analytics/events", get(routes::events))
+        .route("/analytics/events/stream", get(routes::stream))
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(ApiDoc::openapi()) }),
+        )
+        .with_state(state);
+    Ok(http::with_common_layers(
+        router,
+        "analytics",
+        settings.http.body_limit_bytes,
+        ready,
+    ))
+}

@@ -1,0 +1,237 @@
+//! Analytics storage: every event once (`events`, unique on the event id — the consumer's
+//! dedup), and the aggregates it maintains (`counters`, `money_totals`), updated in the same
+//! transaction as the event row. PostgreSQL and SQLite share the SQL.
+
+use chrono::{DateTime, Utc};
+use pms_proto::rest::{CurrencyTotals, StoredEvent};
+use sqlx::{PgPool, SqlitePool};
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::store::BeginWrite;
+
+/// An event about to be stored, with the aggregate changes it implies.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_id: Uuid,
+    pub topic: String,
+    pub event_type: String,
+    pub key: String,
+    pub occurred_at: DateTime<Utc>,
+    pub data: serde_json::Value,
+    pub delta: Delta,
+}
+
+/// Aggregate changes of one event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delta {
+    /// `(counter name, increment)`.
+    pub counters: Vec<(&'static str, i64)>,
+    /// `(currency, invoiced, collected, refunded)` increments.
+    pub money: Option<(String, i64, i64, i64)>,
+}
+
+/// Counter names.
+pub mod counter {
+    pub const PATIENTS_CREATED: &str = "patients_created";
+    pub const PATIENTS_DELETED: &str = "patients_deleted";
+    pub const ACCOUNTS_CREATED: &str = "accounts_created";
+    pub const ACCOUNTS_CLOSED: &str = "accounts_closed";
+}
+
+#[async_trait::async_trait]
+pub trait AnalyticsStore: Send + Sync {
+    /// Stores `event` and applies its delta, once: `Some(stored)` the first time, `None` when the
+    /// event id was already stored (redelivery).
+    async fn record(&self, event: &NewEvent) -> Result<Option<StoredEvent>, StoreError>;
+    /// Value of a counter (0 if never incremented).
+    async fn counter(&self, name: &str) -> Result<i64, StoreError>;
+    /// Money totals per currency.
+    async fn money(&self) -> Result<Vec<CurrencyTotals>, StoreError>;
+    /// Number of stored events.
+    async fn events_total(&self) -> Result<i64, StoreError>;
+    /// Occurrence times (ms since epoch) of events of `event_type` in `[from_ms, to_ms)`.
+    async fn occurrences(
+        &self,
+        event_type: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<i64>, StoreError>;
+    /// Stored events after `after_seq`, oldest first.
+    async fn events_after(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The highest seq stored (0 if none).
+    async fn last_seq(&self) -> Result<i64, StoreError>;
+    /// The first seq whose event occurred at or after `since` (for `?since=`), minus one.
+    async fn seq_before(&self, since: DateTime<Utc>) -> Result<i64, StoreError>;
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    seq: i64,
+    event_id: Uuid,
+    topic: String,
+    event_type: String,
+    key: String,
+    occurred_at: DateTime<Utc>,
+    data: String,
+}
+
+impl From<EventRow> for StoredEvent {
+    fn from(r: EventRow) -> Self {
+        StoredEvent {
+            seq: r.seq,
+            event_id: r.event_id,
+            topic: r.topic,
+            event_type: r.event_type,
+            key: r.key,
+            occurred_at: r.occurred_at,
+            data: serde_json::from_str(&r.data).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct MoneyRow {
+    currency: String,
+    invoiced: i64,
+    collected: i64,
+    refunded: i64,
+}
+
+const INSERT_EVENT: &str = "INSERT INTO events (event_id, topic, event_type, key, occurred_at, occurred_at_ms, data) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING RETURNING seq";
+const BUMP_COUNTER: &str = "INSERT INTO counters (name, value) VALUES ($1, $2) \
+     ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value";
+const BUMP_MONEY: &str = "INSERT INTO money_totals (currency, invoiced, collected, refunded) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (currency) DO UPDATE SET invoiced = money_totals.invoiced + excluded.invoiced, \
+     collected = money_totals.collected + excluded.collected, refunded = money_totals.refunded + excluded.refunded";
+const SELECT_EVENTS: &str = "SELECT seq, event_id, topic, event_type, key, occurred_at, data FROM events WHERE seq > $1 ORDER BY seq LIMIT $2";
+
+/// Analytics store on PostgreSQL.
+pub struct PgAnalyticsStore(pub PgPool);
+/// Analytics store on SQLite.
+pub struct SqliteAnalyticsStore(pub SqlitePool);
+
+macro_rules! analytics_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl AnalyticsStore for $store {
+            async fn record(&self, e: &NewEvent) -> Result<Option<StoredEvent>, StoreError> {
+                let mut tx = self.0.begin_write().await.map_err(StoreError::from_sqlx)?;
+                let data = e.data.to_string();
+                let seq: Option<i64> = sqlx::query_scalar(INSERT_EVENT)
+                    .bind(e.event_id)
+                    .bind(&e.topic)
+                    .bind(&e.event_type)
+                    .bind(&e.key)
+                    .bind(e.occurred_at)
+                    .bind(e.occurred_at.timestamp_millis())
+                    .bind(&data)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+                let Some(seq) = seq else {
+                    return Ok(None);
+                };
+                for (name, by) in &e.delta.counters {
+                    sqlx::query(BUMP_COUNTER).bind(*name).bind(*by).execute(&mut *tx).await.map_err(StoreError::from_sqlx)?;
+                }
+                if let Some((currency, invoiced, collected, refunded)) = &e.delta.money {
+                    sqlx::query(BUMP_MONEY)
+                        .bind(currency)
+                        .bind(*invoiced)
+                        .bind(*collected)
+                        .bind(*refunded)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(StoreError::from_sqlx)?;
+                }
+                tx.commit().await.map_err(StoreError::from_sqlx)?;
+                Ok(Some(StoredEvent {
+                    seq,
+                    event_id: e.event_id,
+                    topic: e.topic.clone(),
+                    event_type: e.event_type.clone(),
+                    key: e.key.clone(),
+                    occurred_at: e.occurred_at,
+                    data: e.data.clone(),
+                }))
+            }
+
+            async fn counter(&self, name: &str) -> Result<i64, StoreError> {
+                let value: Option<i64> = sqlx::query_scalar("SELECT value FROM counters WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.0)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+                Ok(value.unwrap_or(0))
+            }
+
+            async fn money(&self) -> Result<Vec<CurrencyTotals>, StoreError> {
+                let rows: Vec<MoneyRow> = sqlx::query_as("SELECT currency, invoiced, collected, refunded FROM money_totals ORDER BY currency")
+                    .fetch_all(&self.0)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| CurrencyTotals {
+                        outstanding: r.invoiced - r.collected + r.refunded,
+                        currency: r.currency,
+                        invoiced: r.invoiced,
+                        collected: r.collected,
+                        refunded: r.refunded,
+                    })
+                    .collect())
+            }
+
+            async fn events_total(&self) -> Result<i64, StoreError> {
+                sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&self.0).await.map_err(StoreError::from_sqlx)
+            }
+
+            async fn occurrences(&self, event_type: &str, from_ms: i64, to_ms: i64) -> Result<Vec<i64>, StoreError> {
+                sqlx::query_scalar("SELECT occurred_at_ms FROM events WHERE event_type = $1 AND occurred_at_ms >= $2 AND occurred_at_ms < $3")
+                    .bind(event_type)
+                    .bind(from_ms)
+                    .bind(to_ms)
+                    .fetch_all(&self.0)
+                    .await
+                    .map_err(StoreError::from_sqlx)
+            }
+
+            async fn events_after(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+                let rows: Vec<EventRow> = sqlx::query_as(SELECT_EVENTS)
+                    .bind(after_seq)
+                    .bind(limit)
+                    .fetch_all(&self.0)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn last_seq(&self) -> Result<i64, StoreError> {
+                let seq: Option<i64> =
+                    sqlx::query_scalar("SELECT MAX(seq) FROM events").fetch_one(&self.0).await.map_err(StoreError::from_sqlx)?;
+                Ok(seq.unwrap_or(0))
+            }
+
+            async fn seq_before(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {
+                let seq: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE occurred_at_ms >= $1")
+                    .bind(since.timestamp_millis())
+                    .fetch_one(&self.0)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+                match seq {
+                    Some(seq) => Ok(seq - 1),
+                    None => self.last_seq().await,
+                }
+            }
+        }
+    };
+}
+
+analytics_store!(PgAnalyticsStore);
+analytics_store!(SqliteAnalyticsStore);

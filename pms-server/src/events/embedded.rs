@@ -1,0 +1,264 @@
+//! The embedded event log: the transport of `pms-server` without Kafka. Events are appended
+//! (idempotently, on the event id) to an `event_log` table in the events database — SQLite
+//! `events.db` in the data dir, or schema `events` on PostgreSQL — and consumer groups keep their
+//! committed position in `consumer_offsets`. Durable and replayable: a restart resumes every group
+//! after its last committed event. Consumers in the same process are woken on append; others poll.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Weak};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use tokio::sync::{Mutex, watch};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{EventRecord, Handler, PublishError, Publisher, handle_with_retry};
+use crate::config::Settings;
+use crate::store::{self, Db, Migrations, ServiceDb};
+
+static MIGRATIONS: Migrations = Migrations {
+    postgres: &sqlx::migrate!("./migrations/postgres/events"),
+    sqlite: &sqlx::migrate!("./migrations/sqlite/events"),
+};
+
+/// Consumers not woken in-process look for new events this often.
+const POLL: Duration = Duration::from_millis(1000);
+const BATCH: i64 = 200;
+
+/// One log per location per process, so producers and consumers in one process share wake-ups.
+static OPEN: LazyLock<Mutex<HashMap<String, Weak<EmbeddedLog>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// An open embedded log.
+pub struct EmbeddedLog {
+    db: Db,
+    appended: watch::Sender<u64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct LogRow {
+    seq: i64,
+    id: Uuid,
+    topic: String,
+    key: String,
+    event_type: String,
+    payload: Vec<u8>,
+    occurred_at: DateTime<Utc>,
+}
+
+const APPEND: &str = "INSERT INTO event_log (id, topic, key, event_type, payload, occurred_at, appended_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING";
+const READ: &str = "SELECT seq, id, topic, key, event_type, payload, occurred_at FROM event_log WHERE seq > $1 ORDER BY seq LIMIT $2";
+const OFFSET: &str = "SELECT last_seq FROM consumer_offsets WHERE group_id = $1";
+const COMMIT: &str = "INSERT INTO consumer_offsets (group_id, last_seq) VALUES ($1, $2) ON CONFLICT (group_id) DO UPDATE SET last_seq = excluded.last_seq";
+
+impl EmbeddedLog {
+    /// Opens (or joins, within this process) the log the settings point at.
+    pub async fn open(settings: &Settings) -> anyhow::Result<Arc<EmbeddedLog>> {
+        let url = settings.database_url_for(ServiceDb::Events);
+        let location = match url {
+            Some(url) => url.expose_secret().to_owned(),
+            None => settings
+                .data_dir
+                .join("events.db")
+                .to_string_lossy()
+                .into_owned(),
+        };
+        let mut open = OPEN.lock().await;
+        if let Some(log) = open.get(&location).and_then(Weak::upgrade) {
+            return Ok(log);
+        }
+        let db = store::connect(
+            ServiceDb::Events,
+            url,
+            &settings.data_dir,
+            settings.database.max_connections,
+            &MIGRATIONS,
+        )
+        .await
+        .context("while opening the embedded event log")?;
+        let log = Arc::new(EmbeddedLog {
+            db,
+            appended: watch::Sender::new(0),
+        });
+        open.retain(|_, weak| weak.strong_count() > 0);
+        open.insert(location, Arc::downgrade(&log));
+        Ok(log)
+    }
+
+    /// Events after `after_seq`, in log order, at most `limit`.
+    pub async fn read_after(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, EventRecord)>, sqlx::Error> {
+        let rows: Vec<LogRow> = match &self.db {
+            Db::Postgres(pool) => {
+                sqlx::query_as(READ)
+                    .bind(after_seq)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+            Db::Sqlite(pool) => {
+                sqlx::query_as(READ)
+                    .bind(after_seq)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+        };
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (
+                    r.seq,
+                    EventRecord {
+                        id: r.id,
+                        topic: r.topic,
+                        key: r.key,
+                        event_type: r.event_type,
+                        payload: r.payload,
+                        occurred_at: r.occurred_at,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// The committed position of `group` (0 = nothing consumed yet).
+    pub async fn committed(&self, group: &str) -> Result<i64, sqlx::Error> {
+        let seq: Option<i64> = match &self.db {
+            Db::Postgres(pool) => {
+                sqlx::query_scalar(OFFSET)
+                    .bind(group)
+                    .fetch_optional(pool)
+                    .await?
+            }
+            Db::Sqlite(pool) => {
+                sqlx::query_scalar(OFFSET)
+                    .bind(group)
+                    .fetch_optional(pool)
+                    .await?
+            }
+        };
+        Ok(seq.unwrap_or(0))
+    }
+
+    async fn commit(&self, group: &str, seq: i64) -> Result<(), sqlx::Error> {
+        match &self.db {
+            Db::Postgres(pool) => sqlx::query(COMMIT)
+                .bind(group)
+                .bind(seq)
+                .execute(pool)
+                .await
+                .map(|_| ())?,
+            Db::Sqlite(pool) => sqlx::query(COMMIT)
+                .bind(group)
+                .bind(seq)
+                .execute(pool)
+                .await
+                .map(|_| ())?,
+        }
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<(), String> {
+        self.db.ping().await.map_err(|e| format!("event log: {e}"))
+    }
+
+    /// Runs consumer group `group` over `topics` until `shutdown`.
+    pub fn spawn_consumer(
+        self: Arc<Self>,
+        group: &str,
+        topics: &[&str],
+        handler: Arc<dyn Handler>,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let group = group.to_owned();
+        let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
+        tokio::spawn(async move {
+            let mut woken = self.appended.subscribe();
+            let mut backoff = Duration::from_millis(100);
+            'outer: loop {
+                let result = async {
+                    let mut last = self.committed(&group).await?;
+                    loop {
+                        let batch = self.read_after(last, BATCH).await?;
+                        if batch.is_empty() {
+                            return Ok::<bool, sqlx::Error>(true);
+                        }
+                        for (seq, event) in batch {
+                            if topics.iter().any(|t| *t == event.topic)
+                                && !handle_with_retry(handler.as_ref(), &event, &shutdown).await
+                            {
+                                return Ok(false);
+                            }
+                            self.commit(&group, seq).await?;
+                            last = seq;
+                        }
+                    }
+                }
+                .await;
+                match result {
+                    Ok(true) => backoff = Duration::from_millis(100),
+                    Ok(false) => break 'outer,
+                    Err(e) => {
+                        tracing::warn!(group, error = %e, "embedded log consumer: storage error; retrying");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break 'outer,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        continue;
+                    }
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = woken.changed() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                }
+            }
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Publisher for EmbeddedLog {
+    async fn publish(&self, e: &EventRecord) -> Result<(), PublishError> {
+        let now = Utc::now();
+        let result = match &self.db {
+            Db::Postgres(pool) => sqlx::query(APPEND)
+                .bind(e.id)
+                .bind(&e.topic)
+                .bind(&e.key)
+                .bind(&e.event_type)
+                .bind(&e.payload)
+                .bind(e.occurred_at)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|_| ()),
+            Db::Sqlite(pool) => sqlx::query(APPEND)
+                .bind(e.id)
+                .bind(&e.topic)
+                .bind(&e.key)
+                .bind(&e.event_type)
+                .bind(&e.payload)
+                .bind(e.occurred_at)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|_| ()),
+        };
+        result.map_err(|err| PublishError {
+            id: e.id,
+            topic: e.topic.clone(),
+            reason: err.to_string(),
+        })?;
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
+    }
+}

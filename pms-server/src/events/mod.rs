@@ -1,0 +1,161 @@
+//! Events: the transactional outbox, its relay, and two transports behind one interface.
+//!
+//! - Producers never publish inside a request: they [`outbox::enqueue`] the event in the same
+//!   database transaction as the change, and a [`relay`] publishes committed rows in order
+//!   (at-least-once).
+//! - Transports: **Kafka** (rdkafka: idempotent producer, acks=all, consumer groups committing after
+//!   the side effect) when `kafka.brokers` is set — required in distributed mode; otherwise the
+//!   **embedded log** ([`embedded`]): an append-only table in an events database, delivered
+//!   in-process, durable and replayable, with committed consumer offsets.
+//! - Consumers deduplicate on the event id ([`dedup`]), in the same transaction as their effect,
+//!   so redelivery never repeats an effect.
+
+pub mod dedup;
+pub mod embedded;
+pub mod kafka;
+pub mod outbox;
+pub mod relay;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::config::Settings;
+
+/// The `patient` topic (reference system name): `PatientEvent`, keyed by patient id.
+pub const TOPIC_PATIENT: &str = "patient";
+/// The `billing` topic: `BillingEvent`, keyed by account id.
+pub const TOPIC_BILLING: &str = "billing";
+/// Every topic PMS produces.
+pub const TOPICS: [&str; 2] = [TOPIC_PATIENT, TOPIC_BILLING];
+
+/// One event as it travels: the protobuf payload plus routing metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    /// Unique id; consumers deduplicate on it.
+    pub id: Uuid,
+    pub topic: String,
+    /// Partition key (patient id, account id): order is kept per key.
+    pub key: String,
+    /// e.g. `PATIENT_CREATED`.
+    pub event_type: String,
+    /// Protobuf-encoded message (`PatientEvent`, `BillingEvent`).
+    pub payload: Vec<u8>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Publishing failed; the relay retries later (the event stays in the outbox).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot publish event {id} to `{topic}`: {reason}")]
+pub struct PublishError {
+    pub id: Uuid,
+    pub topic: String,
+    pub reason: String,
+}
+
+/// Where events go.
+#[async_trait::async_trait]
+pub trait Publisher: Send + Sync {
+    /// Publishes one event durably (returns once the transport has it).
+    async fn publish(&self, event: &EventRecord) -> Result<(), PublishError>;
+    /// Flushes anything buffered (on shutdown).
+    async fn flush(&self) {}
+}
+
+/// A consumer's side effect for one event. Returning an error makes the consumer retry the same
+/// event later (with backoff) instead of committing past it.
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync {
+    async fn handle(&self, event: &EventRecord) -> anyhow::Result<()>;
+}
+
+/// The transport a process uses, chosen from the settings.
+#[derive(Clone)]
+pub enum Transport {
+    Kafka(Arc<kafka::KafkaTransport>),
+    Embedded(Arc<embedded::EmbeddedLog>),
+}
+
+impl Transport {
+    /// Kafka when `kafka.brokers` is set, else the embedded log in the events database.
+    pub async fn from_settings(settings: &Settings) -> anyhow::Result<Transport> {
+        if settings.kafka.brokers.trim().is_empty() {
+            Ok(Transport::Embedded(
+                embedded::EmbeddedLog::open(settings).await?,
+            ))
+        } else {
+            Ok(Transport::Kafka(Arc::new(
+                kafka::KafkaTransport::connect(&settings.kafka).await?,
+            )))
+        }
+    }
+
+    /// A publisher onto this transport.
+    pub fn publisher(&self) -> Arc<dyn Publisher> {
+        match self {
+            Transport::Kafka(k) => k.clone(),
+            Transport::Embedded(log) => log.clone(),
+        }
+    }
+
+    /// Starts a consumer of `topics` in consumer group `group`, delivering to `handler` until
+    /// `shutdown`. Offsets are committed only after the handler succeeded.
+    pub fn spawn_consumer(
+        &self,
+        group: &str,
+        topics: &[&str],
+        handler: Arc<dyn Handler>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        match self {
+            Transport::Kafka(k) => k.spawn_consumer(group, topics, handler, shutdown),
+            Transport::Embedded(log) => {
+                Ok(log.clone().spawn_consumer(group, topics, handler, shutdown))
+            }
+        }
+    }
+
+    /// Readiness: the transport can reach its storage or brokers.
+    pub async fn ping(&self) -> Result<(), String> {
+        match self {
+            Transport::Kafka(k) => k.ping().await,
+            Transport::Embedded(log) => log.ping().await,
+        }
+    }
+
+    /// Short name for logs and health output.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Transport::Kafka(_) => "kafka",
+            Transport::Embedded(_) => "embedded",
+        }
+    }
+}
+
+/// Retries `handler` on `event` with capped exponential backoff until it succeeds or `shutdown`
+/// fires (then `false`: the event was not handled and must not be committed).
+pub(crate) async fn handle_with_retry(
+    handler: &dyn Handler,
+    event: &EventRecord,
+    shutdown: &CancellationToken,
+) -> bool {
+    let mut delay = std::time::Duration::from_millis(100);
+    loop {
+        match handler.handle(event).await {
+            Ok(()) => return true,
+            Err(e) => {
+                tracing::warn!(event_id = %event.id, topic = %event.topic, event_type = %event.event_type, error = format!("{e:#}"), "event handler failed; retrying");
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(std::time::Duration::from_secs(10));
+    }
+}
+
+#[cfg(test)]
+mod tests;

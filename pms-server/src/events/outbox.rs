@@ -1,0 +1,108 @@
+//! The transactional outbox: each producing service has an `outbox` table in its own database
+//! (see its migrations). [`enqueue`] writes an event inside the caller's transaction, so the event
+//! exists if and only if the change committed; the [`super::relay`] publishes committed rows.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, SqliteConnection};
+use uuid::Uuid;
+
+use super::EventRecord;
+use crate::store::Db;
+
+/// Writes events into the outbox of the connection's database (inside the caller's transaction).
+pub trait Enqueue {
+    fn enqueue(
+        &mut self,
+        event: &EventRecord,
+    ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    seq: i64,
+    id: Uuid,
+    topic: String,
+    key: String,
+    event_type: String,
+    payload: Vec<u8>,
+    occurred_at: DateTime<Utc>,
+}
+
+impl From<OutboxRow> for (i64, EventRecord) {
+    fn from(r: OutboxRow) -> Self {
+        (
+            r.seq,
+            EventRecord {
+                id: r.id,
+                topic: r.topic,
+                key: r.key,
+                event_type: r.event_type,
+                payload: r.payload,
+                occurred_at: r.occurred_at,
+            },
+        )
+    }
+}
+
+const INSERT: &str = "INSERT INTO outbox (id, topic, key, event_type, payload, occurred_at) VALUES ($1, $2, $3, $4, $5, $6)";
+const PENDING: &str = "SELECT seq, id, topic, key, event_type, payload, occurred_at FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1";
+const MARK: &str = "UPDATE outbox SET published_at = $1 WHERE seq <= $2 AND published_at IS NULL";
+const BACKLOG: &str = "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL";
+
+macro_rules! enqueue_impl {
+    ($conn:ty) => {
+        impl Enqueue for $conn {
+            async fn enqueue(&mut self, e: &EventRecord) -> Result<(), sqlx::Error> {
+                sqlx::query(INSERT)
+                    .bind(e.id)
+                    .bind(&e.topic)
+                    .bind(&e.key)
+                    .bind(&e.event_type)
+                    .bind(&e.payload)
+                    .bind(e.occurred_at)
+                    .execute(self)
+                    .await
+                    .map(|_| ())
+            }
+        }
+    };
+}
+enqueue_impl!(PgConnection);
+enqueue_impl!(SqliteConnection);
+
+/// The oldest unpublished events, in commit order.
+pub async fn pending(db: &Db, limit: i64) -> Result<Vec<(i64, EventRecord)>, sqlx::Error> {
+    let rows: Vec<OutboxRow> = match db {
+        Db::Postgres(pool) => sqlx::query_as(PENDING).bind(limit).fetch_all(pool).await?,
+        Db::Sqlite(pool) => sqlx::query_as(PENDING).bind(limit).fetch_all(pool).await?,
+    };
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// Marks every event up to and including `seq` as published.
+pub async fn mark_published(db: &Db, seq: i64) -> Result<(), sqlx::Error> {
+    let now = Utc::now();
+    match db {
+        Db::Postgres(pool) => sqlx::query(MARK)
+            .bind(now)
+            .bind(seq)
+            .execute(pool)
+            .await
+            .map(|_| ())?,
+        Db::Sqlite(pool) => sqlx::query(MARK)
+            .bind(now)
+            .bind(seq)
+            .execute(pool)
+            .await
+            .map(|_| ())?,
+    }
+    Ok(())
+}
+
+/// How many events wait to be published (a metric and a test hook).
+pub async fn backlog(db: &Db) -> Result<i64, sqlx::Error> {
+    match db {
+        Db::Postgres(pool) => sqlx::query_scalar(BACKLOG).fetch_one(pool).await,
+        Db::Sqlite(pool) => sqlx::query_scalar(BACKLOG).fetch_one(pool).await,
+    }
+}

@@ -1,0 +1,102 @@
+//! The outbox relay: a background task per producing service that publishes committed outbox
+//! rows strictly in commit order and marks them published. A failed publish stops the batch and
+//! is retried with backoff, so order per key is kept and nothing is skipped (at-least-once: a
+//! crash between publish and mark republishes, and consumers deduplicate).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{Publisher, outbox};
+use crate::store::Db;
+
+/// How often the relay looks at the outbox without being woken (covers other replicas' writes).
+const POLL: Duration = Duration::from_millis(500);
+const BATCH: i64 = 200;
+
+/// Wakes the relay right after a commit, so events go out without waiting for the poll.
+#[derive(Clone, Default)]
+pub struct RelayWaker(Arc<Notify>);
+
+impl RelayWaker {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Starts the relay of `db`'s outbox onto `publisher`. It stops when `shutdown` fires, after a
+/// last drain and a flush of the publisher.
+pub fn spawn(
+    service: &'static str,
+    db: Db,
+    publisher: Arc<dyn Publisher>,
+    shutdown: CancellationToken,
+) -> (RelayWaker, tokio::task::JoinHandle<()>) {
+    let waker = RelayWaker::default();
+    let notify = waker.0.clone();
+    let handle = tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match drain(service, &db, publisher.as_ref()).await {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    tracing::warn!(service, error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox relay: publish failed");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    // One last drain so events committed by draining requests go out now.
+                    if let Err(e) = drain(service, &db, publisher.as_ref()).await {
+                        tracing::warn!(service, error = %e, "outbox relay: final drain incomplete; the rest goes out at next start");
+                    }
+                    break;
+                }
+                _ = notify.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+        publisher.flush().await;
+    });
+    (waker, handle)
+}
+
+/// Publishes everything pending, batch by batch, in order.
+async fn drain(service: &'static str, db: &Db, publisher: &dyn Publisher) -> anyhow::Result<()> {
+    loop {
+        let batch = outbox::pending(db, BATCH).await?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let full = batch.len() as i64 == BATCH;
+        let mut last = None;
+        let mut failure = None;
+        for (seq, event) in &batch {
+            match publisher.publish(event).await {
+                Ok(()) => last = Some(*seq),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(seq) = last {
+            outbox::mark_published(db, seq).await?;
+            metrics::counter!("events_published_total", "service" => service)
+                .increment(batch.iter().take_while(|(s, _)| *s <= seq).count() as u64);
+        }
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        if !full {
+            return Ok(());
+        }
+    }
+}

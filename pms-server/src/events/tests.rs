@@ -1,0 +1,323 @@
+//! Transport tests: the embedded log on SQLite and PostgreSQL, the relay, and the Kafka transport
+//! against rdkafka's in-process mock cluster (with a broker outage).
+
+use std::sync::Arc;
+use std::sync::Mutex as StdMutex;
+use std::time::Duration;
+
+use chrono::Utc;
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::*;
+use crate::store::{self, Db};
+
+fn event(topic: &str, key: &str, n: u8) -> EventRecord {
+    EventRecord {
+        id: Uuid::new_v4(),
+        topic: topic.into(),
+        key: key.into(),
+        event_type: format!("T{n}"),
+        payload: vec![n],
+        occurred_at: Utc::now(),
+    }
+}
+
+/// Records what it handled; fails the first `fail_first` calls.
+#[derive(Default)]
+struct Recorder {
+    seen: StdMutex<Vec<EventRecord>>,
+    fail_first: StdMutex<u32>,
+}
+
+#[async_trait::async_trait]
+impl Handler for Recorder {
+    async fn handle(&self, event: &EventRecord) -> anyhow::Result<()> {
+        {
+            let mut fail = self.fail_first.lock().expect("lock");
+            if *fail > 0 {
+                *fail -= 1;
+                anyhow::bail!("injected failure");
+            }
+        }
+        self.seen.lock().expect("lock").push(event.clone());
+        Ok(())
+    }
+}
+
+impl Recorder {
+    fn ids(&self) -> Vec<Uuid> {
+        self.seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|e| e.id)
+            .collect()
+    }
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..400 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn settings(postgres: bool, dir: &std::path::Path) -> Settings {
+    let mut s = Settings::default();
+    s.data_dir = dir.to_owned();
+    if postgres {
+        s.database.url = Some(SecretString::from(
+            store::testing::fresh_postgres_url().await,
+        ));
+    }
+    s
+}
+
+async fn embedded_log_appends_once_and_groups_resume(postgres: bool) {
+    let dir = tempfile::tempdir().expect("dir");
+    let log = embedded::EmbeddedLog::open(&settings(postgres, dir.path()).await)
+        .await
+        .expect("open");
+    let (a, b) = (
+        event(TOPIC_PATIENT, "p1", 1),
+        event(TOPIC_BILLING, "acc", 2),
+    );
+    log.publish(&a).await.expect("publish");
+    log.publish(&a).await.expect("republish is idempotent");
+    log.publish(&b).await.expect("publish");
+    let stored: Vec<Uuid> = log
+        .read_after(0, 10)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|(_, e)| e.id)
+        .collect();
+    assert_eq!(stored, [a.id, b.id], "each event once, in order");
+
+    // A consumer of the patient topic only; the first handling fails once and is retried.
+    let recorder = Arc::new(Recorder {
+        fail_first: StdMutex::new(1),
+        ..Default::default()
+    });
+    let stop = CancellationToken::new();
+    let task = log
+        .clone()
+        .spawn_consumer("g1", &[TOPIC_PATIENT], recorder.clone(), stop.clone());
+    wait_until("first event", || recorder.ids() == [a.id]).await;
+    let c = event(TOPIC_PATIENT, "p2", 3);
+    log.publish(&c).await.expect("publish");
+    wait_until("live event", || recorder.ids() == [a.id, c.id]).await;
+    stop.cancel();
+    task.await.expect("consumer stops");
+    let c_seq = log
+        .read_after(0, 10)
+        .await
+        .expect("read")
+        .into_iter()
+        .find(|(_, e)| e.id == c.id)
+        .map(|(seq, _)| seq);
+    assert_eq!(
+        Some(log.committed("g1").await.expect("offset")),
+        c_seq,
+        "committed up to the last event, past the skipped billing one"
+    );
+
+    // Restart: nothing already handled is redelivered, new events are.
+    let d = event(TOPIC_PATIENT, "p3", 4);
+    log.publish(&d).await.expect("publish");
+    let again = Arc::new(Recorder::default());
+    let stop = CancellationToken::new();
+    let task = log
+        .clone()
+        .spawn_consumer("g1", &[TOPIC_PATIENT], again.clone(), stop.clone());
+    wait_until("event after restart", || again.ids() == [d.id]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(again.ids(), [d.id], "no redelivery of committed events");
+    stop.cancel();
+    task.await.expect("stops");
+}
+
+#[tokio::test]
+async fn embedded_log_on_sqlite() {
+    embedded_log_appends_once_and_groups_resume(false).await;
+}
+
+#[tokio::test]
+async fn embedded_log_on_postgres() {
+    embedded_log_appends_once_and_groups_resume(true).await;
+}
+
+const OUTBOX_SQLITE: &str = "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT NULL UNIQUE, \
+    topic TEXT NOT NULL, key TEXT NOT NULL, event_type TEXT NOT NULL, payload BLOB NOT NULL, occurred_at TEXT NOT NULL, published_at TEXT)";
+
+/// A publisher that can be switched off, recording what it published.
+#[derive(Default)]
+struct Flaky {
+    down: std::sync::atomic::AtomicBool,
+    published: StdMutex<Vec<Uuid>>,
+}
+
+#[async_trait::async_trait]
+impl Publisher for Flaky {
+    async fn publish(&self, e: &EventRecord) -> Result<(), PublishError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(PublishError {
+                id: e.id,
+                topic: e.topic.clone(),
+                reason: "down".into(),
+            });
+        }
+        self.published.lock().expect("lock").push(e.id);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn relay_publishes_committed_events_in_order_and_survives_outages() {
+    use outbox::Enqueue;
+    let dir = tempfile::tempdir().expect("dir");
+    let pool = store::connect_sqlite(&dir.path().join("svc.db"), 2)
+        .await
+        .expect("db");
+    sqlx::query(OUTBOX_SQLITE)
+        .execute(&pool)
+        .await
+        .expect("ddl");
+    let db = Db::Sqlite(pool.clone());
+    let publisher = Arc::new(Flaky::default());
+    publisher
+        .down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let stop = CancellationToken::new();
+    let (waker, task) = relay::spawn("test", db.clone(), publisher.clone(), stop.clone());
+
+    let events: Vec<EventRecord> = (0..5)
+        .map(|n| event(TOPIC_PATIENT, "same-key", n))
+        .collect();
+    for e in &events {
+        let mut tx = pool.begin().await.expect("tx");
+        tx.enqueue(e).await.expect("enqueue");
+        tx.commit().await.expect("commit");
+        waker.wake();
+    }
+    // A rolled-back transaction's event never exists.
+    let mut tx = pool.begin().await.expect("tx");
+    tx.enqueue(&event(TOPIC_PATIENT, "k", 9))
+        .await
+        .expect("enqueue");
+    tx.rollback().await.expect("rollback");
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        outbox::backlog(&db).await.expect("backlog"),
+        5,
+        "nothing lost while the transport is down"
+    );
+    publisher
+        .down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    waker.wake();
+    let expected: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    wait_until("drain", || {
+        publisher.published.lock().expect("lock").len() == 5
+    })
+    .await;
+    assert_eq!(
+        *publisher.published.lock().expect("lock"),
+        expected,
+        "commit order kept"
+    );
+    wait_until("marked", || true).await;
+    stop.cancel();
+    task.await.expect("relay stops");
+    assert_eq!(outbox::backlog(&db).await.expect("backlog"), 0);
+}
+
+mod kafka_mock {
+    use rdkafka::mocking::MockCluster;
+
+    use super::*;
+    use crate::config::KafkaSettings;
+
+    fn kafka_settings(bootstrap: String) -> KafkaSettings {
+        KafkaSettings {
+            brokers: bootstrap,
+            client_id: "pms-test".into(),
+            partitions: 2,
+            session_timeout_ms: 6000,
+            message_timeout_ms: 3000,
+        }
+    }
+
+    #[tokio::test]
+    async fn round_trip_through_a_broker_outage() {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        for topic in TOPICS {
+            cluster.create_topic(topic, 2, 1).expect("topic");
+        }
+        let kafka = Arc::new(
+            kafka::KafkaTransport::connect(&kafka_settings(cluster.bootstrap_servers()))
+                .await
+                .expect("connect"),
+        );
+        let transport = Transport::Kafka(kafka.clone());
+        let recorder = Arc::new(Recorder {
+            fail_first: StdMutex::new(1),
+            ..Default::default()
+        });
+        let stop = CancellationToken::new();
+        let group = format!("g-{}", Uuid::new_v4().simple());
+        transport
+            .spawn_consumer(&group, &[TOPIC_PATIENT], recorder.clone(), stop.clone())
+            .expect("consumer");
+
+        let first: Vec<EventRecord> = (0..5).map(|n| event(TOPIC_PATIENT, "p1", n)).collect();
+        for e in &first {
+            kafka.publish(e).await.expect("publish");
+        }
+        wait_until("first batch", || recorder.ids().len() == 5).await;
+        let got = recorder.seen.lock().expect("lock").clone();
+        assert_eq!(
+            got.iter().map(|e| e.id).collect::<Vec<_>>(),
+            first.iter().map(|e| e.id).collect::<Vec<_>>(),
+            "same key: same order"
+        );
+        assert_eq!(
+            (
+                got[2].key.as_str(),
+                got[2].event_type.as_str(),
+                got[2].payload.as_slice()
+            ),
+            ("p1", "T2", &[2u8][..])
+        );
+
+        // Broker down: publishing fails within the message timeout (the relay would keep the
+        // event in the outbox); back up: it goes through and is consumed exactly once.
+        cluster.broker_down(1).expect("down");
+        let during = event(TOPIC_PATIENT, "p1", 7);
+        assert!(
+            kafka.publish(&during).await.is_err(),
+            "no silent success while the broker is down"
+        );
+        cluster.broker_up(1).expect("up");
+        let mut published = false;
+        for _ in 0..20 {
+            if kafka.publish(&during).await.is_ok() {
+                published = true;
+                break;
+            }
+        }
+        assert!(published, "publishing works again after the outage");
+        wait_until("event after outage", || recorder.ids().contains(&during.id)).await;
+        assert_eq!(
+            recorder.ids().iter().filter(|id| **id == during.id).count(),
+            1
+        );
+        stop.cancel();
+    }
+}

@@ -1,0 +1,253 @@
+//! Reverse proxy: maps a public path to a service, checks the bearer token, and forwards the
+//! request (body bounded, hop-by-hop headers dropped, `X-Forwarded-For`, request id and
+//! `traceparent` added) and streams the response back.
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::response::Response;
+use std::net::SocketAddr;
+
+use super::GatewayState;
+use crate::authn::TokenError;
+use crate::error::ApiError;
+
+/// Auth endpoints reachable without a token (everything else is verified here first).
+const PUBLIC_AUTH_PATHS: [&str; 5] = [
+    "/login",
+    "/refresh",
+    "/logout",
+    "/.well-known/jwks.json",
+    "/openapi.json",
+];
+
+/// Where a public path goes.
+#[derive(Debug, PartialEq, Eq)]
+struct Target<'a> {
+    /// Which upstream (for error messages).
+    service: &'static str,
+    base: &'a str,
+    /// Path on the upstream.
+    path: String,
+    /// Whether the gateway must see a valid access token first.
+    needs_token: bool,
+}
+
+fn route<'a>(path: &str, upstreams: &'a super::Upstreams) -> Option<Target<'a>> {
+    if let Some(rest) = path.strip_prefix("/auth") {
+        let rest = if rest.is_empty() { "/" } else { rest };
+        return Some(Target {
+            service: "auth",
+            base: &upstreams.auth,
+            path: rest.to_owned(),
+            needs_token: !PUBLIC_AUTH_PATHS.contains(&rest),
+        });
+    }
+    let api = path.strip_prefix("/api")?;
+    let (service, base) = if api == "/patients" || api.starts_with("/patients/") || api == "/audit"
+    {
+        ("patient", &upstreams.patient)
+    } else if api.starts_with("/billing/") {
+        ("billing", &upstreams.billing)
+    } else if api.starts_with("/analytics/") {
+        ("analytics", &upstreams.analytics)
+    } else {
+        return None;
+    };
+    Some(Target {
+        service,
+        base,
+        path: api.to_owned(),
+        needs_token: true,
+    })
+}
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus `host`.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | "content-length"
+    )
+}
+
+/// Forwards one request to its service.
+pub(crate) async fn forward(
+    State(state): State<GatewayState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    if path
+        .split('/')
+        .any(|segment| segment == ".." || segment == ".")
+    {
+        return Err(ApiError::bad_request(
+            "dot segments are not allowed in paths",
+        ));
+    }
+    let target = route(path, &state.upstreams)
+        .ok_or_else(|| ApiError::NotFound("no such endpoint".to_owned()))?;
+    if target.needs_token {
+        check_token(&state, &parts.headers).await?;
+    }
+
+    let body = axum::body::to_bytes(body, state.body_limit)
+        .await
+        .map_err(|_| {
+            ApiError::PayloadTooLarge(format!("request body exceeds {} bytes", state.body_limit))
+        })?;
+
+    let mut url = format!("{}{}", target.base, target.path);
+    if let Some(query) = parts.uri.query() {
+        url.push('?');
+        url.push_str(query);
+    }
+    let mut headers = HeaderMap::new();
+    for (name, value) in &parts.headers {
+        if !is_hop_by_hop(name) && name != "x-forwarded-for" {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let forwarded_for = match parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(prior) => format!("{prior}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert("x-forwarded-for", value);
+    }
+    if !headers.contains_key("traceparent") {
+        headers.insert("traceparent", new_traceparent());
+    }
+
+    let upstream = state
+        .client
+        .request(parts.method.clone(), &url)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            tracing::warn!(service = target.service, error = %e.without_url(), "upstream unreachable");
+            ApiError::Unavailable(format!("the {} service is unavailable; try again shortly", target.service))
+        })?;
+
+    let mut response = Response::builder().status(upstream.status());
+    if let Some(out) = response.headers_mut() {
+        for (name, value) in upstream.headers() {
+            if !is_hop_by_hop(name) {
+                out.append(name.clone(), value.clone());
+            }
+        }
+    }
+    response
+        .body(Body::from_stream(upstream.bytes_stream()))
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
+async fn check_token(state: &GatewayState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::Unauthorized("missing bearer token".to_owned()))?;
+    match state.verifier.verify(token).await {
+        Ok(_) => Ok(()),
+        Err(TokenError::KeysUnavailable(reason)) => {
+            tracing::warn!(%reason, "cannot fetch signing keys from auth");
+            Err(ApiError::Unavailable(
+                "the auth service is unavailable; try again shortly".to_owned(),
+            ))
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "token refused at the gateway");
+            Err(ApiError::Unauthorized(
+                "invalid or expired token".to_owned(),
+            ))
+        }
+    }
+}
+
+/// A fresh W3C `traceparent` (version 00, sampled) for requests that arrive without one.
+fn new_traceparent() -> HeaderValue {
+    let trace = uuid::Uuid::new_v4().simple().to_string();
+    let span = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    HeaderValue::from_str(&format!("00-{trace}-{span}-01")).unwrap_or_else(|_| {
+        HeaderValue::from_static("00-00000000000000000000000000000001-0000000000000001-01")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstreams() -> super::super::Upstreams {
+        super::super::Upstreams {
+            auth: "http://a".into(),
+            patient: "http://p".into(),
+            billing: "http://b".into(),
+            analytics: "http://s".into(),
+        }
+    }
+
+    #[test]
+    fn routes_public_paths_to_services() {
+        let u = upstreams();
+        let login = route("/auth/login", &u).expect("routed");
+        assert_eq!(
+            (login.service, login.path.as_str(), login.needs_token),
+            ("auth", "/login", false)
+        );
+        let users = route("/auth/users", &u).expect("routed");
+        assert_eq!(
+            (users.service, users.path.as_str(), users.needs_token),
+            ("auth", "/users", true)
+        );
+        let one = route("/api/patients/42/history", &u).expect("routed");
+        assert_eq!(
+            (one.service, one.path.as_str(), one.needs_token),
+            ("patient", "/patients/42/history", true)
+        );
+        assert_eq!(route("/api/audit", &u).expect("routed").path, "/audit");
+        let billing = route("/api/billing/accounts", &u).expect("routed");
+        assert_eq!(
+            (billing.service, billing.path.as_str()),
+            ("billing", "/billing/accounts")
+        );
+        let stream = route("/api/analytics/events/stream", &u).expect("routed");
+        assert_eq!(
+            (stream.service, stream.path.as_str()),
+            ("analytics", "/analytics/events/stream")
+        );
+        assert_eq!(route("/api/patientsX", &u), None);
+        assert_eq!(route("/api/other", &u), None);
+    }
+
+    #[test]
+    fn traceparent_is_well_formed() {
+        let tp = new_traceparent();
+        let parts: Vec<&str> = tp.to_str().expect("ascii").split('-').collect();
+        assert_eq!(parts.len(), 4);
+        assert_eq!(
+            (parts[0], parts[1].len(), parts[2].len(), parts[3]),
+            ("00", 32, 16, "01")
+        );
+    }
+}

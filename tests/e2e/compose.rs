@@ -1,0 +1,212 @@
+//! docker/compose.yml is verified without a Docker engine: its services' commands and
+//! environments (with docker/.env.example substituted) are valid `pms-server` configurations,
+//! every URL points at a service and port that exists, and only the gateway is published.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use pms_e2e::binary;
+
+const ROLES: [&str; 5] = ["auth", "billing", "patient", "analytics", "gateway"];
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `KEY=value` lines of docker/.env.example.
+fn env_example() -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(repo().join("docker/.env.example")).expect(".env.example");
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (k, v) = l.split_once('=').expect("KEY=value");
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+/// Replaces `${VAR}` with values from `vars`; panics on an undefined variable.
+fn substitute(text: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("closing brace") + start;
+        let name = &rest[start + 2..end];
+        out.push_str(vars.get(name).unwrap_or_else(|| {
+            panic!("compose.yml uses ${{{name}}}, which docker/.env.example does not define")
+        }));
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+pub struct ComposeService {
+    pub name: String,
+    pub role: String,
+    pub env: BTreeMap<String, String>,
+    pub ports: Vec<String>,
+    pub healthcheck: Vec<String>,
+}
+
+/// The PMS services of docker/compose.yml, with variables substituted and merge keys applied.
+pub fn pms_services() -> Vec<ComposeService> {
+    let text = std::fs::read_to_string(repo().join("docker/compose.yml")).expect("compose.yml");
+    let text = substitute(&text, &env_example());
+    let mut doc: serde_norway::Value = serde_norway::from_str(&text).expect("compose.yml is YAML");
+    doc.apply_merge().expect("merge keys");
+    let services = doc["services"].as_mapping().expect("services");
+    let mut out = Vec::new();
+    for (name, service) in services {
+        let name = name.as_str().expect("name").to_owned();
+        if service["image"].as_str() != Some("pms-server:latest") {
+            continue;
+        }
+        let command: Vec<String> = service["command"]
+            .as_sequence()
+            .expect("command")
+            .iter()
+            .map(|v| v.as_str().expect("string").to_owned())
+            .collect();
+        assert_eq!(command.len(), 1, "{name}: one role");
+        let env = service["environment"]
+            .as_mapping()
+            .expect("environment map")
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().expect("key").to_owned(),
+                    v.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| format!("{v:?}")),
+                )
+            })
+            .collect();
+        let ports = service["ports"]
+            .as_sequence()
+            .map(|p| {
+                p.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let healthcheck = service["healthcheck"]["test"]
+            .as_sequence()
+            .map(|p| {
+                p.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(ComposeService {
+            name,
+            role: command[0].clone(),
+            env,
+            ports,
+            healthcheck,
+        });
+    }
+    out
+}
+
+#[test]
+fn every_service_has_a_valid_configuration() {
+    let services = pms_services();
+    let mut roles: Vec<&str> = services.iter().map(|s| s.role.as_str()).collect();
+    roles.sort_unstable();
+    let mut expected = ROLES.to_vec();
+    expected.sort_unstable();
+    assert_eq!(roles, expected, "one container per role");
+    for service in &services {
+        let mut command = std::process::Command::new(binary("pms-server"));
+        command.arg("check-config");
+        for (key, _) in std::env::vars() {
+            if key.starts_with("PMS_") {
+                command.env_remove(key);
+            }
+        }
+        command.envs(&service.env);
+        let output = command.output().expect("run check-config");
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            service.name,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let summary = String::from_utf8_lossy(&output.stdout);
+        if service.role != "gateway" {
+            assert!(
+                summary.contains("events    kafka kafka:9092"),
+                "{}: distributed services use Kafka:\n{summary}",
+                service.name
+            );
+        }
+    }
+}
+
+#[test]
+fn urls_point_at_services_and_only_the_gateway_is_published() {
+    let services = pms_services();
+    let port_of = |name: &str, grpc: bool| -> String {
+        let service = services
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no service `{name}`"));
+        let key = format!(
+            "PMS_{}__{}",
+            service.role.to_uppercase(),
+            if grpc { "GRPC_PORT" } else { "PORT" }
+        );
+        service
+            .env
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} sets {key}"))
+    };
+    for service in &services {
+        for (key, value) in &service.env {
+            if !key.ends_with("_URL") || key.contains("DATABASE") {
+                continue;
+            }
+            let url = url::Url::parse(value)
+                .unwrap_or_else(|_| panic!("{}: {key} is a URL", service.name));
+            let host = url.host_str().expect("host");
+            let grpc = key.contains("GRPC");
+            assert_eq!(
+                url.port().map(|p| p.to_string()),
+                Some(port_of(host, grpc)),
+                "{}: {key} matches {host}'s port",
+                service.name
+            );
+        }
+        let own_port = port_of(&service.name, false);
+        assert!(
+            service
+                .healthcheck
+                .iter()
+                .any(|t| t.contains(&format!(":{own_port}/health/ready"))),
+            "{}: healthcheck on its own readiness",
+            service.name
+        );
+        assert_eq!(
+            service
+                .env
+                .get(&format!("PMS_{}__BIND", service.role.to_uppercase()))
+                .map(String::as_str),
+            Some("0.0.0.0"),
+            "{}: reachable from other containers",
+            service.name
+        );
+        if service.role == "gateway" {
+            assert_eq!(service.ports.len(), 1, "the gateway is published");
+        } else {
+            assert!(
+                service.ports.is_empty(),
+                "{} must not be published",
+                service.name
+            );
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! End-to-end: real `pms-server` processes in every topology, driven over HTTP through the
+//! gateway exactly as a client would (and at service ports directly, for token checks).
+
+mod compose;
+mod process;
+mod scenario;
+mod topologies;

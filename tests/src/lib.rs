@@ -1,0 +1,172 @@
+//! Harness for the end-to-end suite: locate the built binaries, spawn `pms-server` processes with
+//! a given environment on free ports, wait for readiness, stop them with SIGTERM, and make fresh
+//! PostgreSQL databases.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+
+/// Path of a workspace binary built next to this test executable (`target/<profile>/<name>`).
+/// Panics with the fix if it is missing: the suite runs the real binaries.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/e2e-<hash> → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on loopback (bound then released; the tiny race is acceptable in tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Creates a fresh database on the server of `PMS_TEST_DATABASE_URL` and returns its URL.
+/// Panics (never skips) when the variable is missing.
+pub async fn fresh_postgres_url() -> String {
+    let base = std::env::var("PMS_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!("PMS_TEST_DATABASE_URL is not set: run `scripts/test`, which starts PostgreSQL")
+    });
+    let name = format!("pms_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("connect to PMS_TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    conn.close().await.ok();
+    let mut url = url::Url::parse(&base).expect("URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// A running `pms-server` process. Killed on drop if still running.
+pub struct ServerProcess {
+    child: Child,
+    pub name: String,
+    stderr_path: PathBuf,
+    _logs: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    /// Spawns `pms-server <args>` with `env` (on top of a clean PMS_* environment).
+    pub fn spawn(name: &str, args: &[&str], env: &[(&str, String)]) -> ServerProcess {
+        let logs = tempfile::tempdir().expect("temp dir");
+        let stderr_path = logs.path().join("stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).expect("log file");
+        let mut command = Command::new(binary("pms-server"));
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("PMS_") || key == "RUST_LOG" {
+                command.env_remove(key);
+            }
+        }
+        command.env("PMS_LOG__FORMAT", "json");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("spawn pms-server");
+        ServerProcess {
+            child,
+            name: name.to_owned(),
+            stderr_path,
+            _logs: logs,
+        }
+    }
+
+    /// Everything the process wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Polls `{base}/health/ready` until 200; panics with the process's stderr after `timeout`
+    /// or if the process exits.
+    pub async fn wait_ready(&mut self, base: &str, timeout: Duration) {
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{} exited with {status} before becoming ready:\n{}",
+                    self.name,
+                    self.stderr()
+                );
+            }
+            if let Ok(response) = client.get(format!("{base}/health/ready")).send().await {
+                if response.status() == 200 {
+                    return;
+                }
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "{} not ready after {timeout:?}:\n{}",
+                self.name,
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status (panics after `timeout`).
+    pub async fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        self.wait_exit(timeout).await
+    }
+
+    /// SIGKILL, no grace.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the process to exit by itself.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "{} did not exit within {timeout:?}:\n{}",
+                self.name,
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
