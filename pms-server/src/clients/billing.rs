@@ -296,7 +296,8 @@ impl BillingClient {
             };
             match status.code() {
                 Code::Unavailable => {}
-                Code::DeadlineExceeded => {
+                // A tonic server answers CANCELLED when our `grpc-timeout` runs out first.
+                Code::DeadlineExceeded | Code::Cancelled => {
                     return Err(BillingClientError::DeadlineExceeded(timeout));
                 }
                 code => {

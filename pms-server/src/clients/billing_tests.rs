@@ -24,10 +24,13 @@ enum Script {
     Hang,
 }
 
+/// The `authorization` and `x-request-id` metadata of every call the fake received.
+type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
+
 struct Fake {
     script: Script,
     calls: Arc<AtomicU32>,
-    seen: Arc<Mutex<Vec<(Option<String>, Option<String>)>>>,
+    seen: Seen,
 }
 
 #[tonic::async_trait]
@@ -74,7 +77,7 @@ impl BillingService for Fake {
 struct Server {
     addr: SocketAddr,
     calls: Arc<AtomicU32>,
-    seen: Arc<Mutex<Vec<(Option<String>, Option<String>)>>>,
+    seen: Seen,
 }
 
 async fn fake(script: Script) -> Server {

@@ -3,11 +3,12 @@
 //! The billing service runs on its own (`Topology::Billing`, REST and gRPC on port 0) and trusts
 //! a test token issuer that serves a JWKS exactly like the auth service does, so these tests do
 //! not depend on the auth service or the gateway. The REST scenarios take a base URL and a set of
-//! tokens ([`Api`], [`Tokens`]), so the same functions run through the gateway
-//! (`{gateway}/api` + real users' tokens) once it routes `/api/billing/*`.
+//! tokens ([`Api`], [`Tokens`]), so the same functions also run through the gateway of the
+//! all-in-one app with real users ([`gateway`]).
 
 mod access;
 mod all_in_one;
+mod gateway;
 mod grpc;
 mod ledger;
 
