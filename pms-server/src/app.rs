@@ -139,7 +139,7 @@ pub async fn start(
             running.gateway = Some(gateway_l.local_addr()?);
             // Auth first: it creates the signing keys the others fetch.
             routers.push(("auth", auth_l, auth::build(&settings).await?));
-            let billing = billing::build(&settings).await?;
+            let billing = billing::build(&settings, &shutdown).await?;
             routers.push(("billing", billing_l, billing.rest));
             grpc = Some((billing_grpc_l, billing.grpc));
             routers.push(("patient", patient_l, patient::build(&settings).await?));
@@ -183,7 +183,7 @@ pub async fn start(
             let grpc_l = bind(SocketAddr::new(b.bind, b.grpc_port), "billing gRPC").await?;
             running.billing = Some(rest_l.local_addr()?);
             running.billing_grpc = Some(grpc_l.local_addr()?);
-            let billing = billing::build(&settings).await?;
+            let billing = billing::build(&settings, &shutdown).await?;
             routers.push(("billing", rest_l, billing.rest));
             grpc = Some((grpc_l, billing.grpc));
         }

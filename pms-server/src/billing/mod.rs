@@ -6,8 +6,10 @@
 //!   `CreateBillingAccount` ([`grpc`]).
 //!
 //! Layers: [`model`] parses input into valid types, [`ledger`] holds the rules as pure functions,
-//! [`store`] applies them atomically on PostgreSQL or SQLite.
+//! [`store`] applies them atomically on PostgreSQL or SQLite. [`events`]: billing announces its
+//! changes on the `billing` topic (outbox + relay) and consumes the `patient` topic.
 
+pub mod events;
 pub mod grpc;
 pub mod idempotency;
 pub mod ledger;
@@ -21,8 +23,11 @@ use anyhow::Context;
 use axum::Router;
 use pms_proto::billing::billing_service_server::BillingServiceServer;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::authn::Verifier;
 use crate::config::Settings;
+use crate::events::{TOPIC_PATIENT, Transport, relay};
 use crate::http::{ReadyCheck, with_common_layers};
 use crate::store as db;
 
@@ -36,8 +41,9 @@ pub struct Billing {
     pub grpc: BillingGrpcServer,
 }
 
-/// Connects and migrates the billing database and builds both APIs.
-pub async fn build(settings: &Settings) -> anyhow::Result<Billing> {
+/// Connects and migrates the billing database, starts the outbox relay and the patient-event
+/// consumer (both stop when `shutdown` fires) and builds both APIs.
+pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow::Result<Billing> {
     let database = db::connect(
         db::ServiceDb::Billing,
         settings.database_url_for(db::ServiceDb::Billing),
@@ -47,15 +53,40 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Billing> {
     )
     .await
     .context("while opening the billing database")?;
-    let store = store::for_db(&database);
+    let transport = Transport::from_settings(settings)
+        .await
+        .context("while opening billing's event transport")?;
+    let (waker, _relay) = relay::spawn(
+        "billing",
+        database.clone(),
+        transport.publisher(),
+        shutdown.clone(),
+    );
+    let store = store::for_db(&database, waker);
+    let consumer = Arc::new(events::PatientEvents {
+        store: store.clone(),
+    });
+    transport.spawn_consumer(
+        events::CONSUMER_GROUP,
+        &[TOPIC_PATIENT],
+        consumer,
+        shutdown.clone(),
+    )?;
+    tracing::info!(
+        transport = transport.name(),
+        "billing consuming `{TOPIC_PATIENT}`"
+    );
     let verifier = Arc::new(Verifier::remote(
         &settings.auth.url,
         &settings.auth.issuer,
         &settings.auth.audience,
     ));
     let ready: ReadyCheck = Arc::new(move || {
-        let database = database.clone();
-        Box::pin(async move { database.ping().await })
+        let (database, transport) = (database.clone(), transport.clone());
+        Box::pin(async move {
+            database.ping().await?;
+            transport.ping().await
+        })
     });
     let state = routes::BillingState {
         store: store.clone(),

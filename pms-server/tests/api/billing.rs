@@ -8,6 +8,7 @@
 
 mod access;
 mod all_in_one;
+mod events;
 mod gateway;
 mod grpc;
 mod ledger;

@@ -5,7 +5,8 @@
 //! the invoice/payment rows, `FOR UPDATE`, always in that order; SQLite: `BEGIN IMMEDIATE`),
 //! checks the [`ledger`](super::ledger) rules against the locked state, books the change, appends
 //! the ledger entry, updates the running balance, stores the Idempotency-Key result and writes the
-//! audit row — so all of them commit together or not at all.
+//! audit row and the outbox event (`billing` topic) — so all of them commit together or not at
+//! all. It also applies `patient` topic events, deduplicated on the event id.
 
 mod postgres;
 mod rows;
@@ -22,9 +23,11 @@ use pms_proto::rest::{
 };
 use uuid::Uuid;
 
+use super::events::PatientChange;
 use super::ledger::Refusal;
 use super::model::{NewAccount, NewInvoice, NewPayment, NewRefund, PatientRef};
 use crate::error::StoreError;
+use crate::events::relay::RelayWaker;
 use crate::store::Db;
 
 pub use postgres::PgBillingStore;
@@ -206,6 +209,17 @@ pub trait BillingStore: Send + Sync {
         ctx: &WriteContext,
     ) -> Result<Written<Refund>, BillingError>;
 
+    /// Applies one `patient` topic event (once: a redelivered `event_id` does nothing and returns
+    /// `false`). Created/updated: the account exists (created ACTIVE if missing) with the event's
+    /// contact details; deleted: the account is closed, or suspended while it still owes.
+    async fn apply_patient_event(
+        &self,
+        event_id: Uuid,
+        patient: &NewAccount,
+        change: PatientChange,
+        actor: Option<Uuid>,
+    ) -> Result<bool, BillingError>;
+
     /// Every ledger entry of the account with its running balance, and the totals.
     async fn statement(&self, account_id: Uuid) -> Result<Statement, BillingError>;
 
@@ -220,11 +234,12 @@ pub trait BillingStore: Send + Sync {
     ) -> Result<Vec<BillingAuditEntry>, StoreError>;
 }
 
-/// The store over a connected billing database.
-pub fn for_db(db: &Db) -> Arc<dyn BillingStore> {
+/// The store over a connected billing database; `relay` is woken after every commit that
+/// enqueued events.
+pub fn for_db(db: &Db, relay: RelayWaker) -> Arc<dyn BillingStore> {
     match db {
-        Db::Postgres(pool) => Arc::new(PgBillingStore::new(pool.clone())),
-        Db::Sqlite(pool) => Arc::new(SqliteBillingStore::new(pool.clone())),
+        Db::Postgres(pool) => Arc::new(PgBillingStore::new(pool.clone(), relay)),
+        Db::Sqlite(pool) => Arc::new(SqliteBillingStore::new(pool.clone(), relay)),
     }
 }
 

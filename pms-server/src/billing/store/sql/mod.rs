@@ -8,9 +8,11 @@
 //! Lock order, everywhere: account row, then invoice row, then payment row. Ids that never change
 //! (an invoice's account) are read before taking the locks.
 //!
-//! Layout: [`support`] — locking, idempotency, ledger booking and audit helpers; [`writes`] — the
-//! money-moving transactions; [`reads`] — queries; this file — the trait impl that ties them up.
+//! Layout: [`support`] — locking, idempotency, ledger booking, audit and outbox helpers;
+//! [`writes`] — the money-moving transactions; [`consumer`] — applying patient events; [`reads`]
+//! — queries; this file — the trait impl that ties them up.
 
+mod consumer;
 mod reads;
 mod support;
 mod writes;
@@ -21,6 +23,7 @@ use uuid::Uuid;
 use super::{AuditRecord, BillingError, Outcome};
 use crate::error::StoreError;
 
+pub(super) use self::consumer::sql_consumer;
 pub(super) use self::reads::sql_reads;
 pub(super) use self::support::sql_support;
 pub(super) use self::writes::sql_writes;
@@ -28,6 +31,7 @@ pub(super) use self::writes::sql_writes;
 /// What the expanded code needs in scope.
 pub(super) mod prelude {
     pub use chrono::{DateTime, Utc};
+    pub use pms_proto::billing_events::BillingEvent;
     pub use pms_proto::rest::{
         AccountStatus, BillingAccount, BillingAuditEntry, Invoice, LedgerEntryKind, Payment,
         Refund, Statement,
@@ -43,10 +47,14 @@ pub(super) mod prelude {
     pub(in crate::billing::store) use super::super::{
         AuditMeta, AuditRecord, BillingError, BillingStore, WriteContext, Written, now,
     };
-    pub(in crate::billing::store) use super::{Entry, decode_json, is_key_race, success};
+    pub(in crate::billing::store) use super::{Entry, decode_json, id_text, is_key_race, success};
+    pub use crate::billing::events::{CONSUMER_GROUP, PatientChange, billing_event};
     pub use crate::billing::ledger;
     pub use crate::billing::model::{NewAccount, NewInvoice, NewPayment, NewRefund, PatientRef};
     pub use crate::error::StoreError;
+    pub use crate::events::dedup::Claim;
+    pub use crate::events::outbox::Enqueue;
+    pub use crate::events::relay::RelayWaker;
     pub use crate::store::BeginWrite;
 }
 
@@ -78,6 +86,11 @@ pub(super) fn success(
     }
 }
 
+/// An optional id as event text (empty when absent, as protobuf strings are).
+pub(super) fn id_text(id: Option<Uuid>) -> String {
+    id.map(|id| id.to_string()).unwrap_or_default()
+}
+
 /// A stored Idempotency-Key response that does not (de)serialise.
 pub(super) fn decode_json(e: serde_json::Error) -> BillingError {
     BillingError::Store(StoreError::Other(sqlx::Error::Decode(Box::new(e))))
@@ -94,14 +107,16 @@ macro_rules! billing_store {
     ($store:ident, $db:ty, $pool:ty, $lock:literal) => {
         use $crate::billing::store::sql::prelude::*;
 
-        #[derive(Debug, Clone)]
+        #[derive(Clone)]
         pub struct $store {
             pool: $pool,
+            relay: RelayWaker,
         }
 
         impl $store {
-            pub fn new(pool: $pool) -> Self {
-                Self { pool }
+            /// The store on `pool`; `relay` is woken after commits that enqueued events.
+            pub fn new(pool: $pool, relay: RelayWaker) -> Self {
+                Self { pool, relay }
             }
         }
 
@@ -109,6 +124,7 @@ macro_rules! billing_store {
 
         $crate::billing::store::sql::sql_support!($store, $db, $lock);
         $crate::billing::store::sql::sql_writes!($store);
+        $crate::billing::store::sql::sql_consumer!($store, $lock);
         $crate::billing::store::sql::sql_reads!($store);
 
         #[async_trait::async_trait]
@@ -219,6 +235,17 @@ macro_rules! billing_store {
             ) -> Result<Written<Refund>, BillingError> {
                 let result = self.refund_payment_tx(payment_id, new, ctx).await;
                 self.settle(result, ctx).await
+            }
+
+            async fn apply_patient_event(
+                &self,
+                event_id: Uuid,
+                patient: &NewAccount,
+                change: PatientChange,
+                actor: Option<Uuid>,
+            ) -> Result<bool, BillingError> {
+                self.apply_patient_event_tx(event_id, patient, change, actor)
+                    .await
             }
 
             async fn statement(&self, account_id: Uuid) -> Result<Statement, BillingError> {

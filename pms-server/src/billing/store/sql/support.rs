@@ -1,6 +1,6 @@
 //! Helpers every billing transaction uses: row locks, loading an invoice with its lines,
 //! Idempotency-Key lookup/storage (and settling a lost race for a key), booking a ledger entry
-//! with the running balance, and audit rows.
+//! with the running balance, creating an account, outbox events and audit rows.
 
 /// Expands the helpers as inherent methods of `$store`.
 macro_rules! sql_support {
@@ -209,6 +209,58 @@ macro_rules! sql_support {
                     .execute(&mut **tx)
                     .await?;
                 Ok(balance)
+            }
+
+            /// Enqueues a `billing` topic event in the transaction (published after commit).
+            async fn emit(
+                tx: &mut Tx,
+                event: BillingEvent,
+                at: DateTime<Utc>,
+            ) -> Result<(), BillingError> {
+                Enqueue::enqueue(&mut **tx, &billing_event(event, at)).await?;
+                Ok(())
+            }
+
+            /// Inserts the patient's ACTIVE account unless one exists; a creation is audited and
+            /// announced (ACCOUNT_CREATED). Returns whether it was created. Concurrent first
+            /// calls for one patient: the loser inserts nothing (PostgreSQL waits for the
+            /// winner's commit; SQLite serialises writers).
+            async fn insert_account(
+                tx: &mut Tx,
+                new: &NewAccount,
+                meta: &AuditMeta,
+            ) -> Result<bool, BillingError> {
+                let at = now();
+                let id = Uuid::now_v7();
+                let inserted = sqlx::query(
+                    "INSERT INTO accounts (id, patient_id, name, email, status, currency, \
+                     balance, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, 'ACTIVE', NULL, 0, $5, $5) \
+                     ON CONFLICT (patient_id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(new.patient.as_str())
+                .bind(&new.contact.name)
+                .bind(&new.contact.email)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if inserted {
+                    let record = success("billing.account.create", "account", id, id, None);
+                    Self::insert_audit(&mut **tx, &record, meta).await?;
+                    let event = BillingEvent {
+                        event_type: "ACCOUNT_CREATED".to_owned(),
+                        account_id: id.to_string(),
+                        patient_id: new.patient.as_str().to_owned(),
+                        status: AccountStatus::Active.as_str().to_owned(),
+                        actor_id: id_text(meta.actor_id),
+                        ..BillingEvent::default()
+                    };
+                    Self::emit(tx, event, at).await?;
+                }
+                Ok(inserted)
             }
 
             async fn insert_audit<'e, E>(

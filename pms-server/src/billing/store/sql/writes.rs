@@ -1,7 +1,7 @@
 //! The billing store's write transactions. Each one: lock (account, then invoice, then payment),
 //! replay the Idempotency-Key if it was used, check the ledger rules against the locked rows,
-//! write, book the ledger entry, audit, remember the key's result, commit. An early return drops
-//! the transaction, which rolls it back.
+//! write, book the ledger entry, audit, enqueue the `billing` event, remember the key's result,
+//! commit, wake the outbox relay. An early return drops the transaction, which rolls it back.
 
 /// Expands the write transactions as inherent methods of `$store`.
 macro_rules! sql_writes {
@@ -12,30 +12,8 @@ macro_rules! sql_writes {
                 new: &NewAccount,
                 meta: &AuditMeta,
             ) -> Result<(BillingAccount, bool), BillingError> {
-                let at = now();
-                let id = Uuid::now_v7();
                 let mut tx = self.pool.begin_write().await?;
-                // Concurrent first calls for one patient: the loser inserts nothing and reads the
-                // winner's row (PostgreSQL waits for the winner's commit; SQLite serialises).
-                let inserted = sqlx::query(
-                    "INSERT INTO accounts (id, patient_id, name, email, status, currency, \
-                     balance, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, 'ACTIVE', NULL, 0, $5, $5) \
-                     ON CONFLICT (patient_id) DO NOTHING",
-                )
-                .bind(id)
-                .bind(new.patient.as_str())
-                .bind(&new.contact.name)
-                .bind(&new.contact.email)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1;
-                if inserted {
-                    let record = success("billing.account.create", "account", id, id, None);
-                    Self::insert_audit(&mut *tx, &record, meta).await?;
-                }
+                let inserted = Self::insert_account(&mut tx, new, meta).await?;
                 let row = sqlx::query_as::<_, AccountRow>(concat!(
                     "SELECT ",
                     account_columns!(),
@@ -45,6 +23,9 @@ macro_rules! sql_writes {
                 .fetch_one(&mut *tx)
                 .await?;
                 tx.commit().await?;
+                if inserted {
+                    self.relay.wake();
+                }
                 Ok((row.into_api()?, inserted))
             }
 
@@ -59,18 +40,47 @@ macro_rules! sql_writes {
                 let from = account.status()?;
                 ledger::check_account_status(from, status, account.balance)?;
                 if from != status {
-                    sqlx::query("UPDATE accounts SET status = $2, updated_at = $3 WHERE id = $1")
-                        .bind(id)
-                        .bind(status.as_str())
-                        .bind(now())
-                        .execute(&mut *tx)
-                        .await?;
-                    let record = success("billing.account.update", "account", id, id, None);
-                    Self::insert_audit(&mut *tx, &record, meta).await?;
+                    Self::change_status(&mut tx, &account, status, meta).await?;
                 }
                 let row = Self::lock_account(&mut tx, id).await?;
                 tx.commit().await?;
+                if from != status {
+                    self.relay.wake();
+                }
                 Ok(row.into_api()?)
+            }
+
+            /// Sets the locked account's status; audited and announced (ACCOUNT_CLOSED or
+            /// ACCOUNT_UPDATED).
+            async fn change_status(
+                tx: &mut Tx,
+                account: &AccountRow,
+                status: AccountStatus,
+                meta: &AuditMeta,
+            ) -> Result<(), BillingError> {
+                let at = now();
+                sqlx::query("UPDATE accounts SET status = $2, updated_at = $3 WHERE id = $1")
+                    .bind(account.id)
+                    .bind(status.as_str())
+                    .bind(at)
+                    .execute(&mut **tx)
+                    .await?;
+                let id = account.id;
+                let record = success("billing.account.update", "account", id, id, None);
+                Self::insert_audit(&mut **tx, &record, meta).await?;
+                let event_type = match status {
+                    AccountStatus::Closed => "ACCOUNT_CLOSED",
+                    _ => "ACCOUNT_UPDATED",
+                };
+                let event = BillingEvent {
+                    event_type: event_type.to_owned(),
+                    account_id: id.to_string(),
+                    patient_id: account.patient_id.clone(),
+                    status: status.as_str().to_owned(),
+                    actor_id: id_text(meta.actor_id),
+                    ..BillingEvent::default()
+                };
+                Self::emit(tx, event, at).await
             }
 
             async fn create_invoice_tx(
@@ -197,8 +207,21 @@ macro_rules! sql_writes {
                     Some(invoice.total),
                 );
                 Self::insert_audit(&mut *tx, &record, &ctx.meta).await?;
+                let event = BillingEvent {
+                    event_type: "INVOICE_ISSUED".to_owned(),
+                    account_id: account_id.to_string(),
+                    patient_id: account.patient_id.clone(),
+                    invoice_id: id.to_string(),
+                    amount: invoice.total,
+                    currency: invoice.currency.clone(),
+                    status: value.status.as_str().to_owned(),
+                    actor_id: id_text(ctx.meta.actor_id),
+                    ..BillingEvent::default()
+                };
+                Self::emit(&mut tx, event, at).await?;
                 Self::remember(&mut tx, ctx, &value).await?;
                 tx.commit().await?;
+                self.relay.wake();
                 Ok(Written {
                     value,
                     replayed: false,
@@ -239,12 +262,28 @@ macro_rules! sql_writes {
                         amount: -invoice.total,
                     };
                     Self::book(&mut tx, &account, entry, at).await?;
+                    // Only an issued total was ever announced, so only its reversal is.
+                    let event = BillingEvent {
+                        event_type: "INVOICE_VOIDED".to_owned(),
+                        account_id: account_id.to_string(),
+                        patient_id: account.patient_id.clone(),
+                        invoice_id: id.to_string(),
+                        amount: invoice.total,
+                        currency: invoice.currency.clone(),
+                        status: "VOID".to_owned(),
+                        actor_id: id_text(ctx.meta.actor_id),
+                        ..BillingEvent::default()
+                    };
+                    Self::emit(&mut tx, event, at).await?;
                 }
                 let value = Self::reload_invoice(&mut tx, id).await?;
                 let record = success("billing.invoice.void", "invoice", id, account_id, None);
                 Self::insert_audit(&mut *tx, &record, &ctx.meta).await?;
                 Self::remember(&mut tx, ctx, &value).await?;
                 tx.commit().await?;
+                if was_issued {
+                    self.relay.wake();
+                }
                 Ok(Written {
                     value,
                     replayed: false,
@@ -328,8 +367,22 @@ macro_rules! sql_writes {
                     Some(new.amount),
                 );
                 Self::insert_audit(&mut *tx, &record, &ctx.meta).await?;
+                let event = BillingEvent {
+                    event_type: "PAYMENT_RECEIVED".to_owned(),
+                    account_id: account_id.to_string(),
+                    patient_id: account.patient_id.clone(),
+                    invoice_id: invoice_id.to_string(),
+                    payment_id: payment.id.to_string(),
+                    amount: payment.amount,
+                    currency: payment.currency.clone(),
+                    status: status.as_str().to_owned(),
+                    actor_id: id_text(ctx.meta.actor_id),
+                    ..BillingEvent::default()
+                };
+                Self::emit(&mut tx, event, at).await?;
                 Self::remember(&mut tx, ctx, &payment).await?;
                 tx.commit().await?;
+                self.relay.wake();
                 Ok(Written {
                     value: payment,
                     replayed: false,
@@ -420,8 +473,22 @@ macro_rules! sql_writes {
                     Some(amount),
                 );
                 Self::insert_audit(&mut *tx, &record, &ctx.meta).await?;
+                let event = BillingEvent {
+                    event_type: "PAYMENT_REFUNDED".to_owned(),
+                    account_id: account_id.to_string(),
+                    patient_id: account.patient_id.clone(),
+                    invoice_id: invoice_id.to_string(),
+                    payment_id: payment_id.to_string(),
+                    amount,
+                    currency: refund.currency.clone(),
+                    status: status.as_str().to_owned(),
+                    actor_id: id_text(ctx.meta.actor_id),
+                    ..BillingEvent::default()
+                };
+                Self::emit(&mut tx, event, at).await?;
                 Self::remember(&mut tx, ctx, &refund).await?;
                 tx.commit().await?;
+                self.relay.wake();
                 Ok(Written {
                     value: refund,
                     replayed: false,

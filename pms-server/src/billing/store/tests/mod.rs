@@ -3,6 +3,7 @@
 //! from `PMS_TEST_DATABASE_URL`; missing → the test panics, never skips). Shared fixtures and the
 //! ledger-consistency check live here; the tests in [`ledger`] and [`safety`].
 
+mod events;
 mod ledger;
 mod safety;
 
@@ -18,11 +19,13 @@ use uuid::Uuid;
 use super::*;
 use crate::billing::ledger::Refusal;
 use crate::billing::model::{Contact, NewAccount, NewInvoice, NewPayment, NewRefund, PatientRef};
+use crate::events::relay::RelayWaker;
 use crate::store::{self, ServiceDb};
 
 /// A connected store and whatever must outlive it.
 struct Harness {
     store: Arc<dyn BillingStore>,
+    db: Db,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -32,7 +35,8 @@ async fn sqlite() -> Harness {
         .await
         .expect("sqlite billing db");
     Harness {
-        store: for_db(&db),
+        store: for_db(&db, RelayWaker::default()),
+        db,
         _dir: Some(dir),
     }
 }
@@ -44,7 +48,8 @@ async fn postgres() -> Harness {
         .await
         .expect("postgres billing db");
     Harness {
-        store: for_db(&db),
+        store: for_db(&db, RelayWaker::default()),
+        db,
         _dir: None,
     }
 }
@@ -63,7 +68,30 @@ macro_rules! conformance {
     };
 }
 
+/// `name` as a test on each backend, given the database as well as the store.
+macro_rules! conformance_with_db {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod with_db_on_sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let h = super::sqlite().await;
+                super::$module::$name(h.store.clone(), h.db.clone()).await
+            })*
+        }
+        mod with_db_on_postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let h = super::postgres().await;
+                super::$module::$name(h.store.clone(), h.db.clone()).await
+            })*
+        }
+    };
+}
+
+conformance_with_db!(events::writes_enqueue_billing_events);
+
 conformance!(
+    events::patient_events_manage_accounts,
     safety::accounts_are_one_per_patient,
     safety::concurrent_account_creation_makes_one_account,
     ledger::invoice_lifecycle_pays_down_to_paid,
