@@ -72,7 +72,7 @@ impl Handler for PatientEvents {
         let message = match PatientEvent::decode(event.payload.as_slice()) {
             Ok(message) => message,
             Err(e) => {
-                tracing::warn!(event_id = %event.id, error = %e, "undecodable patient event skipped");
+                tracing::warn!(event_id = %event.id, error = %e, "undecodable patient event");
                 return Ok(());
             }
         };
@@ -87,7 +87,7 @@ impl Handler for PatientEvents {
         let patient = match PatientRef::parse(&message.patient_id) {
             Ok(patient) => patient,
             Err(_) => {
-                tracing::warn!(event_id = %event.id, "patient event without a usable patient id skipped");
+                tracing::warn!(event_id = %event.id, "patient event without a patient id");
                 return Ok(());
             }
         };

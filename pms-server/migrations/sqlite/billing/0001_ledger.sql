@@ -1,5 +1,5 @@
--- Billing ledger (SQLite file `billing.db`). Money is integer minor units; every table that moves money
--- carries CHECK constraints so that no bug above can make the ledger inconsistent.
+-- Billing ledger (SQLite file `billing.db`). Money is integer minor units; every table that moves
+-- money carries CHECK constraints so that no bug above can make the ledger inconsistent.
 
 CREATE TABLE accounts (
     id          BLOB PRIMARY KEY,

@@ -33,8 +33,10 @@ pub struct AccountsQuery {
 #[utoipa::path(
     get, path = "/billing/accounts", tag = "accounts", params(AccountsQuery),
     responses(
-        (status = 200, description = "Accounts (an array, empty if none matches)", body = [BillingAccount]),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 200, description = "Accounts (an array, empty if none matches)",
+         body = [BillingAccount]),
+        (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem),
     )
 )]
 pub async fn list(
@@ -75,7 +77,8 @@ pub async fn list(
     responses(
         (status = 201, description = "Created", body = BillingAccount),
         (status = 200, description = "The patient already had this account", body = BillingAccount),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem),
     )
 )]
 pub async fn create(
@@ -110,7 +113,8 @@ pub async fn create(
     get, path = "/billing/accounts/{id}", tag = "accounts", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = BillingAccount),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem),
     )
 )]
 pub async fn get(
@@ -135,7 +139,8 @@ pub async fn get(
     request_body = UpdateAccountRequest,
     responses(
         (status = 200, body = BillingAccount),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem),
     )
 )]
@@ -165,7 +170,8 @@ pub async fn update(
     get, path = "/billing/accounts/{id}/statement", tag = "accounts", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = Statement),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem),
     )
 )]
 pub async fn statement(
@@ -200,7 +206,8 @@ pub struct AuditQuery {
     get, path = "/billing/audit", tag = "audit", params(AuditQuery),
     responses(
         (status = 200, body = [BillingAuditEntry]),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem),
     )
 )]
 pub async fn audit(

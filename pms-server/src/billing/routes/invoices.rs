@@ -25,8 +25,10 @@ use crate::http::{ApiJson, ApiPath, ApiQuery, RequestMeta};
     request_body = CreateInvoiceRequest,
     responses(
         (status = 201, description = "The DRAFT invoice", body = Invoice),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem),
+        (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem),
     )
 )]
 pub async fn create(
@@ -72,7 +74,8 @@ pub struct InvoicesQuery {
     params(("id" = Uuid, Path, description = "Account id"), InvoicesQuery),
     responses(
         (status = 200, body = [Invoice]),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem),
     )
 )]
 pub async fn list(
@@ -95,7 +98,8 @@ pub async fn list(
     get, path = "/billing/invoices/{id}", tag = "invoices", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = Invoice),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem),
     )
 )]
 pub async fn get(
@@ -117,7 +121,8 @@ pub async fn get(
            ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result")),
     responses(
         (status = 200, body = Invoice),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem),
     )
 )]
@@ -149,7 +154,8 @@ pub async fn issue(
            ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result")),
     responses(
         (status = 200, body = Invoice),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem),
     )
 )]

@@ -24,8 +24,10 @@ use crate::http::{ApiJson, ApiPath, RequestMeta};
     request_body = CreatePaymentRequest,
     responses(
         (status = 201, body = Payment),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem),
+        (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem),
     )
 )]
 pub async fn create(
@@ -62,7 +64,8 @@ pub async fn create(
     params(("id" = Uuid, Path, description = "Invoice id")),
     responses(
         (status = 200, body = [Payment]),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem),
     )
 )]
 pub async fn list(
@@ -86,7 +89,8 @@ pub async fn list(
     get, path = "/billing/payments/{id}", tag = "payments", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = Payment),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem),
     )
 )]
 pub async fn get(
@@ -110,8 +114,10 @@ pub async fn get(
     request_body = RefundRequest,
     responses(
         (status = 201, body = Refund),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem),
+        (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem),
     )
 )]
 pub async fn refund(

@@ -106,7 +106,10 @@ pub async fn roles(api: &Api, tokens: &Tokens) {
             .post(
                 &format!("/billing/accounts/{account_id}/invoices"),
                 writer_only,
-                json!({ "currency": "USD", "lines": [{ "description": "x", "quantity": 1, "unitPrice": 1 }] }),
+                json!({
+                    "currency": "USD",
+                    "lines": [{ "description": "x", "quantity": 1, "unitPrice": 1 }]
+                }),
             )
             .await;
         assert_eq!(create.status, 403);

@@ -244,7 +244,10 @@ pub async fn forbidden_transitions(api: &Api, tokens: &Tokens) {
         .post(
             &format!("/billing/accounts/{account_id}/invoices"),
             t,
-            json!({ "currency": "US", "lines": [{ "description": "", "quantity": 0, "unitPrice": 5 }] }),
+            json!({
+                "currency": "US",
+                "lines": [{ "description": "", "quantity": 0, "unitPrice": 5 }]
+            }),
         )
         .await;
     assert_eq!(bad_lines.status, 400);
@@ -278,7 +281,10 @@ pub async fn forbidden_transitions(api: &Api, tokens: &Tokens) {
         .post(
             &format!("/billing/accounts/{account_id}/invoices"),
             t,
-            json!({ "currency": "EUR", "lines": [{ "description": "x", "quantity": 1, "unitPrice": 5 }] }),
+            json!({
+                "currency": "EUR",
+                "lines": [{ "description": "x", "quantity": 1, "unitPrice": 5 }]
+            }),
         )
         .await;
     assert_eq!(other_currency.status, 422, "{other_currency:?}");

@@ -98,7 +98,10 @@ pub(super) fn decode_json(e: serde_json::Error) -> BillingError {
 
 /// A unique violation on the idempotency table: a concurrent request with the same key won.
 pub(super) fn is_key_race<T>(result: &Result<T, BillingError>) -> bool {
-    matches!(result, Err(BillingError::Store(StoreError::Conflict(c))) if c.contains("idempotency_keys"))
+    matches!(
+        result,
+        Err(BillingError::Store(StoreError::Conflict(c))) if c.contains("idempotency_keys")
+    )
 }
 
 /// Expands a [`BillingStore`](super::BillingStore) named `$store` over `$pool` (`$db`), locking
@@ -160,6 +163,7 @@ macro_rules! billing_store {
                     .map_err(Into::into)
             }
 
+            #[tracing::instrument(name = "billing.set_status", skip_all, fields(account_id = %id))]
             async fn set_account_status(
                 &self,
                 id: Uuid,
@@ -169,6 +173,7 @@ macro_rules! billing_store {
                 self.set_account_status_tx(id, status, meta).await
             }
 
+            #[tracing::instrument(name = "billing.create_invoice", skip_all, fields(%account_id))]
             async fn create_invoice(
                 &self,
                 account_id: Uuid,
@@ -191,6 +196,7 @@ macro_rules! billing_store {
                 self.invoices_of(account_id, limit).await
             }
 
+            #[tracing::instrument(name = "billing.issue", skip_all, fields(invoice_id = %id))]
             async fn issue_invoice(
                 &self,
                 id: Uuid,
@@ -200,6 +206,7 @@ macro_rules! billing_store {
                 self.settle(result, ctx).await
             }
 
+            #[tracing::instrument(name = "billing.void", skip_all, fields(invoice_id = %id))]
             async fn void_invoice(
                 &self,
                 id: Uuid,
@@ -209,6 +216,7 @@ macro_rules! billing_store {
                 self.settle(result, ctx).await
             }
 
+            #[tracing::instrument(name = "billing.record_payment", skip_all, fields(%invoice_id))]
             async fn record_payment(
                 &self,
                 invoice_id: Uuid,
@@ -227,6 +235,7 @@ macro_rules! billing_store {
                 self.payments_of(invoice_id).await
             }
 
+            #[tracing::instrument(name = "billing.refund_payment", skip_all, fields(%payment_id))]
             async fn refund_payment(
                 &self,
                 payment_id: Uuid,
@@ -237,6 +246,7 @@ macro_rules! billing_store {
                 self.settle(result, ctx).await
             }
 
+            #[tracing::instrument(name = "billing.patient_event", skip_all, fields(%event_id))]
             async fn apply_patient_event(
                 &self,
                 event_id: Uuid,
