@@ -58,17 +58,24 @@ impl Running {
     /// others and reports which one and why).
     pub async fn wait(mut self) -> anyhow::Result<()> {
         let first = tokio::select! {
+            biased;
             _ = self.shutdown.cancelled() => None,
             done = self.tasks.join_next() => done,
         };
+        // A service that finished cleanly because shutdown began (it may win the race above)
+        // did not stop unexpectedly.
+        let shutting_down = self.shutdown.is_cancelled();
         self.shutdown.cancel();
         let mut failure = None;
         if let Some(done) = first {
             let (name, result) = done.context("service task panicked")?;
-            failure = Some(match result {
-                Ok(()) => anyhow::anyhow!("the {name} service stopped unexpectedly"),
-                Err(e) => anyhow::Error::new(e).context(format!("the {name} service stopped")),
-            });
+            failure = match result {
+                Ok(()) if shutting_down => None,
+                Ok(()) => Some(anyhow::anyhow!("the {name} service stopped unexpectedly")),
+                Err(e) => {
+                    Some(anyhow::Error::new(e).context(format!("the {name} service stopped")))
+                }
+            };
         }
         while let Some(done) = self.tasks.join_next().await {
             match done {

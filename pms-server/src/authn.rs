@@ -138,8 +138,8 @@ impl Verifier {
             return Err(TokenError::Malformed);
         }
         let kid = header.kid.ok_or(TokenError::Malformed)?;
-        // Bind the lookup first: a read guard in the `match` scrutinee would live across
-        // `refetch`, whose write lock would then wait for it forever.
+        // Bind the lookup first: a read guard held across `refetch` (which takes the write lock)
+        // would deadlock this task and, queued behind it, every other request.
         let cached = self.keys.read().await.get(&kid).cloned();
         let key = match cached {
             Some(key) => key,

@@ -352,12 +352,12 @@ impl Settings {
                 "invalid configuration: `auth.max_failed_logins_per_*` and `auth.throttle_window_secs` must be positive"
             );
         }
-        if let Some(pw) = &a.admin_password {
-            if pw.expose_secret().chars().count() < 12 {
-                bail!(
-                    "invalid configuration: `auth.admin_password` (PMS_ADMIN_PASSWORD) must be at least 12 characters"
-                );
-            }
+        if let Some(pw) = &a.admin_password
+            && pw.expose_secret().chars().count() < 12
+        {
+            bail!(
+                "invalid configuration: `auth.admin_password` (PMS_ADMIN_PASSWORD) must be at least 12 characters"
+            );
         }
         if !a.admin_email.contains('@') {
             bail!(

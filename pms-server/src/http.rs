@@ -174,6 +174,7 @@ pub fn with_common_layers(
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(move |req, next| record_metrics(service, req, next)))
+        .layer(middleware::from_fn(close_after_refused_body))
         .layer(CatchPanicLayer::custom(|_| {
             problem_response(StatusCode::INTERNAL_SERVER_ERROR, Some("internal error".to_owned()), Vec::new())
         }))
@@ -184,6 +185,19 @@ pub fn with_common_layers(
             tracing::info_span!("http", service, method = %req.method(), path = %req.uri().path(), request_id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// A request refused for its body (413) leaves that body unread on the connection; closing the
+/// connection keeps the client from sending its next request into the leftover bytes.
+async fn close_after_refused_body(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 async fn not_found() -> ApiError {

@@ -112,10 +112,10 @@ impl ServerProcess {
                     self.stderr()
                 );
             }
-            if let Ok(response) = client.get(format!("{base}/health/ready")).send().await {
-                if response.status() == 200 {
-                    return;
-                }
+            if let Ok(response) = client.get(format!("{base}/health/ready")).send().await
+                && response.status() == 200
+            {
+                return;
             }
             assert!(
                 started.elapsed() < timeout,

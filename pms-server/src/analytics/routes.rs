@@ -193,7 +193,7 @@ fn parse_types(types: Option<&str>) -> Vec<String> {
 }
 
 fn wanted(types: &[String], event: &StoredEvent) -> bool {
-    types.is_empty() || types.iter().any(|t| *t == event.event_type)
+    types.is_empty() || types.contains(&event.event_type)
 }
 
 /// Stored events, oldest first, paged by `after` (the next page's `after` is the last `seq`).

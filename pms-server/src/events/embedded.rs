@@ -191,7 +191,7 @@ impl EmbeddedLog {
                             return Ok::<bool, sqlx::Error>(true);
                         }
                         for (seq, event) in batch {
-                            if topics.iter().any(|t| *t == event.topic)
+                            if topics.contains(&event.topic)
                                 && !handle_with_retry(handler.as_ref(), &event, &shutdown).await
                             {
                                 return Ok(false);

@@ -68,8 +68,10 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 async fn settings(postgres: bool, dir: &std::path::Path) -> Settings {
-    let mut s = Settings::default();
-    s.data_dir = dir.to_owned();
+    let mut s = Settings {
+        data_dir: dir.to_owned(),
+        ..Settings::default()
+    };
     if postgres {
         s.database.url = Some(SecretString::from(
             store::testing::fresh_postgres_url().await,

@@ -28,11 +28,12 @@ pub(crate) async fn document(
     State(state): State<GatewayState>,
     ApiPath(service): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let (name, base) = match service.as_str() {
-        "auth" => ("auth", &state.upstreams.auth),
-        "patient" | "patients" => ("patient", &state.upstreams.patient),
-        "billing" => ("billing", &state.upstreams.billing),
-        "analytics" => ("analytics", &state.upstreams.analytics),
+    // `prefix`: where the service's paths live on the gateway, so "try it out" goes through it.
+    let (name, base, prefix) = match service.as_str() {
+        "auth" => ("auth", &state.upstreams.auth, "/auth"),
+        "patient" | "patients" => ("patient", &state.upstreams.patient, "/api"),
+        "billing" => ("billing", &state.upstreams.billing, "/api"),
+        "analytics" => ("analytics", &state.upstreams.analytics, "/api"),
         other => {
             return Err(ApiError::NotFound(format!(
                 "no API document `{other}` (available: {})",
@@ -54,9 +55,11 @@ pub(crate) async fn document(
     if !upstream.status().is_success() {
         return Err(unavailable());
     }
-    let body: serde_json::Value = upstream.json().await.map_err(|_| {
+    let mut body: serde_json::Value = upstream.json().await.map_err(|_| {
         ApiError::BadGateway(format!("the {name} service sent an invalid document"))
     })?;
+    body["servers"] =
+        serde_json::json!([{ "url": prefix, "description": "through the PMS gateway" }]);
     Ok(([(header::CACHE_CONTROL, "no-cache")], Json(body)).into_response())
 }
 

@@ -119,15 +119,9 @@ pub(crate) async fn forward(
             headers.append(name.clone(), value.clone());
         }
     }
-    let forwarded_for = match parts
-        .headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(prior) => format!("{prior}, {}", peer.ip()),
-        None => peer.ip().to_string(),
-    };
-    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+    // Replaced, never appended: a client must not choose the address that services audit and
+    // throttle by. (Behind a trusted load balancer, put the gateway on its network only.)
+    if let Ok(value) = HeaderValue::from_str(&peer.ip().to_string()) {
         headers.insert("x-forwarded-for", value);
     }
     if !headers.contains_key("traceparent") {

@@ -1,11 +1,64 @@
-//! The patient service (stub until implemented).
+//! The patient service (DESIGN §5–§7): patients with server-generated MRNs, optimistic
+//! concurrency, soft deletes, full version history, and an audit row for every access to patient
+//! data. Every request's bearer token is verified here again (JWKS from the auth service):
+//! nothing is trusted merely for reaching this port.
 
+use std::sync::Arc;
+
+use anyhow::Context;
 use axum::Router;
 
+use crate::authn::Verifier;
 use crate::config::Settings;
+use crate::http::{self, ReadyCheck};
+use crate::store::{self as db, ServiceDb};
 
-/// Builds the patient service's router (with the common layers).
+pub mod model;
+pub mod paging;
+pub mod routes;
+pub mod store;
+
+pub use routes::ApiDoc;
+pub use store::MIGRATIONS;
+
+/// Builds the patient service's router (with the common layers): connects and migrates its
+/// database, and readies token verification against the auth service's keys.
 pub async fn build(settings: &Settings) -> anyhow::Result<Router> {
-    let _ = settings;
-    Ok(Router::new())
+    let db = db::connect(
+        ServiceDb::Patient,
+        settings.database_url_for(ServiceDb::Patient),
+        &settings.data_dir,
+        settings.database.max_connections,
+        &MIGRATIONS,
+    )
+    .await
+    .context("while opening the patient database")?;
+    let verifier = Arc::new(Verifier::remote(
+        &settings.auth.url,
+        &settings.auth.issuer,
+        &settings.auth.audience,
+    ));
+    let ready: ReadyCheck = {
+        let (db, verifier) = (db.clone(), Arc::clone(&verifier));
+        Arc::new(move || {
+            let (db, verifier) = (db.clone(), Arc::clone(&verifier));
+            Box::pin(async move {
+                db.ping().await?;
+                verifier
+                    .ensure_keys()
+                    .await
+                    .map_err(|e| format!("auth signing keys: {e}"))
+            })
+        })
+    };
+    let state = routes::AppState {
+        store: store::for_db(db),
+        verifier,
+    };
+    Ok(http::with_common_layers(
+        routes::router(state),
+        "patient",
+        settings.http.body_limit_bytes,
+        ready,
+    ))
 }

@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use pms_proto::rest::Role;
+
 use crate::helpers::spawn_app;
 
 fn is_problem(response: &reqwest::Response) -> bool {
@@ -194,5 +196,42 @@ async fn api_documents_and_ui_are_served() {
     let ui = app.client.get(app.url("/docs")).send().await.expect("send");
     assert_eq!(ui.status(), 200);
     assert!(ui.text().await.expect("text").contains("/api-docs/patient"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_callers_role_reaches_the_service_through_the_gateway() {
+    let app = spawn_app().await;
+    let (viewer, _, token) = app.user_with_role(Role::Viewer).await;
+    assert_eq!(viewer.role, Role::Viewer);
+    let listed = app
+        .client
+        .get(app.url("/api/patients"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(listed.status(), 200, "viewers may read");
+    let created = app
+        .client
+        .post(app.url("/api/patients"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "name": "V", "email": "v@example.com", "address": "x", "dateOfBirth": "1990-01-01", "registeredDate": "2024-01-01" }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(created.status(), 403, "viewers may not write");
+    assert!(is_problem(&created));
+    let me: Value = app
+        .client
+        .get(app.url("/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["role"], "VIEWER");
     app.stop().await;
 }

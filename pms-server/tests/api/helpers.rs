@@ -32,7 +32,6 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub admin_email: String,
     pub admin_password: String,
-    pub backend: Backend,
     pub settings: Settings,
     running: Option<Running>,
     _dir: tempfile::TempDir,
@@ -46,8 +45,10 @@ fn init_test_logging() {
 
 /// Test settings: port 0, a private data dir, a known admin password.
 pub async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings {
-    let mut settings = Settings::default();
-    settings.data_dir = dir.to_owned();
+    let mut settings = Settings {
+        data_dir: dir.to_owned(),
+        ..Settings::default()
+    };
     settings.gateway.port = 0;
     settings.auth.admin_email = format!("admin-{}@pms.test", uuid::Uuid::new_v4().simple());
     settings.auth.admin_password = Some(SecretString::from(format!(
@@ -101,7 +102,6 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
             .expect("client"),
         admin_email: settings.auth.admin_email.clone(),
         admin_password,
-        backend,
         settings,
         running: Some(running),
         _dir: dir,

@@ -5,4 +5,5 @@ mod auth;
 mod billing;
 mod gateway;
 mod helpers;
+mod patients;
 mod smoke;

@@ -80,16 +80,18 @@ pub struct PatientRequest {
     /// Required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
-    /// Required, `YYYY-MM-DD`, not in the future.
+    /// Required, `YYYY-MM-DD`, not in the future, not before 1900-01-01.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date_of_birth: Option<String>,
     /// `YYYY-MM-DD`; required on create, optional on update.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_date: Option<String>,
-    /// Optional phone number.
+    /// Optional phone number: digits, spaces and `+-()`, 5–30 characters. On update, absent keeps
+    /// the stored value and an empty string clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
-    /// Optional: FEMALE, MALE, OTHER or UNKNOWN.
+    /// Optional: FEMALE, MALE, OTHER or UNKNOWN. On update, absent keeps the stored value and an
+    /// empty string clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sex: Option<String>,
 }
@@ -118,12 +120,14 @@ pub struct AuditEntry {
     pub occurred_at: DateTime<Utc>,
     pub actor_id: Option<Uuid>,
     pub actor_role: Option<String>,
-    /// e.g. `patient.read`, `patient.create`, `auth.login`.
+    /// e.g. `patient.list`, `patient.read`, `patient.create`, `patient.update`, `patient.delete`,
+    /// `patient.history`, `audit.read`, `auth.login`.
     pub action: String,
     /// e.g. `patient`, `patients`, `user`.
     pub resource: String,
     pub patient_id: Option<Uuid>,
-    /// SUCCESS, DENIED, NOT_FOUND, REJECTED or FAILED.
+    /// SUCCESS, DENIED, NOT_FOUND, REJECTED (invalid input), CONFLICT (duplicate or stale
+    /// version) or FAILED (server error).
     pub outcome: String,
     pub client_ip: Option<String>,
     pub request_id: Option<String>,

@@ -1,0 +1,390 @@
+//! Listing parameters at the HTTP edge: `limit`, the opaque `cursor` (base64url JSON of a keyset
+//! position), `q`, `sort`, and the `Link: <…>; rel="next"` header announcing the next page.
+//!
+//! Links carry the path as clients see it through the gateway (`/api/…`), since clients follow
+//! them there. A cursor names the sort order it was made for, so it cannot be replayed against
+//! another order and silently skip rows.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::store::{AuditQuery, ListQuery, PatientKey, SortOrder};
+use crate::error::ApiError;
+
+/// Page size when `limit` is absent.
+pub const DEFAULT_LIMIT: u32 = 100;
+/// Largest accepted `limit`.
+pub const MAX_LIMIT: u32 = 1000;
+/// Longest accepted `q`, in characters (the longest searchable field is a 254-character email).
+pub const MAX_QUERY: usize = 254;
+/// Longest accepted cursor: a cursor holds at most a 100-character name and a number.
+const MAX_CURSOR: usize = 2048;
+
+/// `GET /patients` query string, as sent. Every field is a string so that each bad value gets a
+/// 400 naming its parameter.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PatientListParams {
+    /// Page size, 1–1000 (default 100).
+    #[param(value_type = Option<u32>)]
+    pub limit: Option<String>,
+    /// Opaque position from a previous page's `Link` header.
+    pub cursor: Option<String>,
+    /// Case-insensitive prefix of the name (or of any word of it), the email or the MRN.
+    pub q: Option<String>,
+    /// `createdAt` (default), `-createdAt`, `name` or `-name`.
+    pub sort: Option<String>,
+}
+
+/// `GET /audit` query string, as sent.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditListParams {
+    /// Only rows about this patient.
+    #[param(value_type = Option<Uuid>)]
+    pub patient_id: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    #[param(value_type = Option<u32>)]
+    pub limit: Option<String>,
+    /// Opaque position from a previous page's `Link` header.
+    pub cursor: Option<String>,
+}
+
+/// The keyset position a cursor encodes.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+struct Position {
+    /// The order it belongs to: a `?sort=` value, or `audit`.
+    o: String,
+    /// Sequence number.
+    s: i64,
+    /// Name key, for name orders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    n: Option<String>,
+}
+
+const AUDIT_ORDER: &str = "audit";
+
+fn encode(position: &Position) -> String {
+    // Serialising a struct of strings and an integer cannot fail.
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(position).unwrap_or_default())
+}
+
+fn invalid_cursor() -> ApiError {
+    ApiError::field(
+        "cursor",
+        "invalid cursor: use the one from the Link header, with the same sort",
+    )
+}
+
+fn decode(cursor: &str, order: &str) -> Result<Position, ApiError> {
+    if cursor.len() > MAX_CURSOR {
+        return Err(invalid_cursor());
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| invalid_cursor())?;
+    let position: Position = serde_json::from_slice(&bytes).map_err(|_| invalid_cursor())?;
+    if position.o != order {
+        return Err(invalid_cursor());
+    }
+    Ok(position)
+}
+
+fn decode_patient_key(cursor: &str, sort: SortOrder) -> Result<PatientKey, ApiError> {
+    let position = decode(cursor, sort.as_str())?;
+    let by_name = matches!(sort, SortOrder::NameAsc | SortOrder::NameDesc);
+    match (by_name, position.n) {
+        (true, Some(name_key)) => Ok(PatientKey {
+            seq: position.s,
+            name_key,
+        }),
+        (false, None) => Ok(PatientKey {
+            seq: position.s,
+            name_key: String::new(),
+        }),
+        _ => Err(invalid_cursor()),
+    }
+}
+
+fn parse_limit(limit: Option<&str>) -> Result<u32, ApiError> {
+    let Some(raw) = limit else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    match raw.trim().parse::<u32>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(ApiError::field(
+            "limit",
+            format!("limit must be an integer between 1 and {MAX_LIMIT}"),
+        )),
+    }
+}
+
+/// `Some(value)`, or `None` with the field errors added to `errors`.
+fn collect_errors<T>(
+    errors: &mut Vec<pms_proto::rest::FieldError>,
+    result: Result<T, ApiError>,
+) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(ApiError::BadRequest { errors: e, .. }) => {
+            errors.extend(e);
+            None
+        }
+        // The parsers here only answer 400s.
+        Err(_) => None,
+    }
+}
+
+/// Parses a patient listing query; every bad parameter is reported.
+pub fn parse_patient_list(params: &PatientListParams) -> Result<ListQuery, ApiError> {
+    let mut errors = Vec::new();
+    let limit = collect_errors(&mut errors, parse_limit(params.limit.as_deref()));
+    let sort = collect_errors(
+        &mut errors,
+        match params.sort.as_deref().map(str::trim) {
+            None | Some("") => Ok(SortOrder::CreatedAsc),
+            Some(s) => SortOrder::parse(s).ok_or_else(|| {
+                ApiError::field(
+                    "sort",
+                    "sort must be one of createdAt, -createdAt, name, -name",
+                )
+            }),
+        },
+    );
+    let search = collect_errors(
+        &mut errors,
+        match params.q.as_deref().map(str::trim) {
+            Some(q) if q.chars().count() > MAX_QUERY => Err(ApiError::field(
+                "q",
+                format!("q cannot exceed {MAX_QUERY} characters"),
+            )),
+            Some(q) if !q.is_empty() => Ok(Some(q.to_owned())),
+            _ => Ok(None),
+        },
+    );
+    let after = match (sort, params.cursor.as_deref()) {
+        (Some(sort), Some(cursor)) => {
+            collect_errors(&mut errors, decode_patient_key(cursor, sort).map(Some))
+        }
+        _ => Some(None),
+    };
+    match (limit, sort, search, after) {
+        (Some(limit), Some(sort), Some(search), Some(after)) => Ok(ListQuery {
+            search,
+            sort,
+            after,
+            limit,
+        }),
+        _ => Err(ApiError::fields(errors)),
+    }
+}
+
+/// Parses an audit listing query.
+pub fn parse_audit_list(params: &AuditListParams) -> Result<AuditQuery, ApiError> {
+    let patient_id = match params.patient_id.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(
+            Uuid::parse_str(raw)
+                .map_err(|_| ApiError::field("patientId", "patientId must be a UUID"))?,
+        ),
+    };
+    let limit = parse_limit(params.limit.as_deref())?;
+    let before = match params.cursor.as_deref() {
+        None => None,
+        Some(cursor) => Some(decode(cursor, AUDIT_ORDER)?.s),
+    };
+    Ok(AuditQuery {
+        patient_id,
+        before,
+        limit,
+    })
+}
+
+/// `Link` header value announcing the patient page after `next`.
+pub fn patient_next_link(query: &ListQuery, next: &PatientKey) -> String {
+    let by_name = matches!(query.sort, SortOrder::NameAsc | SortOrder::NameDesc);
+    let cursor = encode(&Position {
+        o: query.sort.as_str().to_owned(),
+        s: next.seq,
+        n: by_name.then(|| next.name_key.clone()),
+    });
+    let mut qs = url::form_urlencoded::Serializer::new(String::new());
+    qs.append_pair("limit", &query.limit.to_string());
+    qs.append_pair("cursor", &cursor);
+    if let Some(q) = &query.search {
+        qs.append_pair("q", q);
+    }
+    qs.append_pair("sort", query.sort.as_str());
+    format!("</api/patients?{}>; rel=\"next\"", qs.finish())
+}
+
+/// `Link` header value announcing the audit page after sequence number `next`.
+pub fn audit_next_link(query: &AuditQuery, next: i64) -> String {
+    let cursor = encode(&Position {
+        o: AUDIT_ORDER.to_owned(),
+        s: next,
+        n: None,
+    });
+    let mut qs = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(patient_id) = query.patient_id {
+        qs.append_pair("patientId", &patient_id.to_string());
+    }
+    qs.append_pair("limit", &query.limit.to_string());
+    qs.append_pair("cursor", &cursor);
+    format!("</api/audit?{}>; rel=\"next\"", qs.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(
+        limit: Option<&str>,
+        cursor: Option<&str>,
+        q: Option<&str>,
+        sort: Option<&str>,
+    ) -> PatientListParams {
+        PatientListParams {
+            limit: limit.map(Into::into),
+            cursor: cursor.map(Into::into),
+            q: q.map(Into::into),
+            sort: sort.map(Into::into),
+        }
+    }
+
+    fn bad_fields(err: ApiError) -> Vec<String> {
+        match err {
+            ApiError::BadRequest { errors, .. } => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected 400, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let q = parse_patient_list(&params(None, None, Some("  "), None)).expect("valid");
+        assert_eq!(
+            (q.limit, q.sort, q.search, q.after),
+            (100, SortOrder::CreatedAsc, None, None)
+        );
+    }
+
+    #[test]
+    fn limits_and_sorts_are_checked_together() {
+        for limit in ["0", "1001", "abc", "-1", "1.5", ""] {
+            let err =
+                parse_patient_list(&params(Some(limit), None, None, Some("age"))).expect_err(limit);
+            assert_eq!(bad_fields(err), ["limit", "sort"], "{limit}");
+        }
+        let q = parse_patient_list(&params(Some("1000"), None, None, Some("-name"))).expect("ok");
+        assert_eq!((q.limit, q.sort), (1000, SortOrder::NameDesc));
+    }
+
+    #[test]
+    fn a_link_cursor_round_trips_with_its_query() {
+        let query = ListQuery {
+            search: Some("a&b c%".to_owned()),
+            sort: SortOrder::NameDesc,
+            after: None,
+            limit: 7,
+        };
+        let key = PatientKey {
+            seq: 42,
+            name_key: "zoë ann".to_owned(),
+        };
+        let link = patient_next_link(&query, &key);
+        let inner = link
+            .strip_prefix("</api/patients?")
+            .and_then(|l| l.strip_suffix(">; rel=\"next\""))
+            .expect("link shape");
+        let parsed: PatientListParams = serde_urlencoded_like(inner);
+        let again = parse_patient_list(&parsed).expect("valid");
+        assert_eq!(again.search, query.search);
+        assert_eq!((again.sort, again.limit), (SortOrder::NameDesc, 7));
+        assert_eq!(again.after, Some(key));
+    }
+
+    fn serde_urlencoded_like(qs: &str) -> PatientListParams {
+        let mut p = PatientListParams::default();
+        for (k, v) in url::form_urlencoded::parse(qs.as_bytes()) {
+            let v = Some(v.into_owned());
+            match k.as_ref() {
+                "limit" => p.limit = v,
+                "cursor" => p.cursor = v,
+                "q" => p.q = v,
+                "sort" => p.sort = v,
+                other => panic!("unexpected {other}"),
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn cursors_are_bound_to_their_order_and_must_be_well_formed() {
+        let query = ListQuery {
+            search: None,
+            sort: SortOrder::CreatedAsc,
+            after: None,
+            limit: 10,
+        };
+        let key = PatientKey {
+            seq: 3,
+            name_key: "x".to_owned(),
+        };
+        let link = patient_next_link(&query, &key);
+        let cursor = link
+            .split("cursor=")
+            .nth(1)
+            .and_then(|c| c.split('&').next())
+            .expect("cursor");
+        assert!(parse_patient_list(&params(None, Some(cursor), None, None)).is_ok());
+        for (cursor, sort) in [
+            (cursor, "name"),
+            ("not base64!", "createdAt"),
+            ("e30", "createdAt"),
+        ] {
+            let err = parse_patient_list(&params(None, Some(cursor), None, Some(sort)))
+                .expect_err(cursor);
+            assert_eq!(bad_fields(err), ["cursor"]);
+        }
+    }
+
+    #[test]
+    fn audit_queries_parse() {
+        let id = Uuid::new_v4();
+        let query = AuditQuery {
+            patient_id: Some(id),
+            before: None,
+            limit: 5,
+        };
+        let link = audit_next_link(&query, 99);
+        assert!(
+            link.starts_with(&format!("</api/audit?patientId={id}&limit=5&cursor=")),
+            "{link}"
+        );
+        let cursor = link
+            .split("cursor=")
+            .nth(1)
+            .and_then(|c| c.split('>').next())
+            .expect("c");
+        let parsed = parse_audit_list(&AuditListParams {
+            patient_id: Some(id.to_string()),
+            limit: None,
+            cursor: Some(cursor.to_owned()),
+        })
+        .expect("valid");
+        assert_eq!(
+            (parsed.patient_id, parsed.before, parsed.limit),
+            (Some(id), Some(99), 100)
+        );
+        let err = parse_audit_list(&AuditListParams {
+            patient_id: Some("x".into()),
+            ..Default::default()
+        })
+        .expect_err("bad id");
+        assert_eq!(bad_fields(err), ["patientId"]);
+    }
+}

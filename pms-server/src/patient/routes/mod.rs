@@ -1,0 +1,286 @@
+//! The patient service's HTTP API: the router, who may call what (DESIGN §6), the audit wrapper
+//! every patient-data handler runs in, and the OpenAPI document.
+//!
+//! Handlers check the caller's role first, then parse the path, query and body themselves (the
+//! extractors' rejections arrive as `Result`s), so that an unauthorised caller learns nothing and
+//! every refused attempt — denied, invalid, unknown, conflicting — leaves an audit row.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::routing::get;
+use pms_proto::rest::Role;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use uuid::Uuid;
+
+use super::store::{AuditAction, AuditOutcome, AuditRecord, PatientStore};
+use crate::authn::{AuthUser, Verifier};
+use crate::error::ApiError;
+use crate::http::{ApiJson, RequestMeta};
+
+mod audit;
+mod patients;
+
+/// May list, read and see the history of patients.
+const READERS: &[Role] = &[Role::Admin, Role::Clinician, Role::Billing, Role::Viewer];
+/// May create, update and delete patients.
+const WRITERS: &[Role] = &[Role::Admin, Role::Clinician];
+/// May read the audit log.
+const AUDITORS: &[Role] = &[Role::Admin];
+
+/// Longest request id and client address kept in an audit row (both come from client headers).
+const MAX_REQUEST_ID: usize = 128;
+const MAX_CLIENT_IP: usize = 64;
+
+/// What every handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn PatientStore>,
+    pub verifier: Arc<Verifier>,
+}
+
+impl FromRef<AppState> for Arc<Verifier> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.verifier)
+    }
+}
+
+/// The service's routes (without the common layers).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/patients", get(patients::list).post(patients::create))
+        .route(
+            "/patients/{id}",
+            get(patients::get)
+                .put(patients::update)
+                .delete(patients::delete),
+        )
+        .route("/patients/{id}/history", get(patients::history))
+        .route("/audit", get(audit::list))
+        .route("/openapi.json", get(openapi))
+        .with_state(state)
+}
+
+/// The service's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "PMS patient service", description = "Patients, their history and the patient audit log."),
+    paths(patients::list, patients::get, patients::create, patients::update, patients::delete,
+          patients::history, audit::list),
+    components(schemas(
+        pms_proto::rest::Patient, pms_proto::rest::PatientRequest, pms_proto::rest::PatientVersion,
+        pms_proto::rest::Sex, pms_proto::rest::AuditEntry, pms_proto::rest::Problem,
+        pms_proto::rest::FieldError,
+    )),
+    modifiers(&BearerAuth),
+    tags((name = "patients"), (name = "audit")),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+async fn openapi() -> ApiJson<utoipa::openapi::OpenApi> {
+    ApiJson(ApiDoc::openapi())
+}
+
+/// The audit trail of one request: who, from where, doing what.
+struct Audit {
+    store: Arc<dyn PatientStore>,
+    record: AuditRecord,
+}
+
+impl Audit {
+    fn new(state: &AppState, user: &AuthUser, meta: RequestMeta, action: AuditAction) -> Self {
+        let mut record =
+            AuditRecord::now(action, Some((user.id, user.role)), AuditOutcome::Success);
+        record.client_ip = meta
+            .client_ip
+            .map(|ip| ip.chars().take(MAX_CLIENT_IP).collect());
+        record.request_id = meta
+            .request_id
+            .map(|id| id.chars().take(MAX_REQUEST_ID).collect());
+        Audit {
+            store: Arc::clone(&state.store),
+            record,
+        }
+    }
+
+    /// The SUCCESS record of a write, for the store to commit with the change.
+    fn success(&self, patient_id: Option<Uuid>) -> AuditRecord {
+        self.record.clone().patient(patient_id)
+    }
+
+    /// Runs a handler body and audits how it ended. Successful reads are recorded here and fail
+    /// closed: patient data is not served when its access cannot be recorded. Successful writes
+    /// were recorded by the store in their own transaction. Failures are recorded on a best-effort
+    /// basis: the client gets the original error either way.
+    async fn run<T>(
+        &self,
+        patient_id: Option<Uuid>,
+        body: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        let result = body.await;
+        let action = self.record.action;
+        let record = self.record.clone().patient(patient_id);
+        match &result {
+            Ok(_) if action.is_write() => {}
+            Ok(_) => self.store.record_audit(record).await?,
+            Err(err) => {
+                let record = record.outcome(outcome_of(err));
+                if let Err(e) = self.store.record_audit(record).await {
+                    tracing::error!(error = %e, action = action.as_str(), "cannot record audit row");
+                }
+            }
+        }
+        result
+    }
+}
+
+fn outcome_of(err: &ApiError) -> AuditOutcome {
+    match err {
+        ApiError::Forbidden(_) | ApiError::Unauthorized(_) => AuditOutcome::Denied,
+        ApiError::NotFound(_) => AuditOutcome::NotFound,
+        ApiError::Conflict(_) | ApiError::PreconditionFailed(_) => AuditOutcome::Conflict,
+        e if e.status().is_server_error() => AuditOutcome::Failed,
+        _ => AuditOutcome::Rejected,
+    }
+}
+
+/// `ETag` of a version: `"<version>"`.
+fn etag(version: i64) -> HeaderValue {
+    // Invariant: a quoted integer is a valid header value.
+    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+/// The version an `If-Match` header requires: `None` when absent or `*` (any current version).
+/// Weak tags (`W/"3"`) are accepted since proxies may weaken them. A tag that is not a version of
+/// ours can never match: 412.
+fn expected_version(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let mut tags = 0;
+    let mut versions = Vec::new();
+    for value in headers.get_all(header::IF_MATCH) {
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::bad_request("If-Match is not a valid header value"))?;
+        for tag in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            if tag == "*" {
+                return Ok(None);
+            }
+            tags += 1;
+            let version = tag
+                .strip_prefix("W/")
+                .unwrap_or(tag)
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .and_then(|t| t.parse::<i64>().ok());
+            versions.extend(version);
+        }
+    }
+    versions.sort_unstable();
+    versions.dedup();
+    match versions.as_slice() {
+        [] if tags == 0 => Ok(None),
+        [] => Err(stale()),
+        [version] => Ok(Some(*version)),
+        _ => Err(ApiError::bad_request("If-Match must name a single version")),
+    }
+}
+
+fn stale() -> ApiError {
+    ApiError::PreconditionFailed(
+        "the patient has changed since you read it: fetch it again and retry".to_owned(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn if_match(values: &[&str]) -> Result<Option<i64>, ApiError> {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append(header::IF_MATCH, HeaderValue::from_str(v).expect("value"));
+        }
+        expected_version(&headers)
+    }
+
+    #[test]
+    fn if_match_forms() {
+        assert_eq!(if_match(&[]).expect("absent"), None);
+        assert_eq!(if_match(&["*"]).expect("any"), None);
+        assert_eq!(if_match(&["\"3\""]).expect("strong"), Some(3));
+        assert_eq!(if_match(&["W/\"4\""]).expect("weak"), Some(4));
+        assert_eq!(if_match(&["\"5\", W/\"5\""]).expect("same twice"), Some(5));
+        assert_eq!(if_match(&["\"x\", \"6\""]).expect("one of ours"), Some(6));
+        assert!(matches!(
+            if_match(&["\"abc\""]),
+            Err(ApiError::PreconditionFailed(_))
+        ));
+        assert!(matches!(
+            if_match(&["7"]),
+            Err(ApiError::PreconditionFailed(_))
+        ));
+        assert!(matches!(
+            if_match(&["\"1\"", "\"2\""]),
+            Err(ApiError::BadRequest { .. })
+        ));
+    }
+
+    #[test]
+    fn outcomes_follow_the_error() {
+        assert_eq!(
+            outcome_of(&ApiError::Forbidden("x".into())),
+            AuditOutcome::Denied
+        );
+        assert_eq!(
+            outcome_of(&ApiError::NotFound("x".into())),
+            AuditOutcome::NotFound
+        );
+        assert_eq!(
+            outcome_of(&ApiError::Conflict("x".into())),
+            AuditOutcome::Conflict
+        );
+        assert_eq!(outcome_of(&stale()), AuditOutcome::Conflict);
+        assert_eq!(
+            outcome_of(&ApiError::bad_request("x")),
+            AuditOutcome::Rejected
+        );
+        assert_eq!(
+            outcome_of(&ApiError::PayloadTooLarge("x".into())),
+            AuditOutcome::Rejected
+        );
+        assert_eq!(
+            outcome_of(&ApiError::Internal(anyhow::anyhow!("x"))),
+            AuditOutcome::Failed
+        );
+    }
+
+    #[test]
+    fn the_openapi_document_lists_every_route() {
+        let doc = ApiDoc::openapi();
+        let paths: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
+        assert_eq!(
+            paths,
+            [
+                "/audit",
+                "/patients",
+                "/patients/{id}",
+                "/patients/{id}/history"
+            ]
+        );
+    }
+}

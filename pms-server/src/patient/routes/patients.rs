@@ -1,0 +1,280 @@
+//! `/patients` handlers: list, read, create, update, delete, history. Every one runs inside
+//! [`Audit::run`]; writes hand the store their SUCCESS audit row to commit with the change.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pms_proto::rest::{Patient, PatientRequest, PatientVersion, Problem};
+use uuid::Uuid;
+
+use super::{AppState, Audit, READERS, WRITERS, etag, expected_version, stale};
+use crate::authn::AuthUser;
+use crate::error::{ApiError, ResultExt};
+use crate::http::{ApiJson, ApiPath, ApiQuery, RequestMeta};
+use crate::patient::model::{NewPatient, PatientChanges, latest_today};
+use crate::patient::paging::{self, PatientListParams};
+use crate::patient::store::{AuditAction, EMAIL_UNIQUE, WriteOutcome};
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("no such patient".to_owned())
+}
+
+fn duplicate_email() -> ApiError {
+    ApiError::Conflict("a patient with this email address already exists".to_owned())
+}
+
+/// A patient body with its `ETag`.
+fn with_etag(status: StatusCode, patient: &Patient) -> Response {
+    (
+        status,
+        [(header::ETAG, etag(patient.version))],
+        ApiJson(patient),
+    )
+        .into_response()
+}
+
+/// The path id, if it parsed (for the audit row of a failed request too).
+fn path_id(id: &Result<ApiPath<Uuid>, ApiError>) -> Option<Uuid> {
+    id.as_ref().ok().map(|p| p.0)
+}
+
+/// Lists live patients, one keyset page at a time.
+#[utoipa::path(
+    get, path = "/patients", tag = "patients", security(("bearer" = [])),
+    params(PatientListParams),
+    responses(
+        (status = 200, description = "A page of patients; a `Link: <…>; rel=\"next\"` header \
+            announces the next one", body = [Patient],
+            headers(("Link" = String, description = "Next page, absent on the last"))),
+        (status = 400, description = "Invalid limit, cursor, q or sort", body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+    )
+)]
+#[tracing::instrument(skip_all, fields(actor_id = %user.id))]
+pub(super) async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    meta: RequestMeta,
+    params: Result<ApiQuery<PatientListParams>, ApiError>,
+) -> Result<Response, ApiError> {
+    let audit = Audit::new(&state, &user, meta, AuditAction::List);
+    audit
+        .run(None, async {
+            user.require(READERS, "read patients")?;
+            let ApiQuery(params) = params?;
+            let query = paging::parse_patient_list(&params)?;
+            let page = state.store.list(&query).await?;
+            let mut response = ApiJson(&page.items).into_response();
+            if let Some(next) = &page.next {
+                let link = HeaderValue::from_str(&paging::patient_next_link(&query, next))
+                    .map_err(|e| ApiError::Internal(e.into()))?;
+                response.headers_mut().insert(header::LINK, link);
+            }
+            Ok(response)
+        })
+        .await
+}
+
+/// Reads one live patient.
+#[utoipa::path(
+    get, path = "/patients/{id}", tag = "patients", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Patient id")),
+    responses(
+        (status = 200, description = "The patient", body = Patient,
+            headers(("ETag" = String, description = "`\"<version>\"`, for `If-Match`"))),
+        (status = 400, description = "The id is not a UUID", body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, description = "Unknown or deleted", body = Problem),
+    )
+)]
+#[tracing::instrument(skip_all, fields(actor_id = %user.id, patient_id = path_id(&id).map(tracing::field::display)))]
+pub(super) async fn get(
+    State(state): State<AppState>,
+    user: AuthUser,
+    meta: RequestMeta,
+    id: Result<ApiPath<Uuid>, ApiError>,
+) -> Result<Response, ApiError> {
+    let audit = Audit::new(&state, &user, meta, AuditAction::Read);
+    audit
+        .run(path_id(&id), async {
+            user.require(READERS, "read patients")?;
+            let ApiPath(id) = id?;
+            let patient = state.store.get(id).await?.ok_or_else(not_found)?;
+            Ok(with_etag(StatusCode::OK, &patient))
+        })
+        .await
+}
+
+/// Registers a patient; the server assigns the id and the MRN.
+#[utoipa::path(
+    post, path = "/patients", tag = "patients", security(("bearer" = [])),
+    request_body = PatientRequest,
+    responses(
+        (status = 201, description = "Created", body = Patient, headers(
+            ("Location" = String, description = "`/api/patients/{id}`"),
+            ("ETag" = String, description = "`\"1\"`"))),
+        (status = 400, description = "One error per invalid field", body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 409, description = "A patient with this email exists", body = Problem),
+    )
+)]
+#[tracing::instrument(skip_all, fields(actor_id = %user.id))]
+pub(super) async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    meta: RequestMeta,
+    body: Result<ApiJson<PatientRequest>, ApiError>,
+) -> Result<Response, ApiError> {
+    let audit = Audit::new(&state, &user, meta, AuditAction::Create);
+    audit
+        .run(None, async {
+            user.require(WRITERS, "create patients")?;
+            let ApiJson(request) = body?;
+            let patient = NewPatient::parse(&request, latest_today()).map_err(ApiError::fields)?;
+            let created = state
+                .store
+                .create(&patient, audit.success(None))
+                .await
+                .on_constraint(EMAIL_UNIQUE, duplicate_email)?;
+            tracing::info!(patient_id = %created.id, "patient created");
+            let location = HeaderValue::from_str(&format!("/api/patients/{}", created.id))
+                .map_err(|e| ApiError::Internal(e.into()))?;
+            let mut response = with_etag(StatusCode::CREATED, &created);
+            response.headers_mut().insert(header::LOCATION, location);
+            Ok(response)
+        })
+        .await
+}
+
+/// Replaces a patient's fields. `registeredDate`, `phone` and `sex` are kept when absent (an
+/// empty string clears `phone` or `sex`). With `If-Match: "<version>"` the update applies only to
+/// that version (412 otherwise); without it, to the current one.
+#[utoipa::path(
+    put, path = "/patients/{id}", tag = "patients", security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Patient id"),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from the ETag"),
+    ),
+    request_body = PatientRequest,
+    responses(
+        (status = 200, description = "Updated", body = Patient,
+            headers(("ETag" = String, description = "The new version"))),
+        (status = 400, description = "One error per invalid field", body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, description = "Unknown or deleted", body = Problem),
+        (status = 409, description = "Another patient has this email", body = Problem),
+        (status = 412, description = "If-Match names a stale version", body = Problem),
+    )
+)]
+#[tracing::instrument(skip_all, fields(actor_id = %user.id, patient_id = path_id(&id).map(tracing::field::display)))]
+pub(super) async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    meta: RequestMeta,
+    id: Result<ApiPath<Uuid>, ApiError>,
+    headers: HeaderMap,
+    body: Result<ApiJson<PatientRequest>, ApiError>,
+) -> Result<Response, ApiError> {
+    let audit = Audit::new(&state, &user, meta, AuditAction::Update);
+    audit
+        .run(path_id(&id), async {
+            user.require(WRITERS, "update patients")?;
+            let ApiPath(id) = id?;
+            let ApiJson(request) = body?;
+            let changes =
+                PatientChanges::parse(&request, latest_today()).map_err(ApiError::fields)?;
+            let expected = expected_version(&headers)?;
+            let outcome = state
+                .store
+                .update(id, expected, &changes, audit.success(Some(id)))
+                .await
+                .on_constraint(EMAIL_UNIQUE, duplicate_email)?;
+            match outcome {
+                WriteOutcome::Done(patient) => {
+                    tracing::info!(version = patient.version, "patient updated");
+                    Ok(with_etag(StatusCode::OK, &patient))
+                }
+                WriteOutcome::NotFound => Err(not_found()),
+                WriteOutcome::Stale { .. } => Err(stale()),
+            }
+        })
+        .await
+}
+
+/// Soft-deletes a patient: it disappears from reads and listings, its email becomes free, and
+/// its history and audit trail are kept. Honours `If-Match` like `PUT`.
+#[utoipa::path(
+    delete, path = "/patients/{id}", tag = "patients", security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Patient id"),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from the ETag"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "The id is not a UUID", body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, description = "Unknown or already deleted", body = Problem),
+        (status = 412, description = "If-Match names a stale version", body = Problem),
+    )
+)]
+#[tracing::instrument(skip_all, fields(actor_id = %user.id, patient_id = path_id(&id).map(tracing::field::display)))]
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    meta: RequestMeta,
+    id: Result<ApiPath<Uuid>, ApiError>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let audit = Audit::new(&state, &user, meta, AuditAction::Delete);
+    audit
+        .run(path_id(&id), async {
+            user.require(WRITERS, "delete patients")?;
+            let ApiPath(id) = id?;
+            let expected = expected_version(&headers)?;
+            match state
+                .store
+                .delete(id, expected, audit.success(Some(id)))
+                .await?
+            {
+                WriteOutcome::Done(_) => {
+                    tracing::info!("patient deleted");
+                    Ok(StatusCode::NO_CONTENT.into_response())
+                }
+                WriteOutcome::NotFound => Err(not_found()),
+                WriteOutcome::Stale { .. } => Err(stale()),
+            }
+        })
+        .await
+}
+
+/// Every version of a patient (deleted ones too), oldest first: what changed, when, by whom.
+#[utoipa::path(
+    get, path = "/patients/{id}/history", tag = "patients", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Patient id")),
+    responses(
+        (status = 200, description = "Versions, oldest first", body = [PatientVersion]),
+        (status = 400, description = "The id is not a UUID", body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, description = "No such patient, ever", body = Problem),
+    )
+)]
+#[tracing::instrument(skip_all, fields(actor_id = %user.id, patient_id = path_id(&id).map(tracing::field::display)))]
+pub(super) async fn history(
+    State(state): State<AppState>,
+    user: AuthUser,
+    meta: RequestMeta,
+    id: Result<ApiPath<Uuid>, ApiError>,
+) -> Result<Response, ApiError> {
+    let audit = Audit::new(&state, &user, meta, AuditAction::History);
+    audit
+        .run(path_id(&id), async {
+            user.require(READERS, "read patient history")?;
+            let ApiPath(id) = id?;
+            let versions = state.store.history(id).await?;
+            if versions.is_empty() {
+                return Err(not_found());
+            }
+            Ok(ApiJson(versions).into_response())
+        })
+        .await
+}

@@ -1,0 +1,428 @@
+//! [`PatientStore`] on PostgreSQL and SQLite. The SQL is written once (sqlx's SQLite accepts `$n`
+//! placeholders, and both speak `RETURNING`, partial indexes and row-value comparisons); the
+//! [`impl_patient_store!`] macro expands it for each backend. The dialects differ only in how a
+//! write transaction locks the row it is about to change: `SELECT … FOR UPDATE` on PostgreSQL,
+//! nothing on SQLite, whose `BEGIN IMMEDIATE` already holds the database write lock.
+
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
+use pms_proto::rest::{AuditEntry, Patient, PatientVersion, Sex};
+use sqlx::{PgPool, QueryBuilder, SqlitePool};
+use uuid::Uuid;
+
+use super::rows::{AuditRow, PatientRow, VersionRow, decode_sex};
+use super::{
+    AuditQuery, AuditRecord, ListQuery, Page, PatientKey, PatientStore, SortOrder, WriteOutcome,
+};
+use crate::error::StoreError;
+use crate::patient::model::{Change, NewPatient, PatientChanges, name_key};
+use crate::store::BeginWrite;
+
+/// The columns a [`PatientRow`] reads.
+macro_rules! patient_columns {
+    () => {
+        "id, seq, mrn, name, name_key, email, address, date_of_birth, registered_date, phone, sex, \
+         created_at, updated_at, version"
+    };
+}
+
+/// `MRN-000042`: six digits at least, more once a clinic passes a million patients.
+fn format_mrn(seq: i64) -> String {
+    format!("MRN-{seq:06}")
+}
+
+/// Escapes LIKE's wildcards (and the escape character) so user input matches literally.
+fn like_escape(s: &str) -> String {
+    let mut escaped = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// The stored value of an optional field after an update.
+fn resolve<T, U>(change: &Change<T>, current: Option<U>, to_db: impl FnOnce(&T) -> U) -> Option<U> {
+    match change {
+        Change::Keep => current,
+        Change::Clear => None,
+        Change::Set(value) => Some(to_db(value)),
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    // Both backends keep microseconds: stamp with what will be read back.
+    Utc::now().trunc_subsecs(6)
+}
+
+const ESCAPE: &str = " ESCAPE '\\'";
+
+macro_rules! impl_patient_store {
+    ($store:ident, $pool:ty, $db:ty, lock_row = $lock:literal) => {
+        #[doc = concat!("[`PatientStore`] on a `", stringify!($pool), "`.")]
+        pub struct $store {
+            pool: $pool,
+        }
+
+        impl $store {
+            pub fn new(pool: $pool) -> Self {
+                $store { pool }
+            }
+
+            async fn insert_version(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                patient: &Patient,
+                change_type: &str,
+                changed_by: Option<Uuid>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO patient_versions (patient_id, version, change_type, changed_at, \
+                     changed_by, mrn, name, email, address, date_of_birth, registered_date, \
+                     phone, sex, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                )
+                .bind(patient.id)
+                .bind(patient.version)
+                .bind(change_type)
+                .bind(patient.updated_at)
+                .bind(changed_by)
+                .bind(&patient.mrn)
+                .bind(&patient.name)
+                .bind(&patient.email)
+                .bind(&patient.address)
+                .bind(patient.date_of_birth)
+                .bind(patient.registered_date)
+                .bind(&patient.phone)
+                .bind(patient.sex.map(Sex::as_str))
+                .bind(patient.created_at)
+                .bind(patient.updated_at)
+                .execute(conn)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+                Ok(())
+            }
+
+            async fn insert_audit(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                audit: &AuditRecord,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO patient_audit (id, occurred_at, actor_id, actor_role, action, \
+                     resource, patient_id, outcome, client_ip, request_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(audit.id)
+                .bind(audit.occurred_at)
+                .bind(audit.actor_id)
+                .bind(audit.actor_role.map(|r| r.as_str()))
+                .bind(audit.action.as_str())
+                .bind(audit.action.resource())
+                .bind(audit.patient_id)
+                .bind(audit.outcome.as_str())
+                .bind(&audit.client_ip)
+                .bind(&audit.request_id)
+                .execute(conn)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+                Ok(())
+            }
+
+            /// Locks a live patient for a write and checks the precondition: `Err(outcome)` when
+            /// the write must not happen.
+            async fn lock_live(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                id: Uuid,
+                expected: Option<i64>,
+            ) -> Result<Result<PatientRow, WriteOutcome>, StoreError> {
+                let row: Option<PatientRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    patient_columns!(),
+                    " FROM patients WHERE id = $1 AND deleted_at IS NULL",
+                    $lock
+                ))
+                .bind(id)
+                .fetch_optional(conn)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+                Ok(match row {
+                    None => Err(WriteOutcome::NotFound),
+                    Some(row) if expected.is_some_and(|v| v != row.version) => {
+                        Err(WriteOutcome::Stale {
+                            current: row.version,
+                        })
+                    }
+                    Some(row) => Ok(row),
+                })
+            }
+        }
+
+        #[async_trait]
+        impl PatientStore for $store {
+            async fn create(
+                &self,
+                new: &NewPatient,
+                mut audit: AuditRecord,
+            ) -> Result<Patient, StoreError> {
+                let id = Uuid::new_v4();
+                let mut tx = self.pool.begin_write().await.map_err(StoreError::from_sqlx)?;
+                let now = now();
+                audit.occurred_at = now;
+                audit.patient_id = Some(id);
+                let (seq,): (i64,) = sqlx::query_as(
+                    "UPDATE mrn_counter SET last = last + 1 WHERE id = 1 RETURNING last",
+                )
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+                let row: PatientRow = sqlx::query_as(concat!(
+                    "INSERT INTO patients (id, seq, mrn, name, name_key, email, email_key, \
+                     address, date_of_birth, registered_date, phone, sex, created_at, \
+                     updated_at, version) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, 1) \
+                     RETURNING ",
+                    patient_columns!()
+                ))
+                .bind(id)
+                .bind(seq)
+                .bind(format_mrn(seq))
+                .bind(new.name.as_str())
+                .bind(new.name.sort_key())
+                .bind(new.email.as_str())
+                .bind(new.email.key())
+                .bind(new.address.as_str())
+                .bind(new.date_of_birth.date())
+                .bind(new.registered_date.date())
+                .bind(new.phone.as_ref().map(|p| p.as_str()))
+                .bind(new.sex.map(Sex::as_str))
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+                let (patient, _) = row.into_patient()?;
+                Self::insert_version(&mut tx, &patient, "CREATED", audit.actor_id).await?;
+                Self::insert_audit(&mut tx, &audit).await?;
+                tx.commit().await.map_err(StoreError::from_sqlx)?;
+                Ok(patient)
+            }
+
+            async fn get(&self, id: Uuid) -> Result<Option<Patient>, StoreError> {
+                let row: Option<PatientRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    patient_columns!(),
+                    " FROM patients WHERE id = $1 AND deleted_at IS NULL"
+                ))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+                row.map(|r| r.into_patient().map(|(p, _)| p)).transpose()
+            }
+
+            async fn list(
+                &self,
+                query: &ListQuery,
+            ) -> Result<Page<Patient, PatientKey>, StoreError> {
+                let mut sql = QueryBuilder::<$db>::new(concat!(
+                    "SELECT ",
+                    patient_columns!(),
+                    " FROM patients WHERE deleted_at IS NULL"
+                ));
+                let search = query.search.as_deref().map(name_key);
+                if let Some(key) = search.filter(|k| !k.is_empty()).map(|k| like_escape(&k)) {
+                    sql.push(" AND (name_key LIKE ").push_bind(format!("{key}%")).push(ESCAPE);
+                    sql.push(" OR name_key LIKE ").push_bind(format!("% {key}%")).push(ESCAPE);
+                    sql.push(" OR email_key LIKE ").push_bind(format!("{key}%")).push(ESCAPE);
+                    sql.push(" OR lower(mrn) LIKE ").push_bind(format!("{key}%")).push(ESCAPE);
+                    sql.push(")");
+                }
+                if let Some(after) = &query.after {
+                    let (by_name, op) = match query.sort {
+                        SortOrder::CreatedAsc => (false, " > "),
+                        SortOrder::CreatedDesc => (false, " < "),
+                        SortOrder::NameAsc => (true, " > "),
+                        SortOrder::NameDesc => (true, " < "),
+                    };
+                    if by_name {
+                        sql.push(" AND (name_key, seq)").push(op).push("(");
+                        sql.push_bind(after.name_key.clone()).push(", ").push_bind(after.seq);
+                        sql.push(")");
+                    } else {
+                        sql.push(" AND seq").push(op).push_bind(after.seq);
+                    }
+                }
+                sql.push(match query.sort {
+                    SortOrder::CreatedAsc => " ORDER BY seq",
+                    SortOrder::CreatedDesc => " ORDER BY seq DESC",
+                    SortOrder::NameAsc => " ORDER BY name_key, seq",
+                    SortOrder::NameDesc => " ORDER BY name_key DESC, seq DESC",
+                });
+                sql.push(" LIMIT ").push_bind(i64::from(query.limit) + 1);
+                let rows: Vec<PatientRow> = sql
+                    .build_query_as()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+                let mut page = Vec::with_capacity(rows.len());
+                for row in rows {
+                    page.push(row.into_patient()?);
+                }
+                Ok(paginate(page, query.limit))
+            }
+
+            async fn update(
+                &self,
+                id: Uuid,
+                expected: Option<i64>,
+                changes: &PatientChanges,
+                mut audit: AuditRecord,
+            ) -> Result<WriteOutcome, StoreError> {
+                let mut tx = self.pool.begin_write().await.map_err(StoreError::from_sqlx)?;
+                let current = match Self::lock_live(&mut tx, id, expected).await? {
+                    Ok(row) => row,
+                    Err(refused) => return Ok(refused),
+                };
+                let now = now();
+                audit.occurred_at = now;
+                audit.patient_id = Some(id);
+                let registered = changes.registered_date.map(|d| d.date());
+                let current_sex = decode_sex(current.sex)?;
+                let row: PatientRow = sqlx::query_as(concat!(
+                    "UPDATE patients SET name = $3, name_key = $4, email = $5, email_key = $6, \
+                     address = $7, date_of_birth = $8, registered_date = $9, phone = $10, \
+                     sex = $11, updated_at = $12, version = version + 1 \
+                     WHERE id = $1 AND version = $2 AND deleted_at IS NULL RETURNING ",
+                    patient_columns!()
+                ))
+                .bind(id)
+                .bind(current.version)
+                .bind(changes.name.as_str())
+                .bind(changes.name.sort_key())
+                .bind(changes.email.as_str())
+                .bind(changes.email.key())
+                .bind(changes.address.as_str())
+                .bind(changes.date_of_birth.date())
+                .bind(registered.unwrap_or(current.registered_date))
+                .bind(resolve(&changes.phone, current.phone, |p| p.as_str().to_owned()))
+                .bind(resolve(&changes.sex, current_sex, |s| *s).map(Sex::as_str))
+                .bind(now)
+                // The row is locked, so the compare-and-set cannot miss; RowNotFound would be a
+                // bug, not a race, and surfaces as NotFound.
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+                let (patient, _) = row.into_patient()?;
+                Self::insert_version(&mut tx, &patient, "UPDATED", audit.actor_id).await?;
+                Self::insert_audit(&mut tx, &audit).await?;
+                tx.commit().await.map_err(StoreError::from_sqlx)?;
+                Ok(WriteOutcome::Done(patient))
+            }
+
+            async fn delete(
+                &self,
+                id: Uuid,
+                expected: Option<i64>,
+                mut audit: AuditRecord,
+            ) -> Result<WriteOutcome, StoreError> {
+                let mut tx = self.pool.begin_write().await.map_err(StoreError::from_sqlx)?;
+                let current = match Self::lock_live(&mut tx, id, expected).await? {
+                    Ok(row) => row,
+                    Err(refused) => return Ok(refused),
+                };
+                let now = now();
+                audit.occurred_at = now;
+                audit.patient_id = Some(id);
+                let row: PatientRow = sqlx::query_as(concat!(
+                    "UPDATE patients SET deleted_at = $3, updated_at = $3, version = version + 1 \
+                     WHERE id = $1 AND version = $2 AND deleted_at IS NULL RETURNING ",
+                    patient_columns!()
+                ))
+                .bind(id)
+                .bind(current.version)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+                let (patient, _) = row.into_patient()?;
+                Self::insert_version(&mut tx, &patient, "DELETED", audit.actor_id).await?;
+                Self::insert_audit(&mut tx, &audit).await?;
+                tx.commit().await.map_err(StoreError::from_sqlx)?;
+                Ok(WriteOutcome::Done(patient))
+            }
+
+            async fn history(&self, id: Uuid) -> Result<Vec<PatientVersion>, StoreError> {
+                let rows: Vec<VersionRow> = sqlx::query_as(
+                    "SELECT patient_id, version, change_type, changed_at, changed_by, mrn, name, \
+                     email, address, date_of_birth, registered_date, phone, sex, created_at, \
+                     updated_at FROM patient_versions WHERE patient_id = $1 ORDER BY version",
+                )
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+                rows.into_iter().map(VersionRow::into_version).collect()
+            }
+
+            async fn record_audit(&self, audit: AuditRecord) -> Result<(), StoreError> {
+                let mut conn = self.pool.acquire().await.map_err(StoreError::from_sqlx)?;
+                Self::insert_audit(&mut conn, &audit).await
+            }
+
+            async fn list_audit(
+                &self,
+                query: &AuditQuery,
+            ) -> Result<Page<AuditEntry, i64>, StoreError> {
+                let mut sql = QueryBuilder::<$db>::new(
+                    "SELECT seq, id, occurred_at, actor_id, actor_role, action, resource, \
+                     patient_id, outcome, client_ip, request_id FROM patient_audit WHERE 1 = 1",
+                );
+                if let Some(patient_id) = query.patient_id {
+                    sql.push(" AND patient_id = ").push_bind(patient_id);
+                }
+                if let Some(before) = query.before {
+                    sql.push(" AND seq < ").push_bind(before);
+                }
+                sql.push(" ORDER BY seq DESC LIMIT ")
+                    .push_bind(i64::from(query.limit) + 1);
+                let rows: Vec<AuditRow> = sql
+                    .build_query_as()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+                let rows = rows
+                    .into_iter()
+                    .map(|r| {
+                        let seq = r.seq;
+                        (r, seq)
+                    })
+                    .collect();
+                let page = paginate(rows, query.limit);
+                Ok(Page {
+                    items: page.items.into_iter().map(AuditRow::into_entry).collect(),
+                    next: page.next,
+                })
+            }
+        }
+    };
+}
+
+/// Cuts `limit + 1` fetched rows to a page; the extra row only says that another page follows,
+/// which continues after the last row kept.
+fn paginate<T, K: Clone>(mut rows: Vec<(T, K)>, limit: u32) -> Page<T, K> {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = more.then(|| rows.last().map(|(_, k)| k.clone())).flatten();
+    Page {
+        items: rows.into_iter().map(|(item, _)| item).collect(),
+        next,
+    }
+}
+
+impl_patient_store!(
+    PgPatientStore,
+    PgPool,
+    sqlx::Postgres,
+    lock_row = " FOR UPDATE"
+);
+impl_patient_store!(SqlitePatientStore, SqlitePool, sqlx::Sqlite, lock_row = "");
