@@ -11,6 +11,7 @@ use axum::Router;
 use tokio_util::sync::CancellationToken;
 
 use crate::authn::Verifier;
+use crate::clients::billing::BillingClient;
 use crate::config::Settings;
 use crate::events::{Transport, relay};
 use crate::http::{self, ReadyCheck};
@@ -65,6 +66,10 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
     );
     let state = routes::AppState {
         store: store::for_db(db, waker),
+        billing: Arc::new(
+            BillingClient::new(&settings.patient.billing_grpc_url)
+                .context("invalid `patient.billing_grpc_url`")?,
+        ),
         verifier,
     };
     Ok(http::with_common_layers(

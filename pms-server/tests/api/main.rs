@@ -3,6 +3,7 @@
 
 mod analytics;
 mod auth;
+mod billing;
 mod gateway;
 mod helpers;
 mod patients;
