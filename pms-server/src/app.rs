@@ -2,7 +2,8 @@
 //!
 //! In all-in-one mode only the gateway listens on its configured address; the internal services
 //! bind loopback on ephemeral ports (no clash with anything else on 4000/4005) and the gateway and
-//! services are pointed at them. Services still talk over HTTP exactly as in distributed mode.
+//! services are pointed at them. Services still talk over HTTP (and gRPC) exactly as in
+//! distributed mode. Billing has two listeners (REST and gRPC), supervised like any service.
 
 use std::net::SocketAddr;
 
@@ -13,7 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::{analytics, auth, gateway, http, patient};
+use crate::{analytics, auth, billing, gateway, http, patient};
 
 /// What a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -23,6 +24,8 @@ pub enum Topology {
     Gateway,
     Auth,
     Patient,
+    /// The billing service: REST and gRPC.
+    Billing,
     Analytics,
 }
 
@@ -31,6 +34,10 @@ pub struct Running {
     pub gateway: Option<SocketAddr>,
     pub auth: Option<SocketAddr>,
     pub patient: Option<SocketAddr>,
+    /// Billing REST.
+    pub billing: Option<SocketAddr>,
+    /// Billing gRPC.
+    pub billing_grpc: Option<SocketAddr>,
     pub analytics: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: JoinSet<(&'static str, std::io::Result<()>)>,
@@ -101,16 +108,21 @@ pub async fn start(
         gateway: None,
         auth: None,
         patient: None,
+        billing: None,
+        billing_grpc: None,
         analytics: None,
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
     };
     let mut routers: Vec<(&'static str, TcpListener, Router)> = Vec::new();
+    let mut grpc: Option<(TcpListener, billing::BillingGrpcServer)> = None;
     match topology {
         Topology::All => {
             let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
             let auth_l = bind(loopback(0), "auth").await?;
             let patient_l = bind(loopback(0), "patient").await?;
+            let billing_l = bind(loopback(0), "billing").await?;
+            let billing_grpc_l = bind(loopback(0), "billing gRPC").await?;
             let analytics_l = bind(loopback(0), "analytics").await?;
             let gateway_l = bind(
                 SocketAddr::new(settings.gateway.bind, settings.gateway.port),
@@ -120,21 +132,38 @@ pub async fn start(
             let (auth_a, patient_a) = (auth_l.local_addr()?, patient_l.local_addr()?);
             settings.auth.url = format!("http://{auth_a}");
             settings.gateway.patient_url = format!("http://{patient_a}");
+            let (billing_a, billing_grpc_a) =
+                (billing_l.local_addr()?, billing_grpc_l.local_addr()?);
+            settings.gateway.billing_url = format!("http://{billing_a}");
+            settings.patient.billing_grpc_url = format!("http://{billing_grpc_a}");
             let analytics_a = analytics_l.local_addr()?;
             settings.gateway.analytics_url = format!("http://{analytics_a}");
             running.analytics = Some(analytics_a);
             running.auth = Some(auth_a);
             running.patient = Some(patient_a);
+            running.billing = Some(billing_a);
+            running.billing_grpc = Some(billing_grpc_a);
             running.gateway = Some(gateway_l.local_addr()?);
             // Auth first: it creates the signing keys the others fetch.
             routers.push(("auth", auth_l, auth::build(&settings).await?));
-            routers.push(("patient", patient_l, patient::build(&settings).await?));
+            let billing = billing::build(&settings, &shutdown).await?;
+            routers.push(("billing", billing_l, billing.rest));
+            grpc = Some((billing_grpc_l, billing.grpc));
+            routers.push((
+                "patient",
+                patient_l,
+                patient::build(&settings, &shutdown).await?,
+            ));
             routers.push((
                 "analytics",
                 analytics_l,
                 analytics::build(&settings, &shutdown).await?,
             ));
-            routers.push(("gateway", gateway_l, gateway::build(&settings).await?));
+            routers.push((
+                "gateway",
+                gateway_l,
+                gateway::build(&settings, &shutdown).await?,
+            ));
         }
         Topology::Gateway => {
             let l = bind(
@@ -143,7 +172,7 @@ pub async fn start(
             )
             .await?;
             running.gateway = Some(l.local_addr()?);
-            routers.push(("gateway", l, gateway::build(&settings).await?));
+            routers.push(("gateway", l, gateway::build(&settings, &shutdown).await?));
         }
         Topology::Auth => {
             let l = bind(
@@ -161,7 +190,17 @@ pub async fn start(
             )
             .await?;
             running.patient = Some(l.local_addr()?);
-            routers.push(("patient", l, patient::build(&settings).await?));
+            routers.push(("patient", l, patient::build(&settings, &shutdown).await?));
+        }
+        Topology::Billing => {
+            let b = &settings.billing;
+            let rest_l = bind(SocketAddr::new(b.bind, b.port), "billing").await?;
+            let grpc_l = bind(SocketAddr::new(b.bind, b.grpc_port), "billing gRPC").await?;
+            running.billing = Some(rest_l.local_addr()?);
+            running.billing_grpc = Some(grpc_l.local_addr()?);
+            let billing = billing::build(&settings, &shutdown).await?;
+            routers.push(("billing", rest_l, billing.rest));
+            grpc = Some((grpc_l, billing.grpc));
         }
         Topology::Analytics => {
             let l = bind(
@@ -183,6 +222,16 @@ pub async fn start(
         running
             .tasks
             .spawn(async move { (name, http::serve(listener, router, token).await) });
+    }
+    if let Some((listener, server)) = grpc {
+        tracing::info!(service = "billing gRPC", addr = %listener.local_addr()?, "listening");
+        let token = shutdown.clone();
+        running.tasks.spawn(async move {
+            (
+                "billing gRPC",
+                billing::grpc::serve(listener, server, token).await,
+            )
+        });
     }
     Ok(running)
 }

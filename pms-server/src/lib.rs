@@ -1,5 +1,5 @@
-//! PMS server: gateway, auth and patient services, runnable all in one process (embedded SQLite by
-//! default) or one per process on PostgreSQL. See DESIGN.md §2–§7.
+//! PMS server: gateway, auth, patient and billing services, runnable all in one process (embedded
+//! SQLite by default) or one per process on PostgreSQL. See DESIGN.md §2–§8.
 #![forbid(unsafe_code)]
 
 pub mod analytics;
@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod authn;
 pub mod billing;
+pub mod clients;
 pub mod config;
 pub mod error;
 pub mod events;

@@ -1,5 +1,6 @@
 //! `pms-server`: runs PMS services. With no command it runs everything in one process on embedded
-//! SQLite (`./pms-data`); `gateway`, `auth` and `patient` run one service each (distributed mode).
+//! SQLite (`./pms-data`); `gateway`, `auth`, `patient` and `billing` run one service each
+//! (distributed mode).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +45,8 @@ enum Command {
     Auth,
     /// The patient service (port 4000).
     Patient,
+    /// The billing service: REST (port 4001) and gRPC (port 9001).
+    Billing,
     /// The analytics service (port 4002): event consumer, aggregates, live stream.
     Analytics,
     /// Print a commented configuration file with every key and its default.
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Some(Command::Auth) => Some(Topology::Auth),
         Some(Command::Patient) => Some(Topology::Patient),
         Some(Command::Analytics) => Some(Topology::Analytics),
+        Some(Command::Billing) => Some(Topology::Billing),
     };
     let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,

@@ -3,6 +3,7 @@
 
 mod cli;
 mod compose;
+mod distributed;
 mod process;
 mod scenario;
 mod topologies;

@@ -25,6 +25,10 @@ pub struct TestApp {
     pub base: String,
     pub auth_addr: SocketAddr,
     pub patient_addr: SocketAddr,
+    /// Billing REST (`/billing/...`), on loopback.
+    pub billing_addr: SocketAddr,
+    /// Billing gRPC, on loopback.
+    pub billing_grpc_addr: SocketAddr,
     pub client: reqwest::Client,
     pub admin_email: String,
     pub admin_password: String,
@@ -90,6 +94,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
         base: format!("http://{gateway}"),
         auth_addr: running.auth.expect("auth address"),
         patient_addr: running.patient.expect("patient address"),
+        billing_addr: running.billing.expect("billing address"),
+        billing_grpc_addr: running.billing_grpc.expect("billing gRPC address"),
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -3,11 +3,13 @@
 
 mod analytics;
 mod auth;
+mod billing;
 mod patients;
 mod problem;
 
 pub use analytics::*;
 pub use auth::*;
+pub use billing::*;
 pub use patients::*;
 pub use problem::*;
 

@@ -1,0 +1,285 @@
+//! The billing store's SQL, written once and expanded by [`billing_store!`] for each backend
+//! (`postgres.rs`, `sqlite.rs`). The dialects agree on everything used here (`$n` placeholders,
+//! `ON CONFLICT … DO NOTHING`, `RETURNING`) except row locking: PostgreSQL locks with
+//! `SELECT … FOR UPDATE` inside a plain transaction; SQLite has no row locks, and `BEGIN
+//! IMMEDIATE` ([`BeginWrite`](crate::store::BeginWrite)) takes the database's write lock up front,
+//! which serialises writers.
+//!
+//! Lock order, everywhere: account row, then invoice row, then payment row. Ids that never change
+//! (an invoice's account) are read before taking the locks.
+//!
+//! Layout: [`support`] — locking, idempotency, ledger booking, audit and outbox helpers;
+//! [`writes`] — the money-moving transactions; [`consumer`] — applying patient events; [`reads`]
+//! — queries; this file — the trait impl that ties them up.
+
+mod consumer;
+mod reads;
+mod support;
+mod writes;
+
+use pms_proto::rest::LedgerEntryKind;
+use uuid::Uuid;
+
+use super::{AuditRecord, BillingError, Outcome};
+use crate::error::StoreError;
+
+pub(super) use self::consumer::sql_consumer;
+pub(super) use self::reads::sql_reads;
+pub(super) use self::support::sql_support;
+pub(super) use self::writes::sql_writes;
+
+/// What the expanded code needs in scope.
+pub(super) mod prelude {
+    pub use chrono::{DateTime, Utc};
+    pub use pms_proto::billing_events::BillingEvent;
+    pub use pms_proto::rest::{
+        AccountStatus, BillingAccount, BillingAuditEntry, Invoice, LedgerEntryKind, Payment,
+        Refund, Statement,
+    };
+    pub use serde::Serialize;
+    pub use serde::de::DeserializeOwned;
+    pub use uuid::Uuid;
+
+    pub(in crate::billing::store) use super::super::rows::{
+        AccountRow, AuditRow, EntryRow, InvoiceRow, LineRow, PaymentRow, account_columns,
+        group_lines, invoice_columns, payment_columns,
+    };
+    pub(in crate::billing::store) use super::super::{
+        AuditMeta, AuditRecord, BillingError, BillingStore, WriteContext, Written, now,
+    };
+    pub(in crate::billing::store) use super::{Entry, decode_json, id_text, is_key_race, success};
+    pub use crate::billing::events::{CONSUMER_GROUP, PatientChange, billing_event};
+    pub use crate::billing::ledger;
+    pub use crate::billing::model::{NewAccount, NewInvoice, NewPayment, NewRefund, PatientRef};
+    pub use crate::error::StoreError;
+    pub use crate::events::dedup::Claim;
+    pub use crate::events::outbox::Enqueue;
+    pub use crate::events::relay::RelayWaker;
+    pub use crate::store::BeginWrite;
+}
+
+/// One balance movement to append to the ledger.
+pub(super) struct Entry {
+    pub kind: LedgerEntryKind,
+    pub invoice_id: Uuid,
+    pub payment_id: Option<Uuid>,
+    pub refund_id: Option<Uuid>,
+    /// Signed: positive raises what the patient owes.
+    pub amount: i64,
+}
+
+/// The audit record of a successful write.
+pub(super) fn success(
+    action: &'static str,
+    resource: &'static str,
+    resource_id: Uuid,
+    account_id: Uuid,
+    amount: Option<i64>,
+) -> AuditRecord {
+    AuditRecord {
+        action,
+        resource,
+        resource_id: Some(resource_id),
+        account_id: Some(account_id),
+        amount,
+        outcome: Outcome::Success,
+    }
+}
+
+/// An optional id as event text (empty when absent, as protobuf strings are).
+pub(super) fn id_text(id: Option<Uuid>) -> String {
+    id.map(|id| id.to_string()).unwrap_or_default()
+}
+
+/// A stored Idempotency-Key response that does not (de)serialise.
+pub(super) fn decode_json(e: serde_json::Error) -> BillingError {
+    BillingError::Store(StoreError::Other(sqlx::Error::Decode(Box::new(e))))
+}
+
+/// A unique violation on the idempotency table: a concurrent request with the same key won.
+pub(super) fn is_key_race<T>(result: &Result<T, BillingError>) -> bool {
+    matches!(
+        result,
+        Err(BillingError::Store(StoreError::Conflict(c))) if c.contains("idempotency_keys")
+    )
+}
+
+/// Expands a [`BillingStore`](super::BillingStore) named `$store` over `$pool` (`$db`), locking
+/// rows with the `$lock` suffix (`" FOR UPDATE"` or `""`).
+macro_rules! billing_store {
+    ($store:ident, $db:ty, $pool:ty, $lock:literal) => {
+        use $crate::billing::store::sql::prelude::*;
+
+        #[derive(Clone)]
+        pub struct $store {
+            pool: $pool,
+            relay: RelayWaker,
+        }
+
+        impl $store {
+            /// The store on `pool`; `relay` is woken after commits that enqueued events.
+            pub fn new(pool: $pool, relay: RelayWaker) -> Self {
+                Self { pool, relay }
+            }
+        }
+
+        type Tx = sqlx::Transaction<'static, $db>;
+
+        $crate::billing::store::sql::sql_support!($store, $db, $lock);
+        $crate::billing::store::sql::sql_writes!($store);
+        $crate::billing::store::sql::sql_consumer!($store, $lock);
+        $crate::billing::store::sql::sql_reads!($store);
+
+        #[async_trait::async_trait]
+        impl BillingStore for $store {
+            async fn ensure_account(
+                &self,
+                new: &NewAccount,
+                meta: &AuditMeta,
+            ) -> Result<(BillingAccount, bool), BillingError> {
+                // Most calls find the account: answer them without taking the write lock.
+                match self.account_row_by_patient(&new.patient).await {
+                    Ok(row) => Ok((row.into_api()?, false)),
+                    Err(BillingError::NotFound(_)) => self.ensure_account_tx(new, meta).await,
+                    Err(e) => Err(e),
+                }
+            }
+
+            async fn account(&self, id: Uuid) -> Result<BillingAccount, BillingError> {
+                self.account_row(id).await?.into_api().map_err(Into::into)
+            }
+
+            async fn accounts(&self, limit: i64) -> Result<Vec<BillingAccount>, BillingError> {
+                self.account_rows(limit).await
+            }
+
+            async fn account_by_patient(
+                &self,
+                patient: &PatientRef,
+            ) -> Result<BillingAccount, BillingError> {
+                self.account_row_by_patient(patient)
+                    .await?
+                    .into_api()
+                    .map_err(Into::into)
+            }
+
+            #[tracing::instrument(name = "billing.set_status", skip_all, fields(account_id = %id))]
+            async fn set_account_status(
+                &self,
+                id: Uuid,
+                status: AccountStatus,
+                meta: &AuditMeta,
+            ) -> Result<BillingAccount, BillingError> {
+                self.set_account_status_tx(id, status, meta).await
+            }
+
+            #[tracing::instrument(name = "billing.create_invoice", skip_all, fields(%account_id))]
+            async fn create_invoice(
+                &self,
+                account_id: Uuid,
+                new: &NewInvoice,
+                ctx: &WriteContext,
+            ) -> Result<Written<Invoice>, BillingError> {
+                let result = self.create_invoice_tx(account_id, new, ctx).await;
+                self.settle(result, ctx).await
+            }
+
+            async fn invoice(&self, id: Uuid) -> Result<Invoice, BillingError> {
+                Self::load_invoice(&self.pool, id).await
+            }
+
+            async fn invoices(
+                &self,
+                account_id: Uuid,
+                limit: i64,
+            ) -> Result<Vec<Invoice>, BillingError> {
+                self.invoices_of(account_id, limit).await
+            }
+
+            #[tracing::instrument(name = "billing.issue", skip_all, fields(invoice_id = %id))]
+            async fn issue_invoice(
+                &self,
+                id: Uuid,
+                ctx: &WriteContext,
+            ) -> Result<Written<Invoice>, BillingError> {
+                let result = self.issue_invoice_tx(id, ctx).await;
+                self.settle(result, ctx).await
+            }
+
+            #[tracing::instrument(name = "billing.void", skip_all, fields(invoice_id = %id))]
+            async fn void_invoice(
+                &self,
+                id: Uuid,
+                ctx: &WriteContext,
+            ) -> Result<Written<Invoice>, BillingError> {
+                let result = self.void_invoice_tx(id, ctx).await;
+                self.settle(result, ctx).await
+            }
+
+            #[tracing::instrument(name = "billing.record_payment", skip_all, fields(%invoice_id))]
+            async fn record_payment(
+                &self,
+                invoice_id: Uuid,
+                new: &NewPayment,
+                ctx: &WriteContext,
+            ) -> Result<Written<Payment>, BillingError> {
+                let result = self.record_payment_tx(invoice_id, new, ctx).await;
+                self.settle(result, ctx).await
+            }
+
+            async fn payment(&self, id: Uuid) -> Result<Payment, BillingError> {
+                self.payment_by_id(id).await
+            }
+
+            async fn payments(&self, invoice_id: Uuid) -> Result<Vec<Payment>, BillingError> {
+                self.payments_of(invoice_id).await
+            }
+
+            #[tracing::instrument(name = "billing.refund_payment", skip_all, fields(%payment_id))]
+            async fn refund_payment(
+                &self,
+                payment_id: Uuid,
+                new: &NewRefund,
+                ctx: &WriteContext,
+            ) -> Result<Written<Refund>, BillingError> {
+                let result = self.refund_payment_tx(payment_id, new, ctx).await;
+                self.settle(result, ctx).await
+            }
+
+            #[tracing::instrument(name = "billing.patient_event", skip_all, fields(%event_id))]
+            async fn apply_patient_event(
+                &self,
+                event_id: Uuid,
+                patient: &NewAccount,
+                change: PatientChange,
+                actor: Option<Uuid>,
+            ) -> Result<bool, BillingError> {
+                self.apply_patient_event_tx(event_id, patient, change, actor)
+                    .await
+            }
+
+            async fn statement(&self, account_id: Uuid) -> Result<Statement, BillingError> {
+                self.statement_of(account_id).await
+            }
+
+            async fn record_audit(
+                &self,
+                record: &AuditRecord,
+                meta: &AuditMeta,
+            ) -> Result<(), StoreError> {
+                Self::insert_audit(&self.pool, record, meta)
+                    .await
+                    .map_err(StoreError::from_sqlx)
+            }
+
+            async fn audit_entries(
+                &self,
+                account_id: Option<Uuid>,
+                limit: i64,
+            ) -> Result<Vec<BillingAuditEntry>, StoreError> {
+                self.audit_rows(account_id, limit).await
+            }
+        }
+    };
+}
+pub(super) use billing_store;
