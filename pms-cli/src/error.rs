@@ -255,7 +255,8 @@ fn api_message(
         ),
         429 => format!("too many requests: {why} (wait and try again)"),
         502..=504 => format!("server unavailable ({status}): {why}"),
-        400 | 422 => format!("invalid request: {why}"),
+        400 => format!("invalid request: {why}"),
+        422 => format!("rejected: {why}"),
         _ => format!("server error {status}: {why}"),
     }
 }

@@ -7,6 +7,7 @@
 
 mod analytics;
 mod auth;
+mod billing;
 mod paging;
 mod patients;
 

@@ -5,6 +5,7 @@
 mod analytics;
 mod audit;
 mod auth;
+mod billing;
 mod completion;
 mod events;
 mod help;
@@ -72,6 +73,9 @@ pub enum Command {
     /// Patients: list, get, create, update, delete, history.
     #[command(subcommand)]
     Patients(patients::PatientsCommand),
+    /// Billing: accounts, invoices, payments, statements (money in minor units).
+    #[command(subcommand)]
+    Billing(billing::BillingCommand),
     /// User accounts (ADMIN): list, get, create, update.
     #[command(subcommand)]
     Users(users::UsersCommand),
@@ -159,6 +163,7 @@ pub async fn run(cli: Cli, env: EnvSnapshot) -> Result<()> {
         Command::Whoami => whoami::run(&app).await,
         Command::Auth(command) => auth::run(&app, command).await,
         Command::Patients(command) => patients::run(&app, command).await,
+        Command::Billing(command) => billing::run(&app, command).await,
         Command::Users(command) => users::run(&app, command).await,
         Command::Audit(args) => audit::run(&app, args).await,
         Command::Analytics(command) => analytics::run(&app, command).await,

@@ -44,11 +44,11 @@ pub enum Body {
 }
 
 impl RequestSpec {
-    /// A label for reports: the name, else the title, else `METHOD URL`.
+    /// A label for reports: the `###` title, else the name, else `METHOD URL` (as httpyac).
     pub fn label(&self) -> String {
-        self.name
+        self.title
             .clone()
-            .or_else(|| self.title.clone())
+            .or_else(|| self.name.clone())
             .unwrap_or_else(|| format!("{} {}", self.method, self.url))
     }
 }

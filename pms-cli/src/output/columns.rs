@@ -125,3 +125,139 @@ impl Tabular for AuditEntry {
         ]
     }
 }
+
+impl Tabular for pms_proto::rest::BillingAccount {
+    const HEADERS: &'static [&'static str] = &[
+        "id",
+        "patientId",
+        "status",
+        "currency",
+        "balance",
+        "createdAt",
+    ];
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.patient_id.clone(),
+            self.status.as_str().to_owned(),
+            opt(&self.currency),
+            self.balance.to_string(),
+            time(&self.created_at),
+        ]
+    }
+}
+
+impl Tabular for pms_proto::rest::Invoice {
+    const HEADERS: &'static [&'static str] = &[
+        "id", "number", "status", "currency", "total", "paid", "balance", "dueDate", "issuedAt",
+    ];
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.number.clone(),
+            self.status.as_str().to_owned(),
+            self.currency.clone(),
+            self.total.to_string(),
+            self.paid.to_string(),
+            self.balance.to_string(),
+            opt(&self.due_date),
+            self.issued_at.as_ref().map(time).unwrap_or_default(),
+        ]
+    }
+}
+
+impl Tabular for pms_proto::rest::Payment {
+    const HEADERS: &'static [&'static str] = &[
+        "id",
+        "invoiceId",
+        "amount",
+        "currency",
+        "method",
+        "reference",
+        "refunded",
+        "receivedAt",
+    ];
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.invoice_id.to_string(),
+            self.amount.to_string(),
+            self.currency.clone(),
+            self.method.as_str().to_owned(),
+            opt(&self.reference),
+            self.refunded.to_string(),
+            time(&self.received_at),
+        ]
+    }
+}
+
+impl Tabular for pms_proto::rest::Refund {
+    const HEADERS: &'static [&'static str] = &[
+        "id",
+        "paymentId",
+        "invoiceId",
+        "amount",
+        "currency",
+        "reason",
+        "createdAt",
+    ];
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.payment_id.to_string(),
+            self.invoice_id.to_string(),
+            self.amount.to_string(),
+            self.currency.clone(),
+            opt(&self.reason),
+            time(&self.created_at),
+        ]
+    }
+}
+
+impl Tabular for pms_proto::rest::StatementEntry {
+    const HEADERS: &'static [&'static str] = &[
+        "seq",
+        "occurredAt",
+        "kind",
+        "invoiceNumber",
+        "amount",
+        "balance",
+    ];
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.seq.to_string(),
+            time(&self.occurred_at),
+            self.kind.as_str().to_owned(),
+            self.invoice_number.clone(),
+            self.amount.to_string(),
+            self.balance.to_string(),
+        ]
+    }
+}
+
+impl Tabular for pms_proto::rest::BillingAuditEntry {
+    const HEADERS: &'static [&'static str] = &[
+        "occurredAt",
+        "action",
+        "outcome",
+        "actorId",
+        "actorRole",
+        "resource",
+        "resourceId",
+        "accountId",
+        "amount",
+    ];
+    fn row(&self) -> Vec<String> {
+        vec![
+            time(&self.occurred_at),
+            self.action.clone(),
+            self.outcome.clone(),
+            opt(&self.actor_id),
+            opt(&self.actor_role),
+            self.resource.clone(),
+            opt(&self.resource_id),
+            opt(&self.account_id),
+            opt(&self.amount),
+        ]
+    }
+}

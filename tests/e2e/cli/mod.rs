@@ -4,6 +4,7 @@
 //! Every `pms` run gets a clean environment: no inherited `PMS_*`, its own config directory, no
 //! terminal on stdin, and a unique profile (the kernel keyring is shared by every test).
 
+mod billing;
 mod ci_path;
 mod exit_codes;
 mod keyrings;
