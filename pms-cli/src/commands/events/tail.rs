@@ -85,9 +85,16 @@ fn render(event: &SseEvent, json: bool) -> Result<String> {
         .as_deref()
         .map(|i| format!("#{i}  "))
         .unwrap_or_default();
-    let body = match &data {
+    // A StoredEvent: its topic and key, then its own data; anything else as it came.
+    let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
+    };
+    let topic = data.get("topic").and_then(Value::as_str);
+    let key = data.get("key").and_then(Value::as_str);
+    let body = match (topic, key, data.get("data")) {
+        (Some(topic), Some(key), Some(inner)) => format!("{topic}:{key}  {}", text(inner)),
+        _ => text(&data),
     };
     Ok(format!("{at}  {}  {id}{body}\n", event.event))
 }
@@ -110,6 +117,15 @@ mod tests {
         assert_eq!(
             render(&event, true).unwrap(),
             "{\"id\":\"7\",\"type\":\"PATIENT_CREATED\",\"data\":{\"occurredAt\":\"2024-11-28T09:30:00Z\",\"patientId\":\"p1\"}}\n"
+        );
+        let stored = SseEvent {
+            id: Some("8".into()),
+            event: "PATIENT_UPDATED".into(),
+            data: r#"{"seq":8,"topic":"patient","type":"PATIENT_UPDATED","key":"p1","occurredAt":"2024-11-28T09:31:00Z","data":{"version":2}}"#.into(),
+        };
+        assert_eq!(
+            render(&stored, false).unwrap(),
+            "2024-11-28T09:31:00Z  PATIENT_UPDATED  #8  patient:p1  {\"version\":2}\n"
         );
         let text = SseEvent {
             id: None,
