@@ -62,12 +62,12 @@ pub async fn run(app: &App, args: LoginArgs) -> Result<()> {
             return Err(e);
         }
     };
-    if let Some(old) = previous {
-        if old.session.refresh_token != session.refresh_token {
-            if let Ok(client) = app.ctx.anonymous_client(&old.session.server) {
-                let _ = client.logout(&old.session.refresh_token).await;
-            }
-        }
+    if let Some(old) = previous
+        && old.session.refresh_token != session.refresh_token
+        && let Ok(client) = app.ctx.anonymous_client(&old.session.server)
+    {
+        // The session this login replaces is revoked, not left valid on the server.
+        let _ = client.logout(&old.session.refresh_token).await;
     }
     let role_text = session.role.map(|r| format!(" ({r})")).unwrap_or_default();
     app.note(&format!(

@@ -88,10 +88,11 @@ pub async fn run(app: &App, args: RequestArgs) -> Result<()> {
         let mut print_error = None;
         let results = runner
             .run_file(file, |r| {
-                if human && print_error.is_none() {
-                    if let Err(e) = app.print(&line(r, app.style.color, args.verbose)) {
-                        print_error = Some(e);
-                    }
+                if human
+                    && print_error.is_none()
+                    && let Err(e) = app.print(&line(r, app.style.color, args.verbose))
+                {
+                    print_error = Some(e);
                 }
             })
             .await;
