@@ -149,13 +149,21 @@ pub async fn start(
             let billing = billing::build(&settings, &shutdown).await?;
             routers.push(("billing", billing_l, billing.rest));
             grpc = Some((billing_grpc_l, billing.grpc));
-            routers.push(("patient", patient_l, patient::build(&settings).await?));
+            routers.push((
+                "patient",
+                patient_l,
+                patient::build(&settings, &shutdown).await?,
+            ));
             routers.push((
                 "analytics",
                 analytics_l,
                 analytics::build(&settings, &shutdown).await?,
             ));
-            routers.push(("gateway", gateway_l, gateway::build(&settings).await?));
+            routers.push((
+                "gateway",
+                gateway_l,
+                gateway::build(&settings, &shutdown).await?,
+            ));
         }
         Topology::Gateway => {
             let l = bind(
@@ -164,7 +172,7 @@ pub async fn start(
             )
             .await?;
             running.gateway = Some(l.local_addr()?);
-            routers.push(("gateway", l, gateway::build(&settings).await?));
+            routers.push(("gateway", l, gateway::build(&settings, &shutdown).await?));
         }
         Topology::Auth => {
             let l = bind(
@@ -182,7 +190,7 @@ pub async fn start(
             )
             .await?;
             running.patient = Some(l.local_addr()?);
-            routers.push(("patient", l, patient::build(&settings).await?));
+            routers.push(("patient", l, patient::build(&settings, &shutdown).await?));
         }
         Topology::Billing => {
             let b = &settings.billing;

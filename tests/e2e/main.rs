@@ -2,6 +2,7 @@
 //! gateway exactly as a client would (and at service ports directly, for token checks).
 
 mod compose;
+mod distributed;
 mod process;
 mod scenario;
 mod topologies;

@@ -170,3 +170,92 @@ impl Drop for ServerProcess {
         }
     }
 }
+
+/// A real Kafka-protocol broker (Tansu, in-memory storage) on a free loopback port, for the
+/// end-to-end suite. The binary comes from `PMS_TEST_TANSU` (set by scripts/test-services), else
+/// `tansu` on the PATH. Panics (never skips) when there is none.
+pub struct Broker {
+    child: Option<Child>,
+    pub port: u16,
+    binary: PathBuf,
+    _logs: tempfile::TempDir,
+}
+
+impl Broker {
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts a broker and waits until it accepts connections.
+    pub async fn start() -> Broker {
+        let binary = std::env::var_os("PMS_TEST_TANSU").map(PathBuf::from).or_else(|| which("tansu")).unwrap_or_else(|| {
+            panic!("no Kafka-protocol broker: set PMS_TEST_TANSU to a tansu binary (scripts/test-services installs one)")
+        });
+        let mut broker = Broker {
+            child: None,
+            port: free_port(),
+            binary,
+            _logs: tempfile::tempdir().expect("temp dir"),
+        };
+        broker.up().await;
+        broker
+    }
+
+    /// (Re)starts the broker process on the same port. In-memory storage: a restarted broker is
+    /// empty, like a broker that lost its disk — the services must re-create topics and resend.
+    pub async fn up(&mut self) {
+        assert!(self.child.is_none(), "broker already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self._logs.path().join("tansu.log"))
+            .expect("log");
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let child = Command::new(&self.binary)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn tansu");
+        self.child = Some(child);
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "tansu did not start listening"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Kills the broker (SIGKILL).
+    pub fn down(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}

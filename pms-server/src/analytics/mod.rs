@@ -38,6 +38,8 @@ pub(crate) struct AnalyticsState {
     live: broadcast::Sender<StoredEvent>,
     verifier: Arc<Verifier>,
     heartbeat_secs: u64,
+    /// Ends live streams when the service shuts down (graceful shutdown waits for open responses).
+    shutdown: CancellationToken,
 }
 
 impl FromRef<AnalyticsState> for Arc<Verifier> {
@@ -101,6 +103,7 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
         live,
         verifier: verifier.clone(),
         heartbeat_secs: settings.analytics.heartbeat_secs,
+        shutdown: shutdown.clone(),
     };
     let ready: ReadyCheck = Arc::new(move || {
         let (db, transport, verifier) = (db.clone(), transport.clone(), verifier.clone());

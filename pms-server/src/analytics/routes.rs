@@ -344,6 +344,7 @@ async fn pump(
         loop {
             tokio::select! {
                 _ = tx.closed() => return,
+                _ = state.shutdown.cancelled() => return,
                 received = live.recv() => match received {
                     Ok(event) if event.seq <= cursor => {}
                     Ok(event) => {

@@ -29,6 +29,9 @@ use crate::config::KafkaSettings;
 pub struct KafkaTransport {
     settings: KafkaSettings,
     producer: FutureProducer,
+    /// Asks the topic keeper to check the topics again (a broker that lost its state, e.g. an
+    /// in-memory broker restarted, answers "unknown topic" until they are re-created).
+    recheck_topics: Arc<tokio::sync::Notify>,
 }
 
 impl KafkaTransport {
@@ -47,22 +50,23 @@ impl KafkaTransport {
             .create()
             .context("cannot create the Kafka admin client")?;
         let partitions = settings.partitions;
+        let recheck_topics = Arc::new(tokio::sync::Notify::new());
+        let recheck = recheck_topics.clone();
         tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(200);
             loop {
-                match ensure_topics(&admin, partitions).await {
-                    Ok(()) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot create Kafka topics yet");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
-                    }
+                let mut backoff = Duration::from_millis(200);
+                while let Err(e) = ensure_topics(&admin, partitions).await {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot create Kafka topics yet");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
+                recheck.notified().await;
             }
         });
         Ok(KafkaTransport {
             settings: settings.clone(),
             producer,
+            recheck_topics,
         })
     }
 
@@ -228,10 +232,13 @@ impl Publisher for KafkaTransport {
             )
             .await
             .map(|_| ())
-            .map_err(|(err, _)| PublishError {
-                id: e.id,
-                topic: e.topic.clone(),
-                reason: err.to_string(),
+            .map_err(|(err, _)| {
+                self.recheck_topics.notify_one();
+                PublishError {
+                    id: e.id,
+                    topic: e.topic.clone(),
+                    reason: err.to_string(),
+                }
             })
     }
 

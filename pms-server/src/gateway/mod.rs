@@ -14,6 +14,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{any, get};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::authn::Verifier;
 use crate::config::Settings;
 use crate::http::{self, ReadyCheck};
@@ -34,10 +36,12 @@ pub(crate) struct GatewayState {
     pub verifier: Arc<Verifier>,
     pub upstreams: Arc<Upstreams>,
     pub body_limit: usize,
+    /// Cuts long-lived (streamed) responses when the gateway shuts down.
+    pub shutdown: CancellationToken,
 }
 
 /// Builds the gateway's router (with the common layers).
-pub async fn build(settings: &Settings) -> anyhow::Result<Router> {
+pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow::Result<Router> {
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
         // Per read, not per request: event streams stay open, heartbeats keep them alive.
@@ -59,6 +63,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Router> {
             analytics: trim(&settings.gateway.analytics_url),
         }),
         body_limit: settings.http.body_limit_bytes,
+        shutdown: shutdown.clone(),
     };
     let verifier = state.verifier.clone();
     let ready: ReadyCheck = Arc::new(move || {

@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::Response;
+use futures::StreamExt;
 use std::net::SocketAddr;
 
 use super::GatewayState;
@@ -149,7 +150,11 @@ pub(crate) async fn forward(
         }
     }
     response
-        .body(Body::from_stream(upstream.bytes_stream()))
+        .body(Body::from_stream(
+            upstream
+                .bytes_stream()
+                .take_until(state.shutdown.clone().cancelled_owned()),
+        ))
         .map_err(|e| ApiError::Internal(e.into()))
 }
 

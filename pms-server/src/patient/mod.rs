@@ -8,11 +8,16 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::authn::Verifier;
+use crate::clients::billing::BillingClient;
 use crate::config::Settings;
+use crate::events::{Transport, relay};
 use crate::http::{self, ReadyCheck};
 use crate::store::{self as db, ServiceDb};
 
+pub mod events;
 pub mod model;
 pub mod paging;
 pub mod routes;
@@ -23,7 +28,7 @@ pub use store::MIGRATIONS;
 
 /// Builds the patient service's router (with the common layers): connects and migrates its
 /// database, and readies token verification against the auth service's keys.
-pub async fn build(settings: &Settings) -> anyhow::Result<Router> {
+pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow::Result<Router> {
     let db = db::connect(
         ServiceDb::Patient,
         settings.database_url_for(ServiceDb::Patient),
@@ -51,8 +56,20 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Router> {
             })
         })
     };
+    // Events leave through the outbox: the relay publishes what the store's transactions commit.
+    let transport = Transport::from_settings(settings).await?;
+    let (waker, _relay) = relay::spawn(
+        "patient",
+        db.clone(),
+        transport.publisher(),
+        shutdown.clone(),
+    );
     let state = routes::AppState {
-        store: store::for_db(db),
+        store: store::for_db(db, waker),
+        billing: Arc::new(
+            BillingClient::new(&settings.patient.billing_grpc_url)
+                .context("invalid `patient.billing_grpc_url`")?,
+        ),
         verifier,
     };
     Ok(http::with_common_layers(

@@ -41,6 +41,8 @@ const MAX_CLIENT_IP: usize = 64;
 pub struct AppState {
     pub store: Arc<dyn PatientStore>,
     pub verifier: Arc<Verifier>,
+    /// Billing's gRPC API, asked for the new patient's account right after a create commits.
+    pub billing: Arc<crate::clients::billing::BillingClient>,
 }
 
 impl FromRef<AppState> for Arc<Verifier> {

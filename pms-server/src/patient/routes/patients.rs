@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::{AppState, Audit, READERS, WRITERS, etag, expected_version, stale};
 use crate::authn::AuthUser;
+use crate::clients::billing::CallContext;
 use crate::error::{ApiError, ResultExt};
 use crate::http::{ApiJson, ApiPath, ApiQuery, RequestMeta};
 use crate::patient::model::{NewPatient, PatientChanges, latest_today};
@@ -125,18 +126,35 @@ pub(super) async fn create(
     meta: RequestMeta,
     body: Result<ApiJson<PatientRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
+    let request_id = meta.request_id.clone();
     let audit = Audit::new(&state, &user, meta, AuditAction::Create);
     audit
         .run(None, async {
             user.require(WRITERS, "create patients")?;
             let ApiJson(request) = body?;
             let patient = NewPatient::parse(&request, latest_today()).map_err(ApiError::fields)?;
-            let created = state
+            let mut created = state
                 .store
                 .create(&patient, audit.success(None))
                 .await
                 .on_constraint(EMAIL_UNIQUE, duplicate_email)?;
             tracing::info!(patient_id = %created.id, "patient created");
+            // After the commit, ask billing for the account (short deadline). If billing is down
+            // the patient is created all the same: billing opens the account when it consumes
+            // the PATIENT_CREATED event from the outbox.
+            let ctx = CallContext::default().with_request_id(request_id.as_deref());
+            match state
+                .billing
+                .create_billing_account(created.id, &created.name, &created.email, &ctx)
+                .await
+            {
+                Ok(account) => created.billing_account_id = Some(account.account_id.to_string()),
+                Err(e) => tracing::warn!(
+                    patient_id = %created.id,
+                    error = %e,
+                    "billing did not answer; the account will follow from the PATIENT_CREATED event"
+                ),
+            }
             let location = HeaderValue::from_str(&format!("/api/patients/{}", created.id))
                 .map_err(|e| ApiError::Internal(e.into()))?;
             let mut response = with_etag(StatusCode::CREATED, &created);

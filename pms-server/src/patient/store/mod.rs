@@ -14,6 +14,7 @@ use sqlx::migrate::Migrator;
 use uuid::Uuid;
 
 use crate::error::StoreError;
+use crate::events::relay::RelayWaker;
 use crate::store::{Db, Migrations};
 
 use super::model::{NewPatient, PatientChanges};
@@ -36,10 +37,10 @@ pub static MIGRATIONS: Migrations = Migrations {
 };
 
 /// The store over a connected database.
-pub fn for_db(db: Db) -> Arc<dyn PatientStore> {
+pub fn for_db(db: Db, relay: RelayWaker) -> Arc<dyn PatientStore> {
     match db {
-        Db::Postgres(pool) => Arc::new(PgPatientStore::new(pool)),
-        Db::Sqlite(pool) => Arc::new(SqlitePatientStore::new(pool)),
+        Db::Postgres(pool) => Arc::new(PgPatientStore::new(pool, relay)),
+        Db::Sqlite(pool) => Arc::new(SqlitePatientStore::new(pool, relay)),
     }
 }
 

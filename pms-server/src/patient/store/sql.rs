@@ -15,6 +15,9 @@ use super::{
     AuditQuery, AuditRecord, ListQuery, Page, PatientKey, PatientStore, SortOrder, WriteOutcome,
 };
 use crate::error::StoreError;
+use crate::events::outbox::Enqueue;
+use crate::events::relay::RelayWaker;
+use crate::patient::events::patient_event;
 use crate::patient::model::{Change, NewPatient, PatientChanges, name_key};
 use crate::store::BeginWrite;
 
@@ -64,11 +67,13 @@ macro_rules! impl_patient_store {
         #[doc = concat!("[`PatientStore`] on a `", stringify!($pool), "`.")]
         pub struct $store {
             pool: $pool,
+            relay: RelayWaker,
         }
 
         impl $store {
-            pub fn new(pool: $pool) -> Self {
-                $store { pool }
+            /// A store whose commits of events wake `relay`.
+            pub fn new(pool: $pool, relay: RelayWaker) -> Self {
+                $store { pool, relay }
             }
 
             async fn insert_version(
@@ -98,9 +103,12 @@ macro_rules! impl_patient_store {
                 .bind(patient.sex.map(Sex::as_str))
                 .bind(patient.created_at)
                 .bind(patient.updated_at)
-                .execute(conn)
+                .execute(&mut *conn)
                 .await
                 .map_err(StoreError::from_sqlx)?;
+                // The event commits (or not) with the change: the transactional outbox.
+                let event = patient_event(patient, change_type, changed_by, patient.updated_at);
+                conn.enqueue(&event).await.map_err(StoreError::from_sqlx)?;
                 Ok(())
             }
 
@@ -204,6 +212,7 @@ macro_rules! impl_patient_store {
                 Self::insert_version(&mut tx, &patient, "CREATED", audit.actor_id).await?;
                 Self::insert_audit(&mut tx, &audit).await?;
                 tx.commit().await.map_err(StoreError::from_sqlx)?;
+                self.relay.wake();
                 Ok(patient)
             }
 
@@ -316,6 +325,7 @@ macro_rules! impl_patient_store {
                 Self::insert_version(&mut tx, &patient, "UPDATED", audit.actor_id).await?;
                 Self::insert_audit(&mut tx, &audit).await?;
                 tx.commit().await.map_err(StoreError::from_sqlx)?;
+                self.relay.wake();
                 Ok(WriteOutcome::Done(patient))
             }
 
@@ -348,6 +358,7 @@ macro_rules! impl_patient_store {
                 Self::insert_version(&mut tx, &patient, "DELETED", audit.actor_id).await?;
                 Self::insert_audit(&mut tx, &audit).await?;
                 tx.commit().await.map_err(StoreError::from_sqlx)?;
+                self.relay.wake();
                 Ok(WriteOutcome::Done(patient))
             }
 

@@ -32,7 +32,7 @@ async fn fixture(postgres: bool) -> Fixture {
         .await
         .expect("connect and migrate");
     Fixture {
-        store: for_db(db.clone()),
+        store: for_db(db.clone(), RelayWaker::default()),
         db,
         _dir: dir,
     }
@@ -72,6 +72,7 @@ conformance!(
     concurrent_creates_get_distinct_mrns,
     concurrent_updates_all_apply_in_turn,
     history_and_audit_are_append_only,
+    every_committed_change_has_exactly_one_outbox_event,
 );
 
 fn today() -> NaiveDate {
@@ -690,4 +691,73 @@ async fn history_and_audit_are_append_only(f: &Fixture) {
         let err = result.expect_err(sql);
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
+}
+
+async fn every_committed_change_has_exactly_one_outbox_event(f: &Fixture) {
+    use pms_proto::patient_events::PatientEvent;
+    use prost::Message;
+
+    let email = unique_email("events");
+    let p = f
+        .store
+        .create(
+            &new_patient("Ada Events", &email),
+            audit(AuditAction::Create),
+        )
+        .await
+        .expect("create");
+    // Refused writes leave no event behind.
+    f.store
+        .create(
+            &new_patient("Dup", &email.to_uppercase()),
+            audit(AuditAction::Create),
+        )
+        .await
+        .expect_err("duplicate");
+    let stale = f
+        .store
+        .update(
+            p.id,
+            Some(7),
+            &changes("Stale", &email),
+            audit(AuditAction::Update),
+        )
+        .await
+        .expect("stale update");
+    assert_eq!(stale, WriteOutcome::Stale { current: 1 });
+    f.store
+        .update(
+            p.id,
+            Some(1),
+            &changes("Ada Renamed", &email),
+            audit(AuditAction::Update),
+        )
+        .await
+        .expect("update");
+    f.store
+        .delete(p.id, Some(2), audit(AuditAction::Delete))
+        .await
+        .expect("delete");
+
+    let pending = crate::events::outbox::pending(&f.db, 100)
+        .await
+        .expect("outbox");
+    let types: Vec<&str> = pending.iter().map(|(_, e)| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        ["PATIENT_CREATED", "PATIENT_UPDATED", "PATIENT_DELETED"]
+    );
+    for (n, (_, event)) in pending.iter().enumerate() {
+        assert_eq!(event.topic, "patient");
+        assert_eq!(event.key, p.id.to_string(), "keyed by patient id");
+        let message = PatientEvent::decode(event.payload.as_slice()).expect("protobuf");
+        assert_eq!(message.patient_id, p.id.to_string());
+        assert_eq!(message.email, email.to_lowercase());
+        assert_eq!(message.event_type, event.event_type);
+        assert_eq!(message.event_id, event.id.to_string());
+        assert_eq!(message.version, n as i64 + 1);
+        assert_eq!(message.mrn, p.mrn);
+    }
+    let created = PatientEvent::decode(pending[0].1.payload.as_slice()).expect("protobuf");
+    assert_eq!(created.name, "Ada Events");
 }

@@ -116,7 +116,7 @@ impl Env {
             }),
         );
         settings.auth.url = serve(stub_auth, &stop).await;
-        let router = pms_server::patient::build(&settings)
+        let router = pms_server::patient::build(&settings, &stop)
             .await
             .expect("patient service builds");
         let origin = serve(router, &stop).await;
