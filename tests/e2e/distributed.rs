@@ -76,6 +76,11 @@ impl Cluster {
                 "PMS_KAFKA__SESSION_TIMEOUT_MS".to_owned(),
                 "6000".to_owned(),
             ));
+            // Fail a publish to a dead broker quickly (the outbox keeps the event meanwhile).
+            env.push((
+                "PMS_KAFKA__MESSAGE_TIMEOUT_MS".to_owned(),
+                "5000".to_owned(),
+            ));
             let port = env
                 .iter()
                 .find(|(k, _)| k.ends_with("__PORT") && !k.contains("GRPC"))
@@ -112,6 +117,24 @@ impl Cluster {
             "{role} stops cleanly:\n{}",
             process.stderr()
         );
+    }
+
+    /// Panics if a service that should run has exited.
+    fn assert_alive(&mut self) {
+        for (role, process) in &mut self.processes {
+            if let Some(status) = process.exited() {
+                panic!(
+                    "{role} exited unexpectedly with {status}:\n{}",
+                    process
+                        .stderr()
+                        .lines()
+                        .rev()
+                        .take(15)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
+            }
+        }
     }
 
     fn kill(&mut self, role: &str) {
@@ -180,7 +203,13 @@ async fn analytics_created(api: &Api, token: &str) -> BTreeMap<String, usize> {
             .send()
             .await
             .expect("events");
-        assert_eq!(response.status(), 200);
+        if response.status() != 200 {
+            panic!(
+                "{path}: {} {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            );
+        }
         next = link_next(&response);
         let page: Vec<Value> = response.json().await.expect("json");
         for e in page {
@@ -276,6 +305,8 @@ async fn five_services_on_postgres_and_kafka_lose_nothing_through_faults() {
 
     // Broker killed while patients are created; restarted empty.
     broker.down();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cluster.assert_alive();
     for n in 0..5 {
         create_ok(&api, &token, &format!("broker-down-{n}")).await;
     }

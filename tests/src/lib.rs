@@ -138,6 +138,11 @@ impl ServerProcess {
         self.wait_exit(timeout).await
     }
 
+    /// The exit status if the process has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// SIGKILL, no grace.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -164,6 +169,21 @@ impl ServerProcess {
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The test failed: show what this process said (warnings and errors, and the end).
+            let log = self.stderr();
+            let lines: Vec<&str> = log
+                .lines()
+                .filter(|l| !l.contains("\"level\":\"INFO\"") && !l.contains("\"level\":\"DEBUG\""))
+                .collect();
+            let tail = &lines[lines.len().saturating_sub(30)..];
+            eprintln!(
+                "---- {} (pid {}) stderr, warnings and errors ----\n{}",
+                self.name,
+                self.child.id(),
+                tail.join("\n")
+            );
+        }
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();

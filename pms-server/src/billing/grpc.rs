@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::ledger::Refusal;
 use super::model::{Contact, NewAccount, PatientRef};
-use super::store::{AuditMeta, BillingError, BillingStore};
+use super::store::{AuditMeta, AuditRecord, BillingError, BillingStore, Outcome};
 use crate::authn::{Claims, TokenError, Verifier};
 
 /// Longest a call may run, whatever deadline the client sent.
@@ -114,18 +114,19 @@ impl BillingGrpc {
         &self,
         request: Request<GetBillingAccountRequest>,
     ) -> Result<Response<BillingAccount>, Status> {
-        if self.caller(&request).await?.is_none() {
+        let Some(caller) = self.caller(&request).await? else {
             return Err(Status::unauthenticated("a bearer token is required"));
-        }
-        let account = match request.into_inner().key {
+        };
+        let meta = Self::audit_meta(&request, Some(&caller));
+        let (result, account_id) = match request.into_inner().key {
             Some(Key::AccountId(id)) => {
                 let id = Uuid::parse_str(id.trim())
                     .map_err(|_| Status::invalid_argument("accountId must be a UUID"))?;
-                self.store.account(id).await?
+                (self.store.account(id).await, Some(id))
             }
             Some(Key::PatientId(patient)) => {
                 let patient = PatientRef::parse(&patient).map_err(Status::invalid_argument)?;
-                self.store.account_by_patient(&patient).await?
+                (self.store.account_by_patient(&patient).await, None)
             }
             None => {
                 return Err(Status::invalid_argument(
@@ -133,6 +134,23 @@ impl BillingGrpc {
                 ));
             }
         };
+        // Reads of billing data are audited like over REST.
+        let record = AuditRecord {
+            action: "billing.account.read",
+            resource: "account",
+            resource_id: result.as_ref().map(|a| a.id).ok().or(account_id),
+            account_id: result.as_ref().map(|a| a.id).ok().or(account_id),
+            amount: None,
+            outcome: match &result {
+                Ok(_) => Outcome::Success,
+                Err(e) => e.outcome(),
+            },
+        };
+        self.store
+            .record_audit(&record, &meta)
+            .await
+            .map_err(BillingError::from)?;
+        let account = result?;
         Ok(Response::new(BillingAccount {
             account_id: account.id.to_string(),
             patient_id: account.patient_id,

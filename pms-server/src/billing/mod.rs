@@ -22,7 +22,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use pms_proto::billing::billing_service_server::BillingServiceServer;
-
 use tokio_util::sync::CancellationToken;
 
 use crate::authn::Verifier;
@@ -56,6 +55,7 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
     let transport = Transport::from_settings(settings)
         .await
         .context("while opening billing's event transport")?;
+    // The relay drains once more when `shutdown` fires; anything left goes out at next start.
     let (waker, _relay) = relay::spawn(
         "billing",
         database.clone(),

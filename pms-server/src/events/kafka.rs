@@ -25,27 +25,33 @@ use uuid::Uuid;
 use super::{EventRecord, Handler, PublishError, Publisher, TOPICS, handle_with_retry};
 use crate::config::KafkaSettings;
 
+/// How often the topics are checked (and re-created if a broker lost them) without a failure.
+const TOPIC_RECHECK: Duration = Duration::from_secs(10);
+
 /// A connected Kafka transport.
 pub struct KafkaTransport {
     settings: KafkaSettings,
-    producer: FutureProducer,
+    /// Replaced by a fresh one after a failed publish: an idempotent producer keeps its producer
+    /// id, sequence numbers and metadata from the broker it knew, which a restarted broker that
+    /// lost its state never accepts again.
+    producer: std::sync::RwLock<FutureProducer>,
     /// Asks the topic keeper to check the topics again (a broker that lost its state, e.g. an
     /// in-memory broker restarted, answers "unknown topic" until they are re-created).
     recheck_topics: Arc<tokio::sync::Notify>,
 }
 
 impl KafkaTransport {
+    fn current_producer(&self) -> FutureProducer {
+        // A poisoned lock only means a writer panicked mid-swap; the producer inside is whole.
+        match self.producer.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     /// Creates the producer and starts ensuring the topics exist (in the background).
     pub async fn connect(settings: &KafkaSettings) -> anyhow::Result<KafkaTransport> {
-        let producer: FutureProducer = base_config(settings)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set(
-                "message.timeout.ms",
-                settings.message_timeout_ms.to_string(),
-            )
-            .create()
-            .context("cannot create the Kafka producer")?;
+        let producer = new_producer(settings)?;
         let admin: AdminClient<DefaultClientContext> = base_config(settings)
             .create()
             .context("cannot create the Kafka admin client")?;
@@ -60,19 +66,23 @@ impl KafkaTransport {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
-                recheck.notified().await;
+                // Again after a failed publish, and every so often: a broker can lose its topics.
+                tokio::select! {
+                    _ = recheck.notified() => {}
+                    _ = tokio::time::sleep(TOPIC_RECHECK) => {}
+                }
             }
         });
         Ok(KafkaTransport {
             settings: settings.clone(),
-            producer,
+            producer: std::sync::RwLock::new(producer),
             recheck_topics,
         })
     }
 
     /// Broker reachability (metadata request), for readiness.
     pub async fn ping(&self) -> Result<(), String> {
-        let producer = self.producer.clone();
+        let producer = self.current_producer();
         tokio::task::spawn_blocking(move || {
             producer
                 .client()
@@ -124,9 +134,10 @@ impl KafkaTransport {
                 if !handle_with_retry(handler.as_ref(), &event, &shutdown).await {
                     break;
                 }
-                // Commit after the side effect: a crash before this line redelivers, and the
-                // handler's dedup makes that harmless.
-                if let Err(e) = consumer.commit_message(&message, CommitMode::Sync) {
+                // Commit after the side effect: a crash before the commit lands redelivers, and
+                // the handler's dedup makes that harmless. Async: a sync commit would block a
+                // runtime thread for as long as the broker is unreachable.
+                if let Err(e) = consumer.commit_message(&message, CommitMode::Async) {
                     tracing::warn!(group, error = %e, "offset commit failed; the event may be redelivered");
                 }
             }
@@ -134,6 +145,19 @@ impl KafkaTransport {
             drop(consumer);
         }))
     }
+}
+
+fn new_producer(settings: &KafkaSettings) -> anyhow::Result<FutureProducer> {
+    base_config(settings)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set(
+            "message.timeout.ms",
+            settings.message_timeout_ms.to_string(),
+        )
+        .set("topic.metadata.refresh.interval.ms", "2000")
+        .create()
+        .context("cannot create the Kafka producer")
 }
 
 fn base_config(settings: &KafkaSettings) -> ClientConfig {
@@ -225,25 +249,36 @@ impl Publisher for KafkaTransport {
             .key(&e.key)
             .payload(&e.payload)
             .headers(headers);
-        self.producer
+        let producer = self.current_producer();
+        let result = producer
             .send(
                 record,
                 Timeout::After(Duration::from_millis(self.settings.message_timeout_ms)),
             )
-            .await
-            .map(|_| ())
-            .map_err(|(err, _)| {
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err((err, _)) => {
                 self.recheck_topics.notify_one();
-                PublishError {
+                match new_producer(&self.settings) {
+                    Ok(fresh) => {
+                        if let Ok(mut current) = self.producer.write() {
+                            *current = fresh;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot recreate the Kafka producer"),
+                }
+                Err(PublishError {
                     id: e.id,
                     topic: e.topic.clone(),
                     reason: err.to_string(),
-                }
-            })
+                })
+            }
+        }
     }
 
     async fn flush(&self) {
-        let producer = self.producer.clone();
+        let producer = self.current_producer();
         let _ = tokio::task::spawn_blocking(move || {
             producer.flush(Timeout::After(Duration::from_secs(5)))
         })

@@ -129,17 +129,28 @@ pub(crate) async fn forward(
         headers.insert("traceparent", new_traceparent());
     }
 
-    let upstream = state
-        .client
-        .request(parts.method.clone(), &url)
-        .headers(headers)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| {
-            tracing::warn!(service = target.service, error = %e.without_url(), "upstream unreachable");
-            ApiError::Unavailable(format!("the {} service is unavailable; try again shortly", target.service))
-        })?;
+    let send = || {
+        state
+            .client
+            .request(parts.method.clone(), &url)
+            .headers(headers.clone())
+            .body(body.clone())
+            .send()
+    };
+    let upstream = match send().await {
+        Ok(response) => Ok(response),
+        // A pooled connection the service closed meanwhile fails before any byte of the request
+        // is processed; safe methods are retried once on a fresh connection.
+        Err(e) if parts.method.is_safe() && !e.is_timeout() => {
+            tracing::debug!(service = target.service, error = %e.without_url(), "retrying on a new connection");
+            send().await
+        }
+        Err(e) => Err(e),
+    }
+    .map_err(|e| {
+        tracing::warn!(service = target.service, error = %e.without_url(), "upstream unreachable");
+        ApiError::Unavailable(format!("the {} service is unavailable; try again shortly", target.service))
+    })?;
 
     let mut response = Response::builder().status(upstream.status());
     if let Some(out) = response.headers_mut() {

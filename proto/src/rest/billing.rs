@@ -361,6 +361,8 @@ pub struct BillingAuditEntry {
     pub resource: String,
     pub resource_id: Option<Uuid>,
     pub account_id: Option<Uuid>,
+    /// The patient the account belongs to.
+    pub patient_id: Option<String>,
     /// Money moved by the action, in minor units, if any.
     pub amount: Option<i64>,
     /// SUCCESS, DENIED, NOT_FOUND, REJECTED or FAILED.

@@ -204,6 +204,19 @@ async fn the_shared_client_creates_accounts_with_the_callers_token() {
         assert_eq!(row["actorId"], user.to_string());
         assert_eq!(row["actorRole"], "CLINICIAN");
         assert_eq!(row["requestId"], "req-grpc-1");
+        assert_eq!(row["patientId"], patient.to_string());
+        let read = audit
+            .body
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["action"] == "billing.account.read")
+            .cloned()
+            .expect("gRPC reads are audited");
+        assert_eq!(
+            (read["actorRole"].as_str(), read["outcome"].as_str()),
+            (Some("CLINICIAN"), Some("SUCCESS"))
+        );
         assert_eq!(row["outcome"], "SUCCESS");
         assert!(
             !audit.body.to_string().contains("jane"),

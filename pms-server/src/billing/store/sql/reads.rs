@@ -164,13 +164,15 @@ macro_rules! sql_reads {
                 account_id: Option<Uuid>,
                 limit: i64,
             ) -> Result<Vec<BillingAuditEntry>, StoreError> {
-                const COLUMNS: &str = "SELECT id, occurred_at, actor_id, actor_role, action, \
-                    resource, resource_id, account_id, amount, outcome, client_ip, request_id \
-                    FROM audit_log";
+                // The patient id comes from the account, so rows never duplicate it.
+                const COLUMNS: &str = "SELECT l.id, l.occurred_at, l.actor_id, l.actor_role, \
+                    l.action, l.resource, l.resource_id, l.account_id, a.patient_id, l.amount, \
+                    l.outcome, l.client_ip, l.request_id \
+                    FROM audit_log l LEFT JOIN accounts a ON a.id = l.account_id";
                 let rows = match account_id {
                     Some(account_id) => {
                         sqlx::query_as::<_, AuditRow>(&format!(
-                            "{COLUMNS} WHERE account_id = $1 ORDER BY id DESC LIMIT $2"
+                            "{COLUMNS} WHERE l.account_id = $1 ORDER BY l.id DESC LIMIT $2"
                         ))
                         .bind(account_id)
                         .bind(limit)
@@ -179,7 +181,7 @@ macro_rules! sql_reads {
                     }
                     None => {
                         sqlx::query_as::<_, AuditRow>(&format!(
-                            "{COLUMNS} ORDER BY id DESC LIMIT $1"
+                            "{COLUMNS} ORDER BY l.id DESC LIMIT $1"
                         ))
                         .bind(limit)
                         .fetch_all(&self.pool)

@@ -213,6 +213,10 @@ pub(super) async fn writes_are_audited(store: Arc<dyn BillingStore>) {
     assert_eq!(pay_row.actor_role.as_deref(), Some("BILLING"));
     assert_eq!(pay_row.client_ip.as_deref(), Some("127.0.0.1"));
     assert_eq!(pay_row.request_id, who.meta.request_id);
+    assert_eq!(
+        pay_row.patient_id.as_deref(),
+        Some(acct.patient_id.as_str())
+    );
     let all = store.audit_entries(None, 2).await.expect("all");
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].action, "billing.refund.create");
