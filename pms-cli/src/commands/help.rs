@@ -80,7 +80,9 @@ mod tests {
     #[test]
     fn man_page_and_completions_generate() {
         let mut man = Vec::new();
-        clap_mangen::Man::new(Cli::command()).render(&mut man).unwrap();
+        clap_mangen::Man::new(Cli::command())
+            .render(&mut man)
+            .unwrap();
         let man = String::from_utf8(man).unwrap();
         assert!(man.starts_with(".ie \\n(.g .ds Aq"), "roff");
         assert!(man.contains(".TH pms 1"), "{}", &man[..200]);
@@ -93,8 +95,14 @@ mod tests {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "pms", &mut script);
             let script = String::from_utf8(script).unwrap();
-            assert!(script.contains("patients"), "{shell}: subcommands completed");
-            assert!(script.contains("from-file"), "{shell}: nested flags completed");
+            assert!(
+                script.contains("patients"),
+                "{shell}: subcommands completed"
+            );
+            assert!(
+                script.contains("from-file"),
+                "{shell}: nested flags completed"
+            );
         }
     }
 

@@ -245,6 +245,7 @@ impl Tabular for pms_proto::rest::BillingAuditEntry {
         "resource",
         "resourceId",
         "accountId",
+        "patientId",
         "amount",
     ];
     fn row(&self) -> Vec<String> {
@@ -257,6 +258,7 @@ impl Tabular for pms_proto::rest::BillingAuditEntry {
             self.resource.clone(),
             opt(&self.resource_id),
             opt(&self.account_id),
+            opt(&self.patient_id),
             opt(&self.amount),
         ]
     }

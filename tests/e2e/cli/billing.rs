@@ -390,6 +390,7 @@ async fn billing_flow(backend: Backend) {
             "id",
             "occurredAt",
             "outcome",
+            "patientId",
             "requestId",
             "resource",
             "resourceId"
