@@ -114,6 +114,24 @@ pub async fn start(
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
     };
+    // Services that exchange events across processes need a shared transport: Kafka, or at least
+    // the embedded log in a shared PostgreSQL. Per-process SQLite logs never meet; say so loudly
+    // (a service alone on SQLite is still useful: development, tests).
+    let uses_events = matches!(
+        topology,
+        Topology::Patient | Topology::Billing | Topology::Analytics
+    );
+    if uses_events
+        && settings.kafka.brokers.trim().is_empty()
+        && settings
+            .database_url_for(crate::store::ServiceDb::Events)
+            .is_none()
+    {
+        tracing::warn!(
+            "one service per process without Kafka or PostgreSQL: its events stay in its own \
+             SQLite event log and reach no other process; set PMS_KAFKA__BROKERS (or run `pms-server all`)"
+        );
+    }
     let mut routers: Vec<(&'static str, TcpListener, Router)> = Vec::new();
     let mut grpc: Option<(TcpListener, billing::BillingGrpcServer)> = None;
     match topology {

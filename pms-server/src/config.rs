@@ -52,6 +52,9 @@ pub enum LogFormat {
 pub struct HttpSettings {
     /// Largest accepted request body, in bytes.
     pub body_limit_bytes: usize,
+    /// Comma-separated networks (CIDR) whose `X-Forwarded-For` is believed: the gateway's. A
+    /// request from anywhere else is attributed (audit, throttling) to its peer address.
+    pub trusted_proxies: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,6 +167,7 @@ impl Default for Settings {
             },
             http: HttpSettings {
                 body_limit_bytes: 1024 * 1024,
+                trusted_proxies: "127.0.0.0/8,::1/128".to_owned(),
             },
             database: DatabaseSettings {
                 url: None,
@@ -367,6 +371,9 @@ impl Settings {
         for (key, url) in [
             ("auth.url", &a.url),
             ("gateway.patient_url", &self.gateway.patient_url),
+            ("gateway.billing_url", &self.gateway.billing_url),
+            ("gateway.analytics_url", &self.gateway.analytics_url),
+            ("patient.billing_grpc_url", &self.patient.billing_grpc_url),
         ] {
             let parsed = url::Url::parse(url)
                 .with_context(|| format!("invalid configuration: `{key}` is not a URL: {url}"))?;
@@ -374,6 +381,8 @@ impl Settings {
                 bail!("invalid configuration: `{key}` must be an http(s) URL (got {url})");
             }
         }
+        crate::http::parse_networks(&self.http.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: `http.trusted_proxies`: {e}"))?;
         if self.http.body_limit_bytes < 1024 {
             bail!("invalid configuration: `http.body_limit_bytes` must be at least 1024");
         }
@@ -490,6 +499,9 @@ level = "info"
 [http]
 # Largest accepted request body, in bytes.
 body_limit_bytes = 1048576
+# Networks (CIDR, comma-separated) whose X-Forwarded-For is believed: where the gateway runs.
+# Requests from elsewhere are audited and throttled by their peer address.
+trusted_proxies = "127.0.0.0/8,::1/128"
 
 [database]
 # PostgreSQL URL shared by every service (each uses its own schema). Unset: embedded SQLite.

@@ -134,17 +134,16 @@ pub struct RequestMeta {
     pub request_id: Option<String>,
 }
 
+/// The client address of a request, decided once by [`with_common_layers`]: the first
+/// `X-Forwarded-For` hop when the peer is a trusted proxy, else the peer.
+#[derive(Debug, Clone)]
+struct ClientIp(String);
+
 impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let forwarded = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty());
+        let forwarded = parts.extensions.get::<ClientIp>().map(|c| c.0.clone());
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -165,9 +164,12 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
 pub fn with_common_layers(
     router: Router,
     service: &'static str,
-    body_limit: usize,
+    http: &crate::config::HttpSettings,
     ready: ReadyCheck,
 ) -> Router {
+    let body_limit = http.body_limit_bytes;
+    // Validated with the settings; an unparsable list trusts nobody.
+    let trusted = std::sync::Arc::new(parse_networks(&http.trusted_proxies).unwrap_or_default());
     router
         .merge(health_routes(ready))
         .fallback(not_found)
@@ -175,6 +177,7 @@ pub fn with_common_layers(
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(move |req, next| record_metrics(service, req, next)))
         .layer(middleware::from_fn(close_after_refused_body))
+        .layer(middleware::from_fn(move |req, next| client_ip(trusted.clone(), req, next)))
         .layer(CatchPanicLayer::custom(|_| {
             problem_response(StatusCode::INTERNAL_SERVER_ERROR, Some("internal error".to_owned()), Vec::new())
         }))
@@ -198,6 +201,93 @@ async fn close_after_refused_body(req: Request, next: Next) -> Response {
         );
     }
     response
+}
+
+async fn client_ip(
+    trusted: std::sync::Arc<Vec<Network>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Some(peer) = peer {
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned);
+        let ip = match forwarded {
+            Some(f) if trusted.iter().any(|n| n.contains(peer)) => f,
+            _ => peer.to_string(),
+        };
+        req.extensions_mut().insert(ClientIp(ip));
+    }
+    next.run(req).await
+}
+
+/// An IP network (`10.0.0.0/8`, `::1/128`; a bare address is a /32 or /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(self.prefix))
+                };
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(self.prefix))
+                };
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            (IpAddr::V6(_), IpAddr::V4(ip)) => self.contains(IpAddr::V6(ip.to_ipv6_mapped())),
+            (IpAddr::V4(_), IpAddr::V6(ip)) => ip
+                .to_ipv4_mapped()
+                .is_some_and(|v4| self.contains(IpAddr::V4(v4))),
+        }
+    }
+}
+
+/// Parses a comma-separated list of networks.
+pub fn parse_networks(list: &str) -> Result<Vec<Network>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            let (addr, prefix) = item.split_once('/').unwrap_or((item, ""));
+            let addr: std::net::IpAddr = addr
+                .parse()
+                .map_err(|_| format!("`{item}` is not an IP network"))?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            let prefix = if prefix.is_empty() {
+                max
+            } else {
+                prefix
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|p| *p <= max)
+                    .ok_or_else(|| format!("`{item}` has a bad prefix length"))?
+            };
+            Ok(Network { addr, prefix })
+        })
+        .collect()
 }
 
 async fn not_found() -> ApiError {
@@ -309,5 +399,21 @@ impl utoipa::Modify for BearerSecurity {
                     .build(),
             ),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_contain_their_addresses_only() {
+        let nets = parse_networks("127.0.0.0/8, ::1/128,10.1.2.3").expect("valid");
+        let has = |ip: &str| nets.iter().any(|n| n.contains(ip.parse().expect("ip")));
+        assert!(has("127.0.0.1") && has("127.255.0.9") && has("::1") && has("10.1.2.3"));
+        assert!(!has("10.1.2.4") && !has("192.168.1.1") && !has("::2"));
+        assert!(parse_networks("10.0.0.0/33").is_err());
+        assert!(parse_networks("not-an-ip").is_err());
+        assert_eq!(parse_networks("").expect("empty"), Vec::new());
     }
 }

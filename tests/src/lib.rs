@@ -27,13 +27,30 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// A free TCP port on loopback (bound then released; the tiny race is acceptable in tests).
+/// A free TCP port on loopback for a process started later.
+///
+/// Chosen below the kernel's ephemeral range (32768–60999 on Linux): servers that bind port 0 —
+/// every in-process test app — never get these, so a port picked here cannot be taken by another
+/// test in the seconds before our process binds it. A process-wide counter with a random start
+/// keeps this process's picks distinct; each candidate is checked free before it is handed out.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        1 + std::process::id() % SPAN + uuid::Uuid::new_v4().as_u128() as u32 % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + SPAN)
 }
 
 /// Creates a fresh database on the server of `PMS_TEST_DATABASE_URL` and returns its URL.

@@ -97,7 +97,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Router> {
     Ok(http::with_common_layers(
         routes::router(state),
         "auth",
-        settings.http.body_limit_bytes,
+        &settings.http,
         ready,
     ))
 }

@@ -92,12 +92,7 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
         store: store.clone(),
         verifier: verifier.clone(),
     };
-    let rest = with_common_layers(
-        routes::router(state),
-        "billing",
-        settings.http.body_limit_bytes,
-        ready,
-    );
+    let rest = with_common_layers(routes::router(state), "billing", &settings.http, ready);
     let grpc = grpc::BillingGrpc::new(store, verifier).into_server();
     Ok(Billing { rest, grpc })
 }

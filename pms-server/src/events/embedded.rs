@@ -50,6 +50,8 @@ struct LogRow {
 }
 
 const APPEND: &str = "INSERT INTO event_log (id, topic, key, event_type, payload, occurred_at, appended_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING";
+/// Advisory lock key of appends to the PostgreSQL event log ("pms-elog").
+const APPEND_LOCK: i64 = 0x706d_732d_656c_6f67;
 const READ: &str = "SELECT seq, id, topic, key, event_type, payload, occurred_at FROM event_log WHERE seq > $1 ORDER BY seq LIMIT $2";
 const OFFSET: &str = "SELECT last_seq FROM consumer_offsets WHERE group_id = $1";
 const COMMIT: &str = "INSERT INTO consumer_offsets (group_id, last_seq) VALUES ($1, $2) ON CONFLICT (group_id) DO UPDATE SET last_seq = excluded.last_seq";
@@ -230,17 +232,30 @@ impl Publisher for EmbeddedLog {
     async fn publish(&self, e: &EventRecord) -> Result<(), PublishError> {
         let now = Utc::now();
         let result = match &self.db {
-            Db::Postgres(pool) => sqlx::query(APPEND)
-                .bind(e.id)
-                .bind(&e.topic)
-                .bind(&e.key)
-                .bind(&e.event_type)
-                .bind(&e.payload)
-                .bind(e.occurred_at)
-                .bind(now)
-                .execute(pool)
+            // Appends are serialised by a transaction-scoped advisory lock taken before the seq is
+            // allocated, so seq order is commit order: a consumer that read up to seq N can never
+            // later miss an N-1 that committed after it. (SQLite serialises writers anyway.)
+            Db::Postgres(pool) => {
+                async {
+                    let mut tx = pool.begin().await?;
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind(APPEND_LOCK)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(APPEND)
+                        .bind(e.id)
+                        .bind(&e.topic)
+                        .bind(&e.key)
+                        .bind(&e.event_type)
+                        .bind(&e.payload)
+                        .bind(e.occurred_at)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await
+                }
                 .await
-                .map(|_| ()),
+            }
             Db::Sqlite(pool) => sqlx::query(APPEND)
                 .bind(e.id)
                 .bind(&e.topic)

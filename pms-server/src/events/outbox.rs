@@ -46,7 +46,14 @@ impl From<OutboxRow> for (i64, EventRecord) {
 
 const INSERT: &str = "INSERT INTO outbox (id, topic, key, event_type, payload, occurred_at) VALUES ($1, $2, $3, $4, $5, $6)";
 const PENDING: &str = "SELECT seq, id, topic, key, event_type, payload, occurred_at FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1";
-const MARK: &str = "UPDATE outbox SET published_at = $1 WHERE seq <= $2 AND published_at IS NULL";
+/// SQLite: writers are serialised (BEGIN IMMEDIATE), so seq order is commit order and "everything
+/// up to the last published seq" is exactly what was read and sent.
+const MARK_UP_TO: &str =
+    "UPDATE outbox SET published_at = $1 WHERE seq <= $2 AND published_at IS NULL";
+/// PostgreSQL: seqs are handed out at insert but transactions commit in any order — a lower seq may
+/// commit after the relay read a higher one — so only the rows actually sent are marked.
+const MARK_EACH: &str =
+    "UPDATE outbox SET published_at = $1 WHERE seq = ANY($2) AND published_at IS NULL";
 const BACKLOG: &str = "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL";
 
 macro_rules! enqueue_impl {
@@ -79,22 +86,26 @@ pub async fn pending(db: &Db, limit: i64) -> Result<Vec<(i64, EventRecord)>, sql
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
-/// Marks every event up to and including `seq` as published.
-pub async fn mark_published(db: &Db, seq: i64) -> Result<(), sqlx::Error> {
+/// Marks the events with seqs `sent` (all published by the relay) as published.
+pub async fn mark_published(db: &Db, sent: &[i64]) -> Result<(), sqlx::Error> {
     let now = Utc::now();
     match db {
-        Db::Postgres(pool) => sqlx::query(MARK)
-            .bind(now)
-            .bind(seq)
-            .execute(pool)
-            .await
-            .map(|_| ())?,
-        Db::Sqlite(pool) => sqlx::query(MARK)
-            .bind(now)
-            .bind(seq)
-            .execute(pool)
-            .await
-            .map(|_| ())?,
+        Db::Postgres(pool) => {
+            sqlx::query(MARK_EACH)
+                .bind(now)
+                .bind(sent)
+                .execute(pool)
+                .await?;
+        }
+        Db::Sqlite(pool) => {
+            if let Some(last) = sent.iter().max() {
+                sqlx::query(MARK_UP_TO)
+                    .bind(now)
+                    .bind(last)
+                    .execute(pool)
+                    .await?;
+            }
+        }
     }
     Ok(())
 }

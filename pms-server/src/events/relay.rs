@@ -69,28 +69,32 @@ pub fn spawn(
 }
 
 /// Publishes everything pending, batch by batch, in order.
-async fn drain(service: &'static str, db: &Db, publisher: &dyn Publisher) -> anyhow::Result<()> {
+pub(crate) async fn drain(
+    service: &'static str,
+    db: &Db,
+    publisher: &dyn Publisher,
+) -> anyhow::Result<()> {
     loop {
         let batch = outbox::pending(db, BATCH).await?;
         if batch.is_empty() {
             return Ok(());
         }
         let full = batch.len() as i64 == BATCH;
-        let mut last = None;
+        let mut sent = Vec::with_capacity(batch.len());
         let mut failure = None;
         for (seq, event) in &batch {
             match publisher.publish(event).await {
-                Ok(()) => last = Some(*seq),
+                Ok(()) => sent.push(*seq),
                 Err(e) => {
                     failure = Some(e);
                     break;
                 }
             }
         }
-        if let Some(seq) = last {
-            outbox::mark_published(db, seq).await?;
+        if !sent.is_empty() {
+            outbox::mark_published(db, &sent).await?;
             metrics::counter!("events_published_total", "service" => service)
-                .increment(batch.iter().take_while(|(s, _)| *s <= seq).count() as u64);
+                .increment(sent.len() as u64);
         }
         if let Some(e) = failure {
             return Err(e.into());

@@ -323,3 +323,44 @@ mod kafka_mock {
         stop.cancel();
     }
 }
+
+#[tokio::test]
+async fn relay_never_marks_an_event_committed_after_it_read_a_later_one() {
+    use outbox::Enqueue;
+    let url = store::testing::fresh_postgres_url().await;
+    let pool = store::connect_postgres("public", &url, 4)
+        .await
+        .expect("pool");
+    sqlx::query(
+        include_str!("../../migrations/postgres/patient/0002_outbox.sql")
+            .split(';')
+            .next()
+            .expect("create table"),
+    )
+    .execute(&pool)
+    .await
+    .expect("ddl");
+    let db = Db::Postgres(pool.clone());
+    let publisher = Flaky::default();
+    let (early, late) = (event(TOPIC_PATIENT, "a", 1), event(TOPIC_PATIENT, "b", 2));
+    // `early` takes the lower seq but commits after `late` and after the relay's pass.
+    let mut slow = pool.begin().await.expect("tx");
+    slow.enqueue(&early).await.expect("enqueue early");
+    let mut fast = pool.begin().await.expect("tx");
+    fast.enqueue(&late).await.expect("enqueue late");
+    fast.commit().await.expect("commit late");
+    relay::drain("test", &db, &publisher).await.expect("drain");
+    assert_eq!(*publisher.published.lock().expect("lock"), [late.id]);
+    slow.commit().await.expect("commit early");
+    assert_eq!(
+        outbox::backlog(&db).await.expect("backlog"),
+        1,
+        "the early event is still pending"
+    );
+    relay::drain("test", &db, &publisher).await.expect("drain");
+    assert_eq!(
+        *publisher.published.lock().expect("lock"),
+        [late.id, early.id],
+        "published, not lost"
+    );
+}

@@ -89,7 +89,7 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
     Ok(http::with_common_layers(
         router,
         "gateway",
-        settings.http.body_limit_bytes,
+        &settings.http,
         ready,
     ))
 }

@@ -75,7 +75,7 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
     Ok(http::with_common_layers(
         routes::router(state),
         "patient",
-        settings.http.body_limit_bytes,
+        &settings.http,
         ready,
     ))
 }
