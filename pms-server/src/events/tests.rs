@@ -324,6 +324,24 @@ mod kafka_mock {
     }
 }
 
+/// Publishes, and on the first publish commits a transaction that was left open: the window in
+/// which an event with a lower seq commits after the relay read a higher one.
+struct CommitsDuringPublish {
+    pending: tokio::sync::Mutex<Option<sqlx::Transaction<'static, sqlx::Postgres>>>,
+    published: StdMutex<Vec<Uuid>>,
+}
+
+#[async_trait::async_trait]
+impl Publisher for CommitsDuringPublish {
+    async fn publish(&self, e: &EventRecord) -> Result<(), PublishError> {
+        if let Some(tx) = self.pending.lock().await.take() {
+            tx.commit().await.expect("commit the slow transaction");
+        }
+        self.published.lock().expect("lock").push(e.id);
+        Ok(())
+    }
+}
+
 #[tokio::test]
 async fn relay_never_marks_an_event_committed_after_it_read_a_later_one() {
     use outbox::Enqueue;
@@ -331,31 +349,30 @@ async fn relay_never_marks_an_event_committed_after_it_read_a_later_one() {
     let pool = store::connect_postgres("public", &url, 4)
         .await
         .expect("pool");
-    sqlx::query(
-        include_str!("../../migrations/postgres/patient/0002_outbox.sql")
-            .split(';')
-            .next()
-            .expect("create table"),
-    )
+    sqlx::raw_sql(include_str!(
+        "../../migrations/postgres/patient/0002_outbox.sql"
+    ))
     .execute(&pool)
     .await
     .expect("ddl");
     let db = Db::Postgres(pool.clone());
-    let publisher = Flaky::default();
     let (early, late) = (event(TOPIC_PATIENT, "a", 1), event(TOPIC_PATIENT, "b", 2));
-    // `early` takes the lower seq but commits after `late` and after the relay's pass.
+    // `early` takes the lower seq but commits only while the relay publishes `late`.
     let mut slow = pool.begin().await.expect("tx");
     slow.enqueue(&early).await.expect("enqueue early");
     let mut fast = pool.begin().await.expect("tx");
     fast.enqueue(&late).await.expect("enqueue late");
     fast.commit().await.expect("commit late");
+    let publisher = CommitsDuringPublish {
+        pending: tokio::sync::Mutex::new(Some(slow)),
+        published: StdMutex::new(Vec::new()),
+    };
     relay::drain("test", &db, &publisher).await.expect("drain");
     assert_eq!(*publisher.published.lock().expect("lock"), [late.id]);
-    slow.commit().await.expect("commit early");
     assert_eq!(
         outbox::backlog(&db).await.expect("backlog"),
         1,
-        "the early event is still pending"
+        "the early event is still pending, not marked"
     );
     relay::drain("test", &db, &publisher).await.expect("drain");
     assert_eq!(
