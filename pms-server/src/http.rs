@@ -22,9 +22,7 @@ use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::error::{ApiError, problem_response};
@@ -376,11 +374,6 @@ pub async fn serve(
     )
     .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await
-}
-
-/// The request id of a request (set by [`SetRequestIdLayer`]).
-pub fn request_id(req: &Request) -> Option<&RequestId> {
-    req.extensions().get::<RequestId>()
 }
 
 /// Adds the `bearer` (JWT) security scheme to a service's OpenAPI document.

@@ -7,8 +7,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use sqlx::Connection;
-
 /// Path of a workspace binary built next to this test executable (`target/<profile>/<name>`).
 /// Panics with the fix if it is missing: the suite runs the real binaries.
 pub fn binary(name: &str) -> PathBuf {
@@ -53,25 +51,9 @@ pub fn free_port() -> u16 {
     panic!("no free port in {FIRST}..{}", FIRST + SPAN)
 }
 
-/// Creates a fresh database on the server of `PMS_TEST_DATABASE_URL` and returns its URL.
-/// Panics (never skips) when the variable is missing.
-pub async fn fresh_postgres_url() -> String {
-    let base = std::env::var("PMS_TEST_DATABASE_URL").unwrap_or_else(|_| {
-        panic!("PMS_TEST_DATABASE_URL is not set: run `scripts/test`, which starts PostgreSQL")
-    });
-    let name = format!("pms_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&base)
-        .await
-        .expect("connect to PMS_TEST_DATABASE_URL");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    conn.close().await.ok();
-    let mut url = url::Url::parse(&base).expect("URL");
-    url.set_path(&name);
-    url.to_string()
-}
+/// A fresh PostgreSQL database per call (the server crate's helper; panics, never skips, without
+/// `PMS_TEST_DATABASE_URL`).
+pub use pms_server::store::testing::fresh_postgres_url;
 
 /// A running `pms-server` process. Killed on drop if still running.
 pub struct ServerProcess {
