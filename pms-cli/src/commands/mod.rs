@@ -13,6 +13,7 @@ mod login;
 mod logout;
 mod man;
 mod patients;
+pub mod present;
 mod prompt;
 mod request;
 mod users;
