@@ -240,8 +240,8 @@ impl BillingView {
         let table = Table::new(
             rows,
             [
-                Constraint::Length(9),
-                Constraint::Length(10),
+                Constraint::Length(11),
+                Constraint::Length(14),
                 Constraint::Fill(1),
                 Constraint::Fill(1),
             ],
