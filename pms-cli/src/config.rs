@@ -272,6 +272,6 @@ mod tests {
         std::fs::write(dir.path().join("config.toml"), "profiles = 3").unwrap();
         let err = Config::load(dir.path()).unwrap_err();
         assert!(err.to_string().contains("config.toml"), "{err}");
-        assert_eq!(err.exit_code(), crate::ExitCode::Usage);
+        assert!(matches!(err, crate::Error::Usage(_)), "{err:?}");
     }
 }

@@ -1,74 +1,15 @@
-//! The one error type of the client library and the CLI, and the exit code each error maps to.
+//! The one error type of the client library: typed, with the HTTP status, the server's
+//! problem+json body and the underlying causes kept.
 //!
-//! Every failure a command can meet ends up as an [`Error`]; [`Error::exit_code`] is the only
-//! place that decides the process exit status, and `Display` is the one actionable line printed
-//! after `error: `.
+//! The library decides *what* went wrong, never how to tell a user: `Display` is a short,
+//! neutral line. Advice ("run `pms login`") and exit codes belong to the front ends — the `pms`
+//! binary (`commands/present.rs`) and `pms-tui` render their own messages from these variants.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use pms_proto::rest::Problem;
-
-/// Process exit codes of `pms` (documented in `pms help exit-codes` and the README).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum ExitCode {
-    /// Success.
-    Ok = 0,
-    /// Any other error (I/O, unexpected server answer, failed request-file assertion, keyring).
-    Error = 1,
-    /// Bad command line: unknown flag, missing argument, invalid value.
-    Usage = 2,
-    /// The thing asked for does not exist (HTTP 404).
-    NotFound = 3,
-    /// Not logged in, session expired, token rejected, or forbidden (HTTP 401/403).
-    Auth = 4,
-    /// The server rejected the request: validation, conflict, precondition (HTTP 400/409/412/422/429).
-    Rejected = 5,
-    /// The server is unreachable or unavailable (connection refused, timeout, HTTP 502/503/504).
-    Unavailable = 6,
-}
-
-impl ExitCode {
-    /// Every code with its one-line meaning, in order (for `pms help exit-codes`).
-    pub const ALL: [(ExitCode, &'static str); 7] = [
-        (ExitCode::Ok, "success"),
-        (
-            ExitCode::Error,
-            "error (unexpected answer, I/O, keyring, failed request-file assertion)",
-        ),
-        (
-            ExitCode::Usage,
-            "usage: unknown command or flag, missing or invalid argument",
-        ),
-        (ExitCode::NotFound, "not found (HTTP 404)"),
-        (
-            ExitCode::Auth,
-            "not authenticated or forbidden: no session, session expired, bad token (HTTP 401/403)",
-        ),
-        (
-            ExitCode::Rejected,
-            "rejected: validation, conflict, precondition failed (HTTP 400/409/412/422/429)",
-        ),
-        (
-            ExitCode::Unavailable,
-            "server unreachable or unavailable (connection refused, timeout, HTTP 502/503/504)",
-        ),
-    ];
-
-    /// The numeric status.
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-
-    /// The exit code an HTTP error status maps to.
-    pub fn from_status(status: u16) -> ExitCode {
-        match status {
-            401 | 403 => ExitCode::Auth,
-            404 | 410 => ExitCode::NotFound,
-            400 | 409 | 412 | 422 | 428 | 429 => ExitCode::Rejected,
-            502..=504 => ExitCode::Unavailable,
-            _ => ExitCode::Error,
-        }
-    }
-}
+pub use reqwest::StatusCode;
 
 /// Where the access token of a request came from (it decides the advice on a 401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,53 +26,68 @@ pub enum TokenSource {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No connection could be made (refused, DNS, TLS, timeout).
-    #[error(
-        "cannot reach {url} ({reason}): is the server running? Start it with `pms-server`, or point --server / PMS_SERVER at it"
-    )]
-    Unreachable { url: String, reason: String },
+    #[error("cannot reach {url} ({reason})")]
+    Unreachable {
+        /// The origin tried.
+        url: String,
+        /// The innermost cause, phrased by the transport ("Connection refused").
+        reason: String,
+        #[source]
+        source: Option<Arc<reqwest::Error>>,
+    },
 
     /// The server answered with an error status.
-    #[error("{}", api_message(*.status, .problem.as_deref(), .context.as_deref(), *.source_kind))]
+    #[error("{}", api_summary(*.status, .problem.as_deref()))]
     Api {
-        status: u16,
+        status: StatusCode,
+        /// The problem+json body, when the server sent one.
         problem: Option<Box<Problem>>,
         /// What was being done ("patient 4f0c…"), for 404 messages.
         context: Option<String>,
+        /// Which token the request carried.
         source_kind: TokenSource,
+        /// `Retry-After` of a 429/503, when the server sent one.
+        retry_after: Option<Duration>,
     },
 
     /// No stored session for the profile and no `PMS_TOKEN`.
-    #[error("not logged in{}: run `pms login`{}", profile_suffix(.profile), server_hint(.server.as_deref()))]
+    #[error("not logged in{}", profile_suffix(.profile))]
     NotLoggedIn {
         profile: String,
         server: Option<String>,
     },
 
     /// The refresh token was refused: the session is over.
-    #[error("session expired or revoked: run `pms login`")]
+    #[error("session expired or revoked")]
     SessionExpired,
 
     /// The stored session belongs to another server than the one asked for.
-    #[error(
-        "profile `{profile}` is logged in to {session_server}, not {requested}: run `pms login --server {requested}` (or use --profile)"
-    )]
+    #[error("profile `{profile}` is logged in to {session_server}, not {requested}")]
     ServerMismatch {
         profile: String,
         session_server: String,
         requested: String,
     },
 
-    /// Bad command line or input the user must fix (exit 2).
+    /// Bad input the caller must fix (a flag, a file, a setting).
     #[error("{0}")]
     Usage(String),
 
-    /// A local lookup found nothing (exit 3).
+    /// A local lookup found nothing.
     #[error("{0}")]
     NotFound(String),
 
     /// The OS keyring could not be used and a file is not allowed.
     #[error("{0}")]
     Keyring(String),
+
+    /// A request body could not be serialised (a bug in the caller's type, never sent).
+    #[error("cannot encode the body of {what}: {source}")]
+    Encode {
+        what: String,
+        #[source]
+        source: Arc<serde_json::Error>,
+    },
 
     /// The answer could not be understood.
     #[error("unexpected answer from {url}: {reason}")]
@@ -151,22 +107,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// The process exit code for this error.
-    pub fn exit_code(&self) -> ExitCode {
-        match self {
-            Error::Unreachable { .. } => ExitCode::Unavailable,
-            Error::Api { status, .. } => ExitCode::from_status(*status),
-            Error::NotLoggedIn { .. } | Error::SessionExpired | Error::ServerMismatch { .. } => {
-                ExitCode::Auth
-            }
-            Error::Usage(_) => ExitCode::Usage,
-            Error::NotFound(_) => ExitCode::NotFound,
-            Error::Keyring(_) | Error::Decode { .. } | Error::Io { .. } | Error::Other(_) => {
-                ExitCode::Error
-            }
-        }
-    }
-
     /// An I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
         Error::Io {
@@ -181,10 +121,40 @@ impl Error {
     }
 
     /// The HTTP status, for API errors.
-    pub fn status(&self) -> Option<u16> {
+    pub fn status(&self) -> Option<StatusCode> {
         match self {
             Error::Api { status, .. } => Some(*status),
             _ => None,
+        }
+    }
+
+    /// The server's problem body, for API errors that carried one.
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            Error::Api { problem, .. } => problem.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether trying again later may succeed: the server is unreachable or failed (5xx).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Unreachable { .. } => true,
+            Error::Api { status, .. } => status.is_server_error(),
+            _ => false,
+        }
+    }
+
+    /// Whether the user has to log in (again) to go on.
+    pub fn needs_login(&self) -> bool {
+        match self {
+            Error::NotLoggedIn { .. } | Error::SessionExpired => true,
+            Error::Api {
+                status,
+                source_kind,
+                ..
+            } => *status == StatusCode::UNAUTHORIZED && *source_kind == TokenSource::Session,
+            _ => false,
         }
     }
 }
@@ -200,21 +170,9 @@ fn profile_suffix(profile: &str) -> String {
     }
 }
 
-fn server_hint(server: Option<&str>) -> String {
-    match server {
-        Some(server) => format!(" --server {server}, or set PMS_TOKEN"),
-        None => " (or set PMS_TOKEN)".to_owned(),
-    }
-}
-
-/// One line for an error status: what happened, why (the problem's detail and field errors),
-/// and what to do where there is something to do.
-fn api_message(
-    status: u16,
-    problem: Option<&Problem>,
-    context: Option<&str>,
-    source: TokenSource,
-) -> String {
+/// Why the server refused: its detail and per-field errors, else its title, else the reason
+/// phrase of the status. Front ends build their sentences around this.
+pub fn problem_reason(status: StatusCode, problem: Option<&Problem>) -> String {
     let detail = problem
         .and_then(|p| p.detail.clone())
         .filter(|d| !d.is_empty());
@@ -227,56 +185,33 @@ fn api_message(
                 .join("; ")
         })
         .unwrap_or_default();
-    let title = problem
-        .map(|p| p.title.clone())
-        .unwrap_or_else(|| default_title(status).to_owned());
-    let why = match (detail, fields.is_empty()) {
+    match (detail, fields.is_empty()) {
         (Some(d), true) => d,
         (Some(d), false) => format!("{d} ({fields})"),
         (None, false) => fields,
-        (None, true) => title.clone(),
-    };
-    match status {
-        401 => match source {
-            TokenSource::Environment => {
-                format!("the token in PMS_TOKEN was rejected ({why}): set a valid access token")
-            }
-            TokenSource::Session => "session expired or missing: run `pms login`".to_owned(),
-            TokenSource::None => format!("not authenticated: {why}"),
-        },
-        403 => format!("forbidden: {why}"),
-        404 => match context {
-            Some(what) => format!("{what} not found"),
-            None => format!("not found: {why}"),
-        },
-        409 => format!("conflict: {why}"),
-        412 => format!(
-            "precondition failed: {why} (the record changed since you read it: fetch it again)"
-        ),
-        429 => format!("too many requests: {why} (wait and try again)"),
-        502..=504 => format!("server unavailable ({status}): {why}"),
-        400 => format!("invalid request: {why}"),
-        422 => format!("rejected: {why}"),
-        _ => format!("server error {status}: {why}"),
+        (None, true) => problem
+            .map(|p| p.title.clone())
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("HTTP error").to_owned()),
     }
 }
 
-fn default_title(status: u16) -> &'static str {
-    match status {
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        409 => "Conflict",
-        412 => "Precondition Failed",
-        422 => "Unprocessable Content",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "HTTP error",
+fn api_summary(status: StatusCode, problem: Option<&Problem>) -> String {
+    format!(
+        "HTTP {}: {}",
+        status.as_u16(),
+        problem_reason(status, problem)
+    )
+}
+
+/// Parses a `Retry-After` value: delta-seconds or an HTTP date (RFC 9110 §10.2.3).
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
     }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let left = when.to_utc() - chrono::Utc::now();
+    Some(left.to_std().unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -284,121 +219,74 @@ mod tests {
     use super::*;
     use pms_proto::rest::FieldError;
 
-    fn api(status: u16, problem: Option<Problem>, source: TokenSource) -> Error {
-        Error::Api {
-            status,
-            problem: problem.map(Box::new),
-            context: None,
-            source_kind: source,
-        }
-    }
-
     #[test]
-    fn every_status_maps_to_its_exit_code() {
-        let cases = [
-            (400, 5),
-            (401, 4),
-            (403, 4),
-            (404, 3),
-            (409, 5),
-            (412, 5),
-            (422, 5),
-            (429, 5),
-            (500, 1),
-            (502, 6),
-            (503, 6),
-            (504, 6),
-        ];
-        for (status, code) in cases {
-            assert_eq!(
-                api(status, None, TokenSource::Session).exit_code().code(),
-                code,
-                "status {status}"
-            );
-        }
-    }
-
-    #[test]
-    fn local_errors_map_to_their_exit_codes() {
-        let unreachable = Error::Unreachable {
-            url: "http://127.0.0.1:1".into(),
-            reason: "connection refused".into(),
-        };
-        assert_eq!(unreachable.exit_code(), ExitCode::Unavailable);
-        assert_eq!(Error::SessionExpired.exit_code(), ExitCode::Auth);
-        assert_eq!(
-            Error::NotLoggedIn {
-                profile: "default".into(),
-                server: None
-            }
-            .exit_code(),
-            ExitCode::Auth
-        );
-        assert_eq!(Error::Usage("x".into()).exit_code(), ExitCode::Usage);
-        assert_eq!(Error::NotFound("x".into()).exit_code(), ExitCode::NotFound);
-        assert_eq!(Error::Keyring("x".into()).exit_code(), ExitCode::Error);
-        assert_eq!(
-            ExitCode::ALL.map(|(c, _)| c.code()),
-            [0, 1, 2, 3, 4, 5, 6],
-            "documented table is complete and ordered"
-        );
-    }
-
-    #[test]
-    fn messages_are_one_actionable_line() {
+    fn api_errors_keep_status_and_problem_and_read_neutrally() {
         let problem = Problem {
             type_: "about:blank".into(),
             title: "Bad Request".into(),
             status: 400,
             detail: Some("invalid patient".into()),
-            errors: vec![
-                FieldError {
-                    field: "email".into(),
-                    message: "not a valid email".into(),
-                },
-                FieldError {
-                    field: "dateOfBirth".into(),
-                    message: "must not be in the future".into(),
-                },
-            ],
+            errors: vec![FieldError {
+                field: "email".into(),
+                message: "not a valid email".into(),
+            }],
             request_id: None,
         };
-        assert_eq!(
-            api(400, Some(problem), TokenSource::Session).to_string(),
-            "invalid request: invalid patient (email: not a valid email; dateOfBirth: must not be in the future)"
-        );
-        assert_eq!(
-            api(401, None, TokenSource::Session).to_string(),
-            "session expired or missing: run `pms login`"
-        );
-        assert_eq!(
-            api(401, None, TokenSource::Environment).to_string(),
-            "the token in PMS_TOKEN was rejected (Unauthorized): set a valid access token"
-        );
-        let missing = Error::Api {
-            status: 404,
-            problem: None,
-            context: Some("patient 42".into()),
+        let e = Error::Api {
+            status: StatusCode::BAD_REQUEST,
+            problem: Some(Box::new(problem)),
+            context: None,
             source_kind: TokenSource::Session,
+            retry_after: None,
         };
-        assert_eq!(missing.to_string(), "patient 42 not found");
-        let unreachable = Error::Unreachable {
-            url: "http://127.0.0.1:4004".into(),
-            reason: "connection refused".into(),
-        };
-        assert!(unreachable.to_string().starts_with(
-            "cannot reach http://127.0.0.1:4004 (connection refused): is the server running?"
-        ));
-        for e in [unreachable, Error::SessionExpired] {
-            assert!(!e.to_string().contains('\n'));
-        }
+        assert_eq!(e.status(), Some(StatusCode::BAD_REQUEST));
+        assert_eq!(e.problem().map(|p| p.errors.len()), Some(1));
         assert_eq!(
-            Error::NotLoggedIn {
-                profile: "staging".into(),
-                server: None
-            }
-            .to_string(),
-            "not logged in (profile `staging`): run `pms login` (or set PMS_TOKEN)"
+            e.to_string(),
+            "HTTP 400: invalid patient (email: not a valid email)"
         );
+        assert!(!e.to_string().contains("pms login"));
+        assert!(!e.is_transient());
+    }
+
+    #[test]
+    fn transient_and_login_classification() {
+        let down = Error::Unreachable {
+            url: "http://127.0.0.1:1".into(),
+            reason: "Connection refused".into(),
+            source: None,
+        };
+        assert!(down.is_transient());
+        let api = |status, source_kind| Error::Api {
+            status,
+            problem: None,
+            context: None,
+            source_kind,
+            retry_after: None,
+        };
+        assert!(api(StatusCode::BAD_GATEWAY, TokenSource::Session).is_transient());
+        assert!(!api(StatusCode::NOT_FOUND, TokenSource::Session).is_transient());
+        assert!(api(StatusCode::UNAUTHORIZED, TokenSource::Session).needs_login());
+        assert!(!api(StatusCode::UNAUTHORIZED, TokenSource::Environment).needs_login());
+        assert!(Error::SessionExpired.needs_login());
+        assert_eq!(
+            api(StatusCode::NOT_FOUND, TokenSource::None).to_string(),
+            "HTTP 404: Not Found"
+        );
+    }
+
+    #[test]
+    fn retry_after_accepts_seconds_and_dates() {
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        let later = (chrono::Utc::now() + chrono::TimeDelta::seconds(120)).to_rfc2822();
+        let left = parse_retry_after(&later).unwrap();
+        assert!(left > Duration::from_secs(100) && left <= Duration::from_secs(120));
+        assert_eq!(parse_retry_after("soon"), None);
     }
 }

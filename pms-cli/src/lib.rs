@@ -17,4 +17,4 @@ pub mod session;
 pub mod sse;
 
 pub use api::ApiClient;
-pub use error::{Error, ExitCode, Result};
+pub use error::{Error, Result};

@@ -10,8 +10,9 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use clap::Parser;
+use commands::present::{self, ExitCode};
+use pms_cli::Error;
 use pms_cli::config::EnvSnapshot;
-use pms_cli::{Error, ExitCode};
 
 fn main() -> std::process::ExitCode {
     let cli = match commands::Cli::try_parse() {
@@ -48,16 +49,17 @@ fn main() -> std::process::ExitCode {
         Err(e) if e.is_broken_pipe() => exit(ExitCode::Ok),
         Err(e) => {
             print_error(&e, color);
-            exit(e.exit_code())
+            exit(present::exit_code(&e))
         }
     }
 }
 
 fn print_error(e: &Error, color: bool) {
+    let line = present::message(e);
     if color {
-        eprintln!("\x1b[31merror:\x1b[0m {e}");
+        eprintln!("\x1b[31merror:\x1b[0m {line}");
     } else {
-        eprintln!("error: {e}");
+        eprintln!("error: {line}");
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use crate::api::{ApiClient, StreamStart};
-use crate::error::{Error, ExitCode, Result};
+use crate::error::{Error, Result};
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,11 +167,7 @@ impl Backoff {
 /// Whether a failure to open the stream is worth retrying (the server is restarting or
 /// unreachable) rather than final (bad token, no such endpoint, bad filter).
 fn retryable(e: &Error) -> bool {
-    match e.exit_code() {
-        ExitCode::Unavailable => true,
-        ExitCode::Error => matches!(e, Error::Api { status, .. } if *status >= 500),
-        _ => false,
-    }
+    e.is_transient()
 }
 
 /// Follows the event stream until `on_event` fails (e.g. stdout closed) or a final error.

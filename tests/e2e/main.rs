@@ -7,3 +7,4 @@ mod distributed;
 mod process;
 mod scenario;
 mod topologies;
+mod tui;

@@ -3,7 +3,8 @@
 //! It knows the gateway's base URL and where the access token comes from: `PMS_TOKEN` (used as
 //! is), a stored session (refreshed transparently shortly before it expires and once more on a
 //! 401, the rotated tokens handed back to the caller's [`SessionPersistence`]), or none. Every
-//! error becomes a [`crate::Error`] with the right exit code; problem+json bodies are kept.
+//! error becomes a typed [`crate::Error`]: the status, the problem+json body and the causes are
+//! kept; front ends phrase them.
 
 mod analytics;
 mod auth;
@@ -91,6 +92,8 @@ pub struct ApiRequest {
     pub context: Option<String>,
     /// No overall timeout (event streams).
     pub streaming: bool,
+    /// Why [`ApiRequest::json`] could not encode the body: [`ApiClient::send`] fails with it.
+    pub encode_error: Option<Arc<serde_json::Error>>,
 }
 
 impl ApiRequest {
@@ -104,6 +107,7 @@ impl ApiRequest {
             body: None,
             context: None,
             streaming: false,
+            encode_error: None,
         }
     }
 
@@ -119,9 +123,13 @@ impl ApiRequest {
         self
     }
 
-    /// Sets a JSON body.
+    /// Sets a JSON body. A body that cannot be encoded is reported by [`ApiClient::send`]
+    /// (as [`Error::Encode`]) instead of silently sending none.
     pub fn json(mut self, body: &impl serde::Serialize) -> ApiRequest {
-        self.body = serde_json::to_value(body).ok();
+        match serde_json::to_value(body) {
+            Ok(value) => self.body = Some(value),
+            Err(e) => self.encode_error = Some(Arc::new(e)),
+        }
         self
     }
 
@@ -242,9 +250,11 @@ impl ApiClient {
         }
         let tokens = match self.refresh(&session.refresh_token).await {
             Ok(tokens) => tokens,
-            Err(Error::Api {
-                status: 400 | 401, ..
-            }) => return Err(Error::SessionExpired),
+            Err(Error::Api { status, .. })
+                if status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED =>
+            {
+                return Err(Error::SessionExpired);
+            }
             Err(e) => return Err(e),
         };
         session.access_token = tokens.token;
@@ -277,6 +287,12 @@ impl ApiClient {
     /// Sends a request with the client's token; on a 401 refreshes the session once and
     /// retries. Error statuses become [`Error::Api`].
     pub async fn send(&self, request: ApiRequest) -> Result<ApiResponse> {
+        if let Some(source) = &request.encode_error {
+            return Err(Error::Encode {
+                what: format!("{} {}", request.method, request.target),
+                source: source.clone(),
+            });
+        }
         let token = self.token(None).await?;
         let response = self.execute(&request, token.as_deref()).await?;
         if response.status() == StatusCode::UNAUTHORIZED
@@ -290,6 +306,12 @@ impl ApiClient {
     }
 
     async fn send_unauthenticated(&self, request: ApiRequest) -> Result<ApiResponse> {
+        if let Some(source) = &request.encode_error {
+            return Err(Error::Encode {
+                what: format!("{} {}", request.method, request.target),
+                source: source.clone(),
+            });
+        }
         let response = self.execute(&request, None).await?;
         let mut checked = self.check(response, &request).await;
         if let Err(Error::Api { source_kind, .. }) = &mut checked {
@@ -323,7 +345,7 @@ impl ApiClient {
         builder
             .send()
             .await
-            .map_err(|e| transport_error(&self.inner.base, &e))
+            .map_err(|e| transport_error(&self.inner.base, e))
     }
 
     async fn check(
@@ -338,13 +360,20 @@ impl ApiClient {
                 url: self.url(&request.target),
             });
         }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::error::parse_retry_after);
+        // An unreadable error body still leaves the status to report.
         let bytes = response.bytes().await.unwrap_or_default();
         let problem = serde_json::from_slice::<Problem>(&bytes).ok().map(Box::new);
         Err(Error::Api {
-            status: status.as_u16(),
+            status,
             problem,
             context: request.context.clone(),
             source_kind: self.token_source(),
+            retry_after,
         })
     }
 
@@ -374,7 +403,7 @@ impl ApiClient {
             builder = builder.body(body);
         }
         let started = Instant::now();
-        let response = builder.send().await.map_err(|e| transport_error(url, &e))?;
+        let response = builder.send().await.map_err(|e| transport_error(url, e))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -389,7 +418,7 @@ impl ApiClient {
         let body = response
             .bytes()
             .await
-            .map_err(|e| transport_error(url, &e))?
+            .map_err(|e| transport_error(url, e))?
             .to_vec();
         Ok(RawResponse {
             status,
@@ -424,7 +453,7 @@ impl ApiResponse {
             .response
             .bytes()
             .await
-            .map_err(|e| transport_error(&url, &e))?;
+            .map_err(|e| transport_error(&url, e))?;
         serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
             url,
             reason: e.to_string(),
@@ -439,9 +468,9 @@ pub fn expires_at(expires_in: u64) -> chrono::DateTime<Utc> {
 
 /// A transport failure as an [`Error`]: connection problems and timeouts are "unreachable"
 /// (exit 6) and name the innermost cause ("Connection refused").
-fn transport_error(url: &str, e: &reqwest::Error) -> Error {
+fn transport_error(url: &str, e: reqwest::Error) -> Error {
     let mut reason = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = std::error::Error::source(&e);
     while let Some(inner) = source {
         reason = inner.to_string();
         source = inner.source();
@@ -453,7 +482,11 @@ fn transport_error(url: &str, e: &reqwest::Error) -> Error {
         let base = url::Url::parse(url)
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_else(|_| url.to_owned());
-        Error::Unreachable { url: base, reason }
+        Error::Unreachable {
+            url: base,
+            reason,
+            source: Some(Arc::new(e)),
+        }
     } else {
         Error::Other(format!("request to {url} failed: {reason}"))
     }

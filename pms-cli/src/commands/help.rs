@@ -2,7 +2,9 @@
 //! `environment`.
 
 use clap::{Args, CommandFactory};
-use pms_cli::{Error, ExitCode, Result};
+use pms_cli::{Error, Result};
+
+use super::present::ExitCode;
 
 use super::Cli;
 use super::completion::write_stdout;

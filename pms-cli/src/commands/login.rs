@@ -42,7 +42,10 @@ pub async fn run(app: &App, args: LoginArgs) -> Result<()> {
     let (email, role) = match identity.me().await {
         Ok(me) => (me.email, Some(me.role)),
         Err(e) => {
-            (app.ctx.warn)(&format!("logged in, but could not read the account ({e})"));
+            (app.ctx.warn)(&format!(
+                "logged in, but could not read the account ({})",
+                super::present::message(&e)
+            ));
             (email, None)
         }
     };

@@ -31,12 +31,11 @@ pub async fn run(app: &App) -> Result<()> {
     {
         Ok(()) => true,
         // Already expired or revoked: nothing left to revoke.
-        Err(Error::Api {
-            status: 400 | 401, ..
-        }) => true,
+        Err(Error::Api { status, .. }) if matches!(status.as_u16(), 400 | 401) => true,
         Err(e) => {
             (app.ctx.warn)(&format!(
-                "could not revoke the session on the server ({e}); it stays valid there until it expires"
+                "could not revoke the session on the server ({}); it stays valid there until it expires",
+                super::present::message(&e)
             ));
             false
         }

@@ -13,8 +13,10 @@ mod login;
 mod logout;
 mod man;
 mod patients;
+pub mod present;
 mod prompt;
 mod request;
+mod tui;
 mod users;
 mod whoami;
 
@@ -89,6 +91,8 @@ pub enum Command {
     Events(events::EventsCommand),
     /// Run `.http` request files (requests, captures, `??` assertions).
     Request(request::RequestArgs),
+    /// The interactive terminal UI (runs `pms-tui` with the same profile and server).
+    Tui,
     /// Print a shell completion script: bash, zsh, fish, powershell, elvish.
     Completion(completion::CompletionArgs),
     /// Print the man page (roff): `pms man > pms.1`.
@@ -148,6 +152,7 @@ pub async fn run(cli: Cli, env: EnvSnapshot) -> Result<()> {
         Command::Completion(args) => return completion::run(args),
         Command::Man => return man::run(),
         Command::Help(args) => return help::run(args),
+        Command::Tui => return tui::run(cli.global.profile, cli.global.server),
         _ => {}
     }
     let warn_fn: pms_cli::session::Warn = Arc::new(move |text: &str| warn(text, stderr_color));
@@ -169,7 +174,7 @@ pub async fn run(cli: Cli, env: EnvSnapshot) -> Result<()> {
         Command::Analytics(command) => analytics::run(&app, command).await,
         Command::Events(command) => events::run(&app, command).await,
         Command::Request(args) => request::run(&app, args).await,
-        Command::Completion(_) | Command::Man | Command::Help(_) => Ok(()),
+        Command::Completion(_) | Command::Man | Command::Help(_) | Command::Tui => Ok(()),
     }
 }
 

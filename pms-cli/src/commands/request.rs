@@ -65,12 +65,18 @@ pub async fn run(app: &App, args: RequestArgs) -> Result<()> {
                     scope.injected.insert("token".into(), token);
                 }
                 Ok(None) => {}
-                Err(e) => scope.token_unavailable = Some(format!("{{{{token}}}}: {e}")),
+                Err(e) => {
+                    scope.token_unavailable =
+                        Some(format!("{{{{token}}}}: {}", super::present::message(&e)))
+                }
             }
             client
         }
         Err(e @ (Error::NotLoggedIn { .. } | Error::ServerMismatch { .. })) => {
-            scope.token_unavailable = Some(format!("{{{{token}}}} needs a session: {e}"));
+            scope.token_unavailable = Some(format!(
+                "{{{{token}}}} needs a session: {}",
+                super::present::message(&e)
+            ));
             app.ctx.anonymous_client(&app.ctx.server())?
         }
         Err(e) => return Err(e),

@@ -103,7 +103,7 @@ fn keyring_mode_fails_closed_and_writes_nothing() {
         dir.path(),
     );
     let err = tokens.save("default", &session("d")).unwrap_err();
-    assert_eq!(err.exit_code(), crate::ExitCode::Error);
+    assert!(matches!(err, crate::Error::Keyring(_)), "{err:?}");
     let text = err.to_string();
     assert!(text.contains("no usable OS keyring"), "{text}");
     assert!(text.contains("nothing was written"), "{text}");
@@ -293,7 +293,7 @@ fn store_mode_parsing() {
     );
     assert_eq!(StoreMode::parse(Some("file")).unwrap(), StoreMode::File);
     let err = StoreMode::parse(Some("vault")).unwrap_err();
-    assert_eq!(err.exit_code(), crate::ExitCode::Usage);
+    assert!(matches!(err, crate::Error::Usage(_)), "{err:?}");
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod request;
 mod session;
 mod shapes;
 mod tail;
+mod throttle;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

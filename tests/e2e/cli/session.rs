@@ -101,7 +101,7 @@ async fn round_trip(backend: Backend) {
         .refresh(&refresh_token)
         .await
         .expect_err("revoked");
-    assert_eq!(err.status(), Some(401));
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(401));
     let after = pms.run(&["whoami"], None).expect(4);
     assert!(after.stderr.contains("not logged in"), "{after:?}");
     assert!(after.stderr.contains("run `pms login`"), "{after:?}");

@@ -69,7 +69,7 @@ pub async fn run(app: &App, args: StatusArgs) -> Result<()> {
                 status.access_token_expires_at = Some(me.token_expires_at);
             }
             Err(e) => {
-                if e.exit_code() == pms_cli::ExitCode::Auth {
+                if super::super::present::exit_code(&e) == super::super::present::ExitCode::Auth {
                     status.verified = Some(false);
                 }
                 failure = Some(e);

@@ -150,7 +150,10 @@ mod tests {
         assert_eq!(body.phone.as_deref(), Some("555"));
         std::fs::write(&path, r#"{"nmae":"typo"}"#).unwrap();
         let err = args.body().unwrap_err();
-        assert_eq!(err.exit_code(), pms_cli::ExitCode::Usage);
+        assert_eq!(
+            crate::commands::present::exit_code(&err),
+            crate::commands::present::ExitCode::Usage
+        );
         assert!(err.to_string().contains("unknown field `nmae`"), "{err}");
     }
 }

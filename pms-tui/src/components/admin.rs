@@ -1,0 +1,134 @@
+//! The Admin tab (ADMIN only): users and the audit log side by side; `Tab` switches focus.
+
+use pms_proto::rest::{AuditEntry, User};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
+
+use super::Cursor;
+use crate::theme::Theme;
+
+/// State of the Admin tab.
+#[derive(Debug, Default)]
+pub struct AdminView {
+    pub users: Vec<User>,
+    pub audit: Vec<AuditEntry>,
+    /// 0 users, 1 audit.
+    pub focus: usize,
+    pub users_cursor: Cursor,
+    pub audit_cursor: Cursor,
+    pub loading: bool,
+    pub loaded: bool,
+    pub error: Option<String>,
+}
+
+impl AdminView {
+    /// Moves the focused list.
+    pub fn move_by(&mut self, down: bool, by: usize) {
+        let (cursor, len) = if self.focus == 0 {
+            (&mut self.users_cursor, self.users.len())
+        } else {
+            (&mut self.audit_cursor, self.audit.len())
+        };
+        if down {
+            cursor.down(len, by);
+        } else {
+            cursor.up(by);
+        }
+    }
+
+    /// Draws the tab; `allowed` is false for non-admins.
+    pub fn draw(&self, frame: &mut Frame, area: Rect, theme: Theme, allowed: bool) {
+        if !allowed {
+            frame.render_widget(
+                Paragraph::new(Span::styled(
+                    "✗ The Admin tab is for ADMIN accounts only.",
+                    theme.error(),
+                ))
+                .block(Block::default().borders(Borders::ALL).title(" Admin ")),
+                area,
+            );
+            return;
+        }
+        let [top, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(area);
+        let status = match (&self.error, self.loading) {
+            (Some(e), _) => Span::styled(format!("✗ {e}"), theme.error()),
+            (None, true) => Span::styled("loading…", theme.warn()),
+            (None, false) => Span::styled("Tab switches list · r reloads", theme.dim()),
+        };
+        frame.render_widget(Paragraph::new(status), top);
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
+                .areas(body);
+        let height = left.height.saturating_sub(3) as usize;
+        let focus_title = |i: usize, t: &str| {
+            let t = if self.focus == i {
+                format!(" ▸ {t} ")
+            } else {
+                format!(" {t} ")
+            };
+            Span::styled(t, theme.title())
+        };
+        let window = self.users_cursor.window(self.users.len(), height);
+        let rows = self.users[window.clone()].iter().enumerate().map(|(i, u)| {
+            let row = Row::new(vec![
+                u.email.clone(),
+                u.role.to_string(),
+                if u.disabled { "disabled" } else { "active" }.to_owned(),
+            ]);
+            if self.focus == 0 && window.start + i == self.users_cursor.selected {
+                row.style(theme.selected())
+            } else {
+                row
+            }
+        });
+        frame.render_widget(
+            Table::new(
+                rows,
+                [
+                    Constraint::Fill(1),
+                    Constraint::Length(9),
+                    Constraint::Length(8),
+                ],
+            )
+            .header(Row::new(["Email", "Role", "State"]).style(theme.title()))
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(focus_title(0, "Users")),
+            ),
+            left,
+        );
+        let window = self.audit_cursor.window(self.audit.len(), height);
+        let rows = self.audit[window.clone()].iter().enumerate().map(|(i, a)| {
+            let row = Row::new(vec![
+                a.occurred_at.format("%m-%d %H:%M").to_string(),
+                a.action.clone(),
+                a.outcome.clone(),
+            ]);
+            if self.focus == 1 && window.start + i == self.audit_cursor.selected {
+                row.style(theme.selected())
+            } else {
+                row
+            }
+        });
+        frame.render_widget(
+            Table::new(
+                rows,
+                [
+                    Constraint::Length(11),
+                    Constraint::Fill(1),
+                    Constraint::Length(8),
+                ],
+            )
+            .header(Row::new(["When", "Action", "Outcome"]).style(theme.title()))
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(focus_title(1, "Audit log")),
+            ),
+            right,
+        );
+    }
+}
