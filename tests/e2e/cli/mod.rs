@@ -146,8 +146,15 @@ impl Pms {
     /// A fresh user with its own config dir and a unique profile; sessions in files unless the
     /// test says otherwise.
     pub fn new() -> Pms {
+        let config = tempfile::tempdir().expect("temp dir");
+        // Like the directory `pms` itself creates (a looser one is fixed with a warning).
+        std::fs::set_permissions(
+            config.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .expect("chmod");
         Pms {
-            config: tempfile::tempdir().expect("temp dir"),
+            config,
             profile: format!("e2e-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
             env: vec![("PMS_TOKEN_STORE".into(), "file".into())],
             umask: None,
