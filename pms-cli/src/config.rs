@@ -96,12 +96,20 @@ pub fn validate_profile(name: &str) -> Result<()> {
     }
 }
 
-/// Normalises a server URL: must be http(s); trailing slash dropped.
+/// Normalises a server URL: must be http(s); trailing slash dropped. Without a scheme, a
+/// loopback host (`localhost`, `127.0.0.1`, `[::1]`) gets `http://` and any other host
+/// `https://` — a session never goes over plain HTTP to another machine by omission.
 pub fn normalize_server(raw: &str) -> Result<String> {
     let with_scheme = if raw.contains("://") {
         raw.to_owned()
     } else {
-        format!("http://{raw}")
+        let probe = url::Url::parse(&format!("http://{raw}"))
+            .map_err(|e| Error::Usage(format!("invalid server URL `{raw}`: {e}")))?;
+        if is_loopback(&probe) {
+            format!("http://{raw}")
+        } else {
+            format!("https://{raw}")
+        }
     };
     let url = url::Url::parse(&with_scheme)
         .map_err(|e| Error::Usage(format!("invalid server URL `{raw}`: {e}")))?;
@@ -111,6 +119,30 @@ pub fn normalize_server(raw: &str) -> Result<String> {
         )));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// Whether a URL's host is this machine (`localhost`, `*.localhost`, 127.0.0.0/8, `::1`).
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// The warning for a server reached over plain `http://` on another machine: tokens and patient
+/// data would cross the network unencrypted.
+pub fn plain_http_warning(server: &str) -> Option<String> {
+    let url = url::Url::parse(server).ok()?;
+    (url.scheme() == "http" && !is_loopback(&url)).then(|| {
+        format!(
+            "{server} is plain http:// to another machine: passwords, tokens and patient data cross the network unencrypted. Use https://"
+        )
+    })
 }
 
 /// One profile: a server and who logs in there. No secrets.
@@ -226,11 +258,43 @@ mod tests {
             "http://localhost:4004"
         );
         assert_eq!(
+            normalize_server("127.0.0.1:4004").unwrap(),
+            "http://127.0.0.1:4004"
+        );
+        assert_eq!(normalize_server("[::1]:4004").unwrap(), "http://[::1]:4004");
+        assert_eq!(
+            normalize_server("pms.example:8443").unwrap(),
+            "https://pms.example:8443",
+            "another machine: never plain http by omission"
+        );
+        assert_eq!(normalize_server("10.0.0.5").unwrap(), "https://10.0.0.5");
+        assert_eq!(
+            normalize_server("http://pms.example").unwrap(),
+            "http://pms.example",
+            "an explicit scheme is kept"
+        );
+        assert_eq!(
             normalize_server("https://pms.example/base/").unwrap(),
             "https://pms.example/base"
         );
         assert!(normalize_server("ftp://x").is_err());
         assert!(normalize_server("http://").is_err());
+    }
+
+    #[test]
+    fn plain_http_to_another_machine_is_warned_about() {
+        for quiet in [
+            "http://127.0.0.1:4004",
+            "http://localhost:4004",
+            "http://[::1]:4004",
+            "http://api.localhost",
+            "https://pms.example",
+        ] {
+            assert_eq!(plain_http_warning(quiet), None, "{quiet}");
+        }
+        let warning = plain_http_warning("http://10.0.0.5:4004").unwrap();
+        assert!(warning.contains("unencrypted"), "{warning}");
+        assert!(plain_http_warning("http://pms.example").is_some());
     }
 
     #[test]

@@ -52,6 +52,9 @@ impl Context {
             .map(config::normalize_server)
             .transpose()?;
         let dir = env.config_dir()?;
+        for warning in crate::credentials::file::secure_config_dir(&dir) {
+            warn(&warning);
+        }
         let config = Config::load(&dir)?;
         let mode = StoreMode::parse(env.token_store.as_deref())?;
         let timeout = match env.keyring_timeout.as_deref() {
@@ -67,7 +70,15 @@ impl Context {
                     ))
                 })?,
         };
-        let tokens = TokenStore::platform(mode, &dir, timeout, env.keyring_backend.as_deref())?;
+        let default_dir = EnvSnapshot {
+            config_dir: None,
+            ..env.clone()
+        }
+        .config_dir()
+        .ok();
+        let namespace = crate::credentials::naming::config_namespace(&dir, default_dir.as_deref());
+        let tokens = TokenStore::platform(mode, &dir, timeout, env.keyring_backend.as_deref())?
+            .with_namespace(namespace);
         Ok(Context {
             env,
             profile,
@@ -96,10 +107,25 @@ impl Context {
         ApiClient::new(server, Credentials::None)
     }
 
-    /// Reads the profile's stored session (pinned store first).
+    /// Reads the profile's stored session for the server in use (pinned store first).
     pub fn load_session(&self) -> Result<LoadOutcome> {
-        let pinned = self.profile_settings().token_store;
-        let outcome = self.tokens.load(&self.profile, pinned.as_deref())?;
+        let settings = self.profile_settings();
+        let server = self.server();
+        let mut outcome =
+            self.tokens
+                .load(&self.profile, &server, settings.token_store.as_deref())?;
+        // Asked for another server than the profile's: its session there (if any) is found
+        // only to say so (`ServerMismatch`), never sent.
+        if outcome.found.is_none()
+            && let Some(own) = settings.server.filter(|own| *own != server)
+        {
+            let other = self
+                .tokens
+                .load(&self.profile, &own, settings.token_store.as_deref())?;
+            if other.found.is_some() {
+                outcome = other;
+            }
+        }
         if let Some(found) = &outcome.found {
             for warning in &found.warnings {
                 (self.warn)(warning);
@@ -179,12 +205,6 @@ impl SessionPersistence for StoredSession {
     }
 
     fn reload(&self) -> Option<Session> {
-        let pinned = self.context.profile_settings().token_store;
-        self.context
-            .tokens
-            .load(&self.context.profile, pinned.as_deref())
-            .ok()?
-            .found
-            .map(|f| f.session)
+        self.context.load_session().ok()?.found.map(|f| f.session)
     }
 }

@@ -1,6 +1,11 @@
 //! Server-Sent Events: an incremental parser (WHATWG "event stream interpretation") and the
 //! tail loop that keeps a stream alive — reconnect with jittered exponential backoff, resume with
 //! `Last-Event-ID`, and tell the caller about every disconnect and reconnect.
+//!
+//! A stream ends with the session: when its access token expires or is revoked the server sends
+//! `event: reauthenticate` (`data: {"reason":"expired"|"revoked"}`) and closes it. The loop then
+//! refreshes the session and reconnects at once after the last event it delivered (gap-free); a
+//! refresh the server refuses ends the tail with the not-authenticated error (exit 4).
 
 use std::time::Duration;
 
@@ -127,6 +132,9 @@ impl SseParser {
     }
 }
 
+/// The event a server sends before closing a stream whose token expired or was revoked.
+pub const REAUTHENTICATE: &str = "reauthenticate";
+
 /// What happened to the connection, for the marker lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TailNotice {
@@ -182,11 +190,14 @@ pub async fn tail(
     let mut parser = SseParser::default();
     let mut attempt: u32 = 0;
     let mut had_connection = false;
+    // Re-authentications in a row with no event between them (a server that rejects every
+    // fresh token must not be hammered).
+    let mut reauth_streak: u32 = 0;
     loop {
         if let Some(id) = parser.last_id() {
             start.last_event_id = Some(id.to_owned());
         }
-        let reason = match client.open_event_stream(&start).await {
+        let ended = match client.open_event_stream(&start).await {
             Ok(response) => {
                 if had_connection || attempt > 0 {
                     on_notice(&TailNotice::Reconnected {
@@ -205,33 +216,77 @@ pub async fn tail(
                     ..SseParser::default()
                 };
                 let mut body = response.bytes_stream();
-                loop {
+                'read: loop {
                     match body.next().await {
                         Some(Ok(chunk)) => {
+                            // The id to resume after: the last event actually delivered.
+                            let mut delivered = parser.last_id.clone();
                             for event in parser.push(&chunk) {
+                                if event.event == REAUTHENTICATE {
+                                    parser.last_id = delivered;
+                                    break 'read Ended::Reauthenticate(reauth_reason(&event.data));
+                                }
                                 on_event(&event)?;
+                                reauth_streak = 0;
+                                delivered = event.id.clone();
                             }
                         }
-                        Some(Err(e)) => break format!("stream error: {e}"),
-                        None => break "the server closed the stream".to_owned(),
+                        Some(Err(e)) => break Ended::Lost(format!("stream error: {e}")),
+                        None => break Ended::Lost("the server closed the stream".to_owned()),
                     }
                 }
             }
-            Err(e) if retryable(&e) => e.to_string(),
+            Err(e) if retryable(&e) => Ended::Lost(e.to_string()),
             Err(e) => return Err(e),
         };
-        attempt += 1;
-        let mut delay = backoff.delay(attempt);
-        if let Some(ms) = parser.retry {
-            delay = delay
-                .max(Duration::from_millis(ms))
-                .min(backoff.max.max(Duration::from_millis(ms)));
-        }
+        let (reason, delay) = match ended {
+            Ended::Reauthenticate(why) => {
+                client.reauthenticate().await?;
+                reauth_streak += 1;
+                let delay = if reauth_streak > 1 {
+                    backoff.delay(reauth_streak - 1)
+                } else {
+                    Duration::ZERO
+                };
+                (format!("the server asked to re-authenticate: {why}"), delay)
+            }
+            Ended::Lost(reason) => {
+                attempt += 1;
+                let mut delay = backoff.delay(attempt);
+                if let Some(ms) = parser.retry {
+                    delay = delay
+                        .max(Duration::from_millis(ms))
+                        .min(backoff.max.max(Duration::from_millis(ms)));
+                }
+                (reason, delay)
+            }
+        };
         on_notice(&TailNotice::Disconnected {
             reason,
             retry_in: delay,
         });
         tokio::time::sleep(delay).await;
+    }
+}
+
+/// How a connection ended.
+enum Ended {
+    /// Lost (or could not be opened): retry with backoff.
+    Lost(String),
+    /// The server ended it for the token (`expired`, `revoked`): refresh, then resume at once.
+    Reauthenticate(String),
+}
+
+/// The `reason` of a `reauthenticate` event's data, for the marker line.
+fn reauth_reason(data: &str) -> String {
+    let reason = serde_json::from_str::<serde_json::Value>(data)
+        .ok()
+        .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(str::to_owned));
+    match reason.as_deref() {
+        Some("expired") => "the access token expired".to_owned(),
+        Some("revoked") => "the access token was revoked".to_owned(),
+        Some(other) => other.to_owned(),
+        None => "no reason given".to_owned(),
     }
 }
 

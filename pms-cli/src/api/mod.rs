@@ -9,6 +9,7 @@
 mod analytics;
 mod auth;
 mod billing;
+pub mod origin;
 mod paging;
 mod patients;
 
@@ -76,6 +77,8 @@ pub struct ApiClient {
 struct Inner {
     http: reqwest::Client,
     base: String,
+    /// `base` parsed: the one origin this client's credentials may go to.
+    base_url: url::Url,
     auth: Auth,
 }
 
@@ -83,7 +86,8 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct ApiRequest {
     pub method: Method,
-    /// A path under the base (`/api/patients`) or an absolute URL on the same server.
+    /// A path under the base (`/api/patients`) or an absolute URL on the same origin (any
+    /// other origin is refused: the client's credentials never leave its server).
     pub target: String,
     pub query: Vec<(String, String)>,
     pub headers: Vec<(HeaderName, String)>,
@@ -153,8 +157,18 @@ pub struct RawResponse {
 impl ApiClient {
     /// A client for the gateway at `base` (`http://127.0.0.1:4004`).
     pub fn new(base: &str, credentials: Credentials) -> Result<ApiClient> {
+        let base = base.trim_end_matches('/').to_owned();
+        let base_url = url::Url::parse(&base)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "invalid server URL `{base}`: expected http(s)://host[:port]"
+                ))
+            })?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            .redirect(origin::same_origin_redirects())
             // Per read: event streams stay open; the server's heartbeats keep them alive.
             .read_timeout(Duration::from_secs(45))
             .user_agent(concat!("pms-cli/", env!("CARGO_PKG_VERSION")))
@@ -174,7 +188,8 @@ impl ApiClient {
         Ok(ApiClient {
             inner: Arc::new(Inner {
                 http,
-                base: base.trim_end_matches('/').to_owned(),
+                base,
+                base_url,
                 auth,
             }),
         })
@@ -183,6 +198,11 @@ impl ApiClient {
     /// The gateway base URL (no trailing slash).
     pub fn base(&self) -> &str {
         &self.inner.base
+    }
+
+    /// The gateway base URL, parsed.
+    pub fn base_url(&self) -> url::Url {
+        self.inner.base_url.clone()
     }
 
     /// Where this client's token comes from.
@@ -205,6 +225,27 @@ impl ApiClient {
     /// A valid access token, refreshing the session first when it is about to expire.
     pub async fn access_token(&self) -> Result<Option<String>> {
         self.token(None).await
+    }
+
+    /// Refreshes the session now, whatever its expiry says: the server ended a stream because
+    /// the access token expired or was revoked. A refused refresh is
+    /// [`Error::SessionExpired`]; a `PMS_TOKEN` (or no token) cannot be renewed, which is the
+    /// 401 it would get.
+    pub async fn reauthenticate(&self) -> Result<()> {
+        match &self.inner.auth {
+            Auth::Session { state, persistence } => {
+                let mut session = state.lock().await;
+                self.refresh_session(&mut session, persistence.as_ref())
+                    .await
+            }
+            Auth::Static(_) | Auth::None => Err(Error::Api {
+                status: reqwest::StatusCode::UNAUTHORIZED,
+                problem: None,
+                context: None,
+                source_kind: self.token_source(),
+                retry_after: None,
+            }),
+        }
     }
 
     /// `rejected`: the token a 401 came back for (refresh unless it already changed).
@@ -276,12 +317,24 @@ impl ApiClient {
         self.send_unauthenticated(request).await?.json().await
     }
 
-    fn url(&self, target: &str) -> String {
-        if target.starts_with("http://") || target.starts_with("https://") {
-            target.to_owned()
-        } else {
-            format!("{}{target}", self.inner.base)
+    /// Whether `url` is on this client's origin (scheme, host and port of the base URL): the
+    /// only place its credentials may be sent.
+    pub fn is_own_origin(&self, url: &str) -> bool {
+        url::Url::parse(url).is_ok_and(|u| origin::same_origin(&u, &self.inner.base_url))
+    }
+
+    /// The URL of a request target; anything outside the client's origin is refused.
+    fn url(&self, target: &str) -> Result<url::Url> {
+        let url = origin::resolve(&self.inner.base_url, target)
+            .map_err(|e| Error::Other(format!("invalid request target `{target}`: {e}")))?;
+        if !origin::same_origin(&url, &self.inner.base_url) {
+            return Err(Error::Other(format!(
+                "refusing to send a request to {}: it is not the server this client talks to ({}), and credentials go to no other origin",
+                url.origin().ascii_serialization(),
+                self.inner.base_url.origin().ascii_serialization()
+            )));
         }
+        Ok(url)
     }
 
     /// Sends a request with the client's token; on a 401 refreshes the session once and
@@ -325,8 +378,8 @@ impl ApiClient {
         request: &ApiRequest,
         token: Option<&str>,
     ) -> Result<reqwest::Response> {
-        let url = self.url(&request.target);
-        let mut builder = self.inner.http.request(request.method.clone(), &url);
+        let url = self.url(&request.target)?;
+        let mut builder = self.inner.http.request(request.method.clone(), url);
         if !request.query.is_empty() {
             builder = builder.query(&request.query);
         }
@@ -356,9 +409,16 @@ impl ApiClient {
         let status = response.status();
         if status.is_success() {
             return Ok(ApiResponse {
+                url: response.url().to_string(),
                 response,
-                url: self.url(&request.target),
             });
+        }
+        if status.is_redirection() {
+            // Only a redirect to another origin is left unfollowed (see `origin`).
+            let location = header_text(response.headers(), reqwest::header::LOCATION);
+            return Err(Error::Other(format!(
+                "the server answered {status} with a redirect to {location}, another origin: not followed, so no credentials go there. If that is the server, point --server / PMS_SERVER at it"
+            )));
         }
         let retry_after = response
             .headers()
@@ -461,6 +521,14 @@ impl ApiResponse {
     }
 }
 
+fn header_text(headers: &HeaderMap, name: reqwest::header::HeaderName) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("(no Location)")
+        .to_owned()
+}
+
 /// When a token that lives `expires_in` seconds from now expires.
 pub fn expires_at(expires_in: u64) -> chrono::DateTime<Utc> {
     Utc::now() + chrono::TimeDelta::seconds(i64::try_from(expires_in).unwrap_or(i64::MAX / 2))
@@ -491,3 +559,6 @@ fn transport_error(url: &str, e: reqwest::Error) -> Error {
         Error::Other(format!("request to {url} failed: {reason}"))
     }
 }
+
+#[cfg(test)]
+mod origin_tests;

@@ -57,11 +57,16 @@ impl ApiClient {
         Ok(page)
     }
 
+    /// A next-page link must stay on the client's origin (parsed scheme, host and port; never
+    /// a string prefix): the request carries the session's token.
     fn check_same_server(&self, target: &str) -> Result<()> {
-        let absolute = target.starts_with("http://") || target.starts_with("https://");
-        if absolute && !target.starts_with(self.base()) {
+        let absolute = super::origin::resolve(&self.base_url(), target)
+            .map(|u| u.to_string())
+            .unwrap_or_else(|_| target.to_owned());
+        if !self.is_own_origin(&absolute) {
             return Err(Error::Other(format!(
-                "refusing to follow a next-page link to another server: {target}"
+                "refusing to follow a next-page link to another origin: {target} (the server is {})",
+                self.base()
             )));
         }
         Ok(())

@@ -8,7 +8,7 @@ use super::App;
 pub async fn run(app: &App) -> Result<()> {
     let outcome = app.ctx.load_session()?;
     let Some(found) = outcome.found else {
-        let (removed, _) = app.ctx.tokens.clear(&app.ctx.profile)?;
+        let (removed, _) = app.ctx.tokens.clear(&app.ctx.profile, &app.ctx.server())?;
         if removed.is_empty() {
             let hint = if app.ctx.env.token.is_some() {
                 " (PMS_TOKEN is set in the environment: unset it to stop using it)"
@@ -40,7 +40,7 @@ pub async fn run(app: &App) -> Result<()> {
             false
         }
     };
-    let (removed, errors) = app.ctx.tokens.clear(&app.ctx.profile)?;
+    let (removed, errors) = app.ctx.tokens.clear(&app.ctx.profile, &session.server)?;
     for error in &errors {
         (app.ctx.warn)(&format!("could not remove the session from {error}"));
     }

@@ -53,7 +53,9 @@ pub struct Global {
     /// Profile: a named server and session (see `pms help environment`) [default: default].
     #[arg(long, global = true, env = "PMS_PROFILE", value_name = "NAME")]
     pub profile: Option<String>,
-    /// Gateway URL [default: the profile's, else http://127.0.0.1:4004].
+    /// Gateway URL [default: the profile's, else http://127.0.0.1:4004]. Without a scheme,
+    /// http:// for this machine (localhost, 127.0.0.1, ::1) and https:// for any other host;
+    /// plain http:// to another host works but warns.
     #[arg(long, global = true, env = "PMS_SERVER", value_name = "URL")]
     pub server: Option<String>,
     /// Output format: table (default), json (stable shapes) or csv (lists).
@@ -157,6 +159,10 @@ pub async fn run(cli: Cli, env: EnvSnapshot) -> Result<()> {
     }
     let warn_fn: pms_cli::session::Warn = Arc::new(move |text: &str| warn(text, stderr_color));
     let ctx = Context::new(env, cli.global.profile, cli.global.server, warn_fn)?;
+    // Once per command, before anything is sent.
+    if let Some(warning) = pms_cli::config::plain_http_warning(&ctx.server()) {
+        (ctx.warn)(&warning);
+    }
     let app = App {
         ctx,
         style,

@@ -1,6 +1,8 @@
 //! `pms request FILE.http…`: runs request files top to bottom (DESIGN §9), with `{{baseUrl}}`
-//! and `{{token}}` from the session. Prints one line per request (and the failed assertions),
-//! writes a JUnit report on request, and exits 1 when any request failed.
+//! and `{{token}}` from the session (the token only for requests to the session's own origin).
+//! Prints one line per request (and the failed assertions), writes a JUnit report (mode 0600) on
+//! request, and exits 1 when any request failed. Tokens and `Authorization` values never appear
+//! in what it prints or writes.
 
 use std::path::{Path, PathBuf};
 
@@ -58,10 +60,15 @@ pub async fn run(app: &App, args: RequestArgs) -> Result<()> {
         cli: args.vars.into_iter().collect(),
         ..Scope::default()
     };
+    let mut secrets = Vec::new();
     let client = match app.ctx.client() {
         Ok((client, _)) => {
+            if let Some(session) = client.session().await {
+                secrets.push(session.refresh_token);
+            }
             match client.access_token().await {
                 Ok(Some(token)) => {
+                    secrets.push(token.clone());
                     scope.injected.insert("token".into(), token);
                 }
                 Ok(None) => {}
@@ -84,7 +91,12 @@ pub async fn run(app: &App, args: RequestArgs) -> Result<()> {
     scope
         .injected
         .insert("baseUrl".into(), client.base().to_owned());
-    let runner = Runner::new(&client, scope);
+    if let Some(session) = client.session().await {
+        // After a refresh the old access token may still be valid for a while.
+        secrets.push(session.access_token);
+    }
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let runner = Runner::new(&client, scope, &secrets);
     let human = app.style.format != Format::Json;
     let mut all: Vec<(String, Vec<RequestResult>)> = Vec::new();
     for file in &files {
@@ -94,6 +106,9 @@ pub async fn run(app: &App, args: RequestArgs) -> Result<()> {
         let mut print_error = None;
         let results = runner
             .run_file(file, |r| {
+                for warning in &r.warnings {
+                    (app.ctx.warn)(warning);
+                }
                 if human
                     && print_error.is_none()
                     && let Err(e) = app.print(&line(r, app.style.color, args.verbose))
@@ -110,8 +125,8 @@ pub async fn run(app: &App, args: RequestArgs) -> Result<()> {
     let results: Vec<&RequestResult> = all.iter().flat_map(|(_, r)| r).collect();
     let failed = results.iter().filter(|r| !r.passed()).count();
     if let Some(path) = &args.report {
-        std::fs::write(path, junit::render(&all))
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        // Private like every file the CLI writes: a report is about the user's requests.
+        pms_cli::credentials::file::write_atomic(path, junit::render(&all).as_bytes(), 0o600)?;
     }
     if human {
         app.print(&format!(

@@ -1,6 +1,8 @@
 //! Private files: directories created 0700, files written 0600 through a temporary file and an
 //! atomic rename (a crash never leaves a half-written session, and the secret is never readable
-//! by others, not even for a moment).
+//! by others, not even for a moment). Modes are set explicitly, so the umask does not matter;
+//! what an older version or a user left group/world-accessible is fixed on the next run, with a
+//! warning naming the path.
 
 use std::io::Write;
 use std::path::Path;
@@ -52,6 +54,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let _ = mode;
     let result = (|| {
         let mut file = options.open(&tmp)?;
+        // The mode given to open() is masked by the umask: set it as meant.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -71,22 +79,67 @@ pub fn read_private(path: &Path) -> Result<Option<(String, Option<String>)>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
     };
-    let mut warning = None;
+    Ok(Some((text, make_private(path, 0o600))))
+}
+
+/// Fixes a file or directory that group or others can access: mode `private` (0600 / 0700),
+/// with a warning naming it. `None` when it was private already (or is not there).
+pub fn make_private(path: &Path, private: u32) -> Option<String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path) {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                warning = Some(format!(
-                    "{} is readable by others (mode {mode:o}): run `chmod 600 {}`",
-                    path.display(),
-                    path.display()
-                ));
-            }
+        let mode = std::fs::symlink_metadata(path).ok()?.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            return None;
+        }
+        let fixed = std::fs::set_permissions(path, std::fs::Permissions::from_mode(private));
+        Some(match fixed {
+            Ok(()) => format!(
+                "{} was accessible to other users (mode {mode:o}): changed to {private:o}",
+                path.display()
+            ),
+            Err(e) => format!(
+                "{} is accessible to other users (mode {mode:o}) and could not be changed ({e}): run `chmod {private:o} {}`",
+                path.display(),
+                path.display()
+            ),
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, private);
+        None
+    }
+}
+
+/// Checks the CLI's config directory, `config.toml`, `sessions/` and every session file, and
+/// makes them private (0700 / 0600). The directory itself is only changed when it holds nothing
+/// but the CLI's files: `PMS_CONFIG_DIR` pointed at a shared directory is reported, not
+/// changed.
+pub fn secure_config_dir(dir: &Path) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return warnings;
+    };
+    let names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let ours = names
+        .iter()
+        .all(|n| n == "config.toml" || n == "sessions" || n.starts_with('.'));
+    if ours {
+        warnings.extend(make_private(dir, 0o700));
+    }
+    warnings.extend(make_private(&dir.join("config.toml"), 0o600));
+    let sessions = dir.join("sessions");
+    warnings.extend(make_private(&sessions, 0o700));
+    if let Ok(files) = std::fs::read_dir(&sessions) {
+        for file in files.flatten() {
+            warnings.extend(make_private(&file.path(), 0o600));
         }
     }
-    Ok(Some((text, warning)))
+    warnings
 }
 
 /// Removes a file; `Ok(false)` when it was not there.
@@ -129,9 +182,45 @@ mod tests {
         write_atomic(&file, b"x", 0o600).unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         let (_, warning) = read_private(&file).unwrap().unwrap();
-        assert!(warning.unwrap().contains("chmod 600"));
+        let warning = warning.unwrap();
+        assert!(warning.contains("(mode 644): changed to 600"), "{warning}");
+        assert_eq!(mode(&file), 0o600, "fixed, not just reported");
+        assert_eq!(read_private(&file).unwrap().unwrap().1, None);
         assert!(remove(&file).unwrap());
         assert!(!remove(&file).unwrap());
         assert_eq!(read_private(&file).unwrap(), None);
+    }
+
+    #[test]
+    fn a_loose_config_dir_is_made_private_but_a_shared_one_is_left_alone() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("pms");
+        ensure_private_dir(&dir.join("sessions")).unwrap();
+        std::fs::write(dir.join("config.toml"), "").unwrap();
+        std::fs::write(dir.join("sessions/p.json"), "{}").unwrap();
+        for (path, loose) in [
+            (dir.clone(), 0o755),
+            (dir.join("sessions"), 0o750),
+            (dir.join("config.toml"), 0o644),
+            (dir.join("sessions/p.json"), 0o640),
+        ] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(loose)).unwrap();
+        }
+        let warnings = secure_config_dir(&dir);
+        assert_eq!(warnings.len(), 4, "{warnings:?}");
+        assert!(
+            warnings[0].contains("(mode 755): changed to 700"),
+            "{warnings:?}"
+        );
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("sessions")), 0o700);
+        assert_eq!(mode(&dir.join("config.toml")), 0o600);
+        assert_eq!(mode(&dir.join("sessions/p.json")), 0o600);
+        assert!(secure_config_dir(&dir).is_empty(), "nothing left to fix");
+        // A directory that also holds other things is not ours to lock.
+        std::fs::write(dir.join("notes.txt"), "").unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(secure_config_dir(&dir).is_empty());
+        assert_eq!(mode(&dir), 0o755);
     }
 }

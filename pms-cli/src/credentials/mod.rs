@@ -5,9 +5,14 @@
 //! 0600 file with a warning; `keyring` never writes a file (login fails instead); `file` never
 //! touches the keyring. The backend that took the last write is remembered in the profile
 //! (`token_store`) and read first, so a stale copy elsewhere never wins.
+//!
+//! Keyring entries are named by profile, server and (when not the default) config directory
+//! ([`naming`]); an entry of an earlier version, named by profile alone, is moved to its new
+//! name the first time the profile that pinned that keyring reads it.
 
 pub mod file;
 pub mod keyring;
+pub mod naming;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -20,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use keyring::{Backend, BackendError};
 
-/// The keyring "service" every session is stored under (the user is the profile name).
+/// The keyring "service" every session is stored under (the user: see [`naming`]).
 pub const KEYRING_SERVICE: &str = "pms";
 /// How long one keyring call may take unless `PMS_KEYRING_TIMEOUT` says otherwise.
 pub const DEFAULT_KEYRING_TIMEOUT: Duration = Duration::from_secs(10);
@@ -135,6 +140,8 @@ pub struct TokenStore {
     backends: Vec<Backend>,
     files_dir: PathBuf,
     timeout: Duration,
+    /// The config directory's namespace in keyring names (`None`: the default directory).
+    namespace: Option<String>,
 }
 
 impl TokenStore {
@@ -150,7 +157,19 @@ impl TokenStore {
             backends,
             files_dir,
             timeout,
+            namespace: None,
         }
+    }
+
+    /// The same store with keyring entries namespaced for a non-default config directory.
+    pub fn with_namespace(mut self, namespace: Option<String>) -> TokenStore {
+        self.namespace = namespace;
+        self
+    }
+
+    /// The keyring user of `profile`'s session on `server`.
+    pub fn keyring_user(&self, profile: &str, server: &str) -> String {
+        naming::keyring_user(profile, server, self.namespace.as_deref())
     }
 
     /// The store of this platform: its keyring backends (all, or those `only` names —
@@ -206,9 +225,10 @@ impl TokenStore {
         ordered
     }
 
-    /// Finds the session of `profile`, reading the `pinned` store (the profile's last write)
-    /// first.
-    pub fn load(&self, profile: &str, pinned: Option<&str>) -> Result<LoadOutcome> {
+    /// Finds the session of `profile` on `server`, reading the `pinned` store (the profile's
+    /// last write) first.
+    pub fn load(&self, profile: &str, server: &str, pinned: Option<&str>) -> Result<LoadOutcome> {
+        let user = self.keyring_user(profile, server);
         let mut outcome = LoadOutcome::default();
         let file_first = pinned == Some("file") && self.mode == StoreMode::Auto;
         if (file_first || self.mode == StoreMode::File) && self.load_file(profile, &mut outcome)? {
@@ -216,7 +236,7 @@ impl TokenStore {
         }
         if self.mode != StoreMode::File {
             for backend in self.ordered_backends(pinned) {
-                match backend.get(KEYRING_SERVICE, profile, self.timeout) {
+                match backend.get(KEYRING_SERVICE, &user, self.timeout) {
                     Ok(Some(secret)) => match serde_json::from_str::<Session>(&secret) {
                         Ok(session) => {
                             outcome.found = Some(Loaded {
@@ -237,10 +257,44 @@ impl TokenStore {
                 }
             }
         }
+        if self.mode != StoreMode::File
+            && let Some(found) = self.migrate_legacy(profile, server, pinned)
+        {
+            outcome.found = Some(found);
+            return Ok(outcome);
+        }
         if self.mode == StoreMode::Auto && !file_first {
             self.load_file(profile, &mut outcome)?;
         }
         Ok(outcome)
+    }
+
+    /// An entry of an earlier version (named by profile alone) in the keyring this profile
+    /// pinned, for this server: moved to its namespaced name (the old one removed) and
+    /// returned. Only the pinned backend is asked — a profile that never logged in there has
+    /// no claim on the entry, and an unpinned lookup would cost every "not logged in" a round
+    /// of keyring calls.
+    fn migrate_legacy(&self, profile: &str, server: &str, pinned: Option<&str>) -> Option<Loaded> {
+        let backend = self.backends.iter().find(|b| Some(b.name()) == pinned)?;
+        let legacy = naming::legacy_user(profile);
+        let secret = backend.get(KEYRING_SERVICE, legacy, self.timeout).ok()??;
+        let session = serde_json::from_str::<Session>(&secret).ok()?;
+        if session.server != server {
+            return None;
+        }
+        let user = self.keyring_user(profile, server);
+        // When the move fails the old entry stays and is used as it is; the next read retries.
+        if backend
+            .set(KEYRING_SERVICE, &user, &secret, self.timeout)
+            .is_ok()
+        {
+            let _ = backend.delete(KEYRING_SERVICE, legacy, self.timeout);
+        }
+        Some(Loaded {
+            session,
+            location: Location::Keyring(backend.name()),
+            warnings: Vec::new(),
+        })
     }
 
     fn load_file(&self, profile: &str, outcome: &mut LoadOutcome) -> Result<bool> {
@@ -273,14 +327,15 @@ impl TokenStore {
         if self.mode == StoreMode::File {
             return self.save_file(profile, &secret, Vec::new());
         }
+        let user = self.keyring_user(profile, &session.server);
         let mut errors = Vec::new();
         for backend in &self.backends {
-            match backend.set(KEYRING_SERVICE, profile, &secret, self.timeout) {
+            match backend.set(KEYRING_SERVICE, &user, &secret, self.timeout) {
                 Ok(()) => {
                     let mut warnings = Vec::new();
                     for other in self.backends.iter().filter(|b| b.name() != backend.name()) {
                         // Best effort: a stale copy would only be read if the pin were lost.
-                        let _ = other.delete(KEYRING_SERVICE, profile, self.timeout);
+                        let _ = other.delete(KEYRING_SERVICE, &user, self.timeout);
                     }
                     let path = self.file_path(profile);
                     if file::remove(&path)? {
@@ -327,14 +382,16 @@ impl TokenStore {
         })
     }
 
-    /// Removes the session of `profile` from every store the mode allows. Returns where copies
-    /// were removed and the stores that could not be cleared.
-    pub fn clear(&self, profile: &str) -> Result<(Vec<Location>, Vec<String>)> {
+    /// Removes the session of `profile` on `server` from every store the mode allows (nothing
+    /// of another server or config directory). Returns where copies were removed and the
+    /// stores that could not be cleared.
+    pub fn clear(&self, profile: &str, server: &str) -> Result<(Vec<Location>, Vec<String>)> {
         let mut removed = Vec::new();
         let mut errors = Vec::new();
+        let user = self.keyring_user(profile, server);
         if self.mode != StoreMode::File {
             for backend in &self.backends {
-                match backend.delete(KEYRING_SERVICE, profile, self.timeout) {
+                match backend.delete(KEYRING_SERVICE, &user, self.timeout) {
                     Ok(true) => removed.push(Location::Keyring(backend.name())),
                     Ok(false) | Err(BackendError::Unavailable(_)) => {}
                     Err(BackendError::Failed(why)) => {

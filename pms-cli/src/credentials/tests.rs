@@ -6,6 +6,10 @@ use super::*;
 use chrono::TimeZone;
 
 const T: Duration = Duration::from_secs(5);
+/// The server of [`session`].
+const S: &str = "http://127.0.0.1:4004";
+/// The keyring user of the `default` profile's session on `S` (default config dir).
+const USER: &str = "default@http://127.0.0.1:4004";
 
 fn session(tag: &str) -> Session {
     Session {
@@ -31,17 +35,17 @@ fn keyring_round_trip_leaves_no_file() {
     assert_eq!(saved.location, Location::Keyring("secret-service"));
     assert!(saved.warnings.is_empty());
     assert!(!tokens.file_path("default").exists());
-    let loaded = tokens.load("default", None).unwrap().found.unwrap();
+    let loaded = tokens.load("default", S, None).unwrap().found.unwrap();
     assert_eq!(loaded.session, session("a"));
     assert_eq!(loaded.location, Location::Keyring("secret-service"));
     assert!(
-        tokens.load("other", None).unwrap().found.is_none(),
+        tokens.load("other", S, None).unwrap().found.is_none(),
         "per profile"
     );
-    let (removed, errors) = tokens.clear("default").unwrap();
+    let (removed, errors) = tokens.clear("default", S).unwrap();
     assert_eq!(removed, vec![Location::Keyring("secret-service")]);
     assert!(errors.is_empty());
-    assert!(tokens.load("default", None).unwrap().found.is_none());
+    assert!(tokens.load("default", S, None).unwrap().found.is_none());
 }
 
 #[test]
@@ -55,7 +59,7 @@ fn first_backend_down_uses_the_second() {
     );
     let saved = tokens.save("default", &session("b")).unwrap();
     assert_eq!(saved.location, Location::Keyring("keyutils"));
-    let outcome = tokens.load("default", Some("keyutils")).unwrap();
+    let outcome = tokens.load("default", S, Some("keyutils")).unwrap();
     assert_eq!(outcome.found.unwrap().session, session("b"));
     assert!(
         outcome.errors.is_empty(),
@@ -89,7 +93,11 @@ fn no_keyring_falls_back_to_a_private_file_with_a_warning() {
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(path.parent().unwrap()), 0o700);
     }
-    let loaded = tokens.load("default", Some("file")).unwrap().found.unwrap();
+    let loaded = tokens
+        .load("default", S, Some("file"))
+        .unwrap()
+        .found
+        .unwrap();
     assert_eq!(loaded.session, session("c"));
     assert_eq!(loaded.location, Location::File(path));
 }
@@ -123,7 +131,7 @@ fn keyring_mode_ignores_a_stray_file() {
     let tokens = store(StoreMode::Keyring, vec![ss], dir.path());
     assert!(
         tokens
-            .load("default", Some("file"))
+            .load("default", S, Some("file"))
             .unwrap()
             .found
             .is_none()
@@ -143,12 +151,17 @@ fn file_mode_never_touches_the_keyring() {
     let saved = tokens.save("default", &session("e")).unwrap();
     assert_eq!(saved.location, Location::File(tokens.file_path("default")));
     assert!(saved.warnings.is_empty(), "asked for: no warning");
-    assert_eq!(ss.get(KEYRING_SERVICE, "default", T), Ok(None));
+    assert_eq!(ss.get(KEYRING_SERVICE, USER, T), Ok(None));
     assert_eq!(
-        tokens.load("default", None).unwrap().found.unwrap().session,
+        tokens
+            .load("default", S, None)
+            .unwrap()
+            .found
+            .unwrap()
+            .session,
         session("e")
     );
-    tokens.clear("default").unwrap();
+    tokens.clear("default", S).unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "the hanging backend was never called"
@@ -160,13 +173,9 @@ fn a_transient_error_goes_to_the_file_and_the_next_save_moves_back() {
     let dir = tempfile::tempdir().unwrap();
     let (ss, mock_store) = mock("secret-service");
     let tokens = store(StoreMode::Auto, vec![ss], dir.path());
-    let entry = keyring_core::api::CredentialStoreApi::build(
-        &*mock_store,
-        KEYRING_SERVICE,
-        "default",
-        None,
-    )
-    .unwrap();
+    let entry =
+        keyring_core::api::CredentialStoreApi::build(&*mock_store, KEYRING_SERVICE, USER, None)
+            .unwrap();
     entry
         .as_any()
         .downcast_ref::<keyring_core::mock::Cred>()
@@ -179,7 +188,12 @@ fn a_transient_error_goes_to_the_file_and_the_next_save_moves_back() {
     assert!(second.warnings[0].contains("removed the old plain-text session file"));
     assert!(!tokens.file_path("default").exists());
     assert_eq!(
-        tokens.load("default", None).unwrap().found.unwrap().session,
+        tokens
+            .load("default", S, None)
+            .unwrap()
+            .found
+            .unwrap()
+            .session,
         session("f2")
     );
 }
@@ -192,14 +206,14 @@ fn a_stale_copy_in_another_backend_is_deleted() {
     keyutils
         .set(
             KEYRING_SERVICE,
-            "default",
+            USER,
             &serde_json::to_string(&session("old")).unwrap(),
             T,
         )
         .unwrap();
     let tokens = store(StoreMode::Auto, vec![ss, keyutils.clone()], dir.path());
     tokens.save("default", &session("new")).unwrap();
-    assert_eq!(keyutils.get(KEYRING_SERVICE, "default", T), Ok(None));
+    assert_eq!(keyutils.get(KEYRING_SERVICE, USER, T), Ok(None));
 }
 
 #[test]
@@ -210,7 +224,7 @@ fn the_pinned_backend_is_read_first() {
     let put = |b: &Backend, tag: &str| {
         b.set(
             KEYRING_SERVICE,
-            "default",
+            USER,
             &serde_json::to_string(&session(tag)).unwrap(),
             T,
         )
@@ -220,12 +234,12 @@ fn the_pinned_backend_is_read_first() {
     put(&keyutils, "fresh");
     let tokens = store(StoreMode::Auto, vec![ss, keyutils], dir.path());
     let pinned = tokens
-        .load("default", Some("keyutils"))
+        .load("default", S, Some("keyutils"))
         .unwrap()
         .found
         .unwrap();
     assert_eq!(pinned.session, session("fresh"));
-    let unpinned = tokens.load("default", None).unwrap().found.unwrap();
+    let unpinned = tokens.load("default", S, None).unwrap().found.unwrap();
     assert_eq!(
         unpinned.session,
         session("stale"),
@@ -251,7 +265,7 @@ fn a_hanging_keyring_is_cut_off_by_the_timeout() {
         saved.warnings
     );
     assert!(started.elapsed() < Duration::from_secs(5));
-    let outcome = tokens.load("default", Some("file")).unwrap();
+    let outcome = tokens.load("default", S, Some("file")).unwrap();
     assert_eq!(outcome.found.unwrap().session, session("g"));
 }
 
@@ -259,7 +273,7 @@ fn a_hanging_keyring_is_cut_off_by_the_timeout() {
 fn unreadable_backends_are_reported_when_nothing_is_found() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = store(StoreMode::Auto, vec![down("secret-service")], dir.path());
-    let outcome = tokens.load("default", None).unwrap();
+    let outcome = tokens.load("default", S, None).unwrap();
     assert!(outcome.found.is_none());
     assert_eq!(
         outcome.errors,
@@ -274,8 +288,8 @@ fn a_keyring_that_cannot_open_is_silent_on_read_and_clear_but_named_on_save() {
         Err(keyring_core::Error::PlatformFailure("no bus".into()))
     });
     let tokens = store(StoreMode::Auto, vec![closed], dir.path());
-    assert!(tokens.load("default", None).unwrap().errors.is_empty());
-    assert_eq!(tokens.clear("default").unwrap(), (vec![], vec![]));
+    assert!(tokens.load("default", S, None).unwrap().errors.is_empty());
+    assert_eq!(tokens.clear("default", S).unwrap(), (vec![], vec![]));
     let saved = tokens.save("default", &session("h")).unwrap();
     assert!(
         saved.warnings[0].contains("secret-service: no bus"),
@@ -302,5 +316,84 @@ fn debug_output_never_shows_tokens() {
     assert!(
         !text.contains("access-secret") && !text.contains("refresh-secret"),
         "{text}"
+    );
+}
+
+#[test]
+fn entries_are_namespaced_by_server_and_config_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ss, _) = mock("secret-service");
+    let here =
+        store(StoreMode::Keyring, vec![ss.clone()], dir.path()).with_namespace(Some("aaaa".into()));
+    let there =
+        store(StoreMode::Keyring, vec![ss.clone()], dir.path()).with_namespace(Some("bbbb".into()));
+    here.save("default", &session("here")).unwrap();
+    there.save("default", &session("there")).unwrap();
+    assert_eq!(
+        ss.get(KEYRING_SERVICE, &format!("{USER} (config aaaa)"), T)
+            .unwrap()
+            .map(|s| s.contains("access-here")),
+        Some(true)
+    );
+    let (removed, _) = here.clear("default", S).unwrap();
+    assert_eq!(removed, vec![Location::Keyring("secret-service")]);
+    assert!(here.load("default", S, None).unwrap().found.is_none());
+    assert_eq!(
+        there
+            .load("default", S, None)
+            .unwrap()
+            .found
+            .unwrap()
+            .session,
+        session("there"),
+        "logout under one config dir leaves the other's session"
+    );
+    assert!(
+        there
+            .load("default", "https://other.example", None)
+            .unwrap()
+            .found
+            .is_none(),
+        "per server"
+    );
+}
+
+#[test]
+fn an_old_entry_is_migrated_on_first_read_by_the_profile_that_pinned_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ss, _) = mock("secret-service");
+    let old = serde_json::to_string(&session("old")).unwrap();
+    ss.set(KEYRING_SERVICE, "default", &old, T).unwrap();
+    let tokens =
+        store(StoreMode::Auto, vec![ss.clone()], dir.path()).with_namespace(Some("cfg1".into()));
+    assert!(
+        tokens.load("default", S, None).unwrap().found.is_none(),
+        "not pinned: not ours to take"
+    );
+    assert!(
+        tokens
+            .load("default", "https://other.example", Some("secret-service"))
+            .unwrap()
+            .found
+            .is_none(),
+        "another server's session stays where it is"
+    );
+    assert_eq!(ss.get(KEYRING_SERVICE, "default", T), Ok(Some(old.clone())));
+    let found = tokens
+        .load("default", S, Some("secret-service"))
+        .unwrap()
+        .found
+        .unwrap();
+    assert_eq!(found.session, session("old"));
+    assert_eq!(found.location, Location::Keyring("secret-service"));
+    assert_eq!(
+        ss.get(KEYRING_SERVICE, "default", T),
+        Ok(None),
+        "old name gone"
+    );
+    assert_eq!(
+        ss.get(KEYRING_SERVICE, &format!("{USER} (config cfg1)"), T),
+        Ok(Some(old)),
+        "moved to the new name"
     );
 }

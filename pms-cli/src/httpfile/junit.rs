@@ -135,6 +135,7 @@ mod tests {
             }],
             error: error.map(str::to_owned),
             response_body: String::new(),
+            warnings: Vec::new(),
         }
     }
 

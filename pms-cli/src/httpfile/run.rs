@@ -1,11 +1,17 @@
 //! Runs parsed request files top to bottom through [`ApiClient::execute_raw`]: resolves
 //! variables, sends, records captures, checks assertions. A request that cannot be sent (unknown
 //! variable, unreachable server) is an error result; the run goes on with the next request.
+//!
+//! The session's `{{token}}` resolves only for requests whose origin (scheme, host, port) is the
+//! session's server; elsewhere it resolves to nothing and the result carries a warning (a file
+//! that sets its own `@token` or `--var token=` is taken at its word). Every result is redacted
+//! (see [`super::redact`]) before anyone sees it.
 
 use serde::Serialize;
 
 use super::assert::Actual;
 use super::parse::{Body, HttpFile, RequestSpec};
+use super::redact::Redactor;
 use super::vars::{Exchange, Message, Scope};
 use crate::api::ApiClient;
 
@@ -37,6 +43,9 @@ pub struct RequestResult {
     pub error: Option<String>,
     #[serde(skip)]
     pub response_body: String,
+    /// For stderr: the session token was withheld from another origin.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 impl RequestResult {
@@ -50,12 +59,26 @@ impl RequestResult {
 pub struct Runner<'a> {
     client: &'a ApiClient,
     base: Scope,
+    redactor: Redactor,
 }
 
+/// Stands in for a withheld `{{token}}` while a request is resolved (then becomes nothing).
+const WITHHELD: &str = "\u{0}pms-withheld-token\u{0}";
+
 impl<'a> Runner<'a> {
-    /// A runner; `base` holds `--var` values and the injected session variables.
-    pub fn new(client: &'a ApiClient, base: Scope) -> Runner<'a> {
-        Runner { client, base }
+    /// A runner; `base` holds `--var` values and the injected session variables. `secrets` are
+    /// redacted from every result (the session's tokens); so are `Authorization` values and
+    /// JWTs.
+    pub fn new(client: &'a ApiClient, base: Scope, secrets: &[&str]) -> Runner<'a> {
+        let mut redactor = Redactor::default();
+        for secret in secrets {
+            redactor.add(secret);
+        }
+        Runner {
+            client,
+            base,
+            redactor,
+        }
     }
 
     /// Runs every request of `file` in order; `on_result` sees each result as it completes.
@@ -70,7 +93,11 @@ impl<'a> Runner<'a> {
             for (name, value) in &spec.variables {
                 scope.file.insert(name.clone(), value.clone());
             }
-            let result = self.run_one(file, spec, &mut scope).await;
+            let mut sent_authorization = Vec::new();
+            let result = self
+                .run_one(file, spec, &mut scope, &mut sent_authorization)
+                .await;
+            let result = self.redact(result, &sent_authorization);
             on_result(&result);
             results.push(result);
         }
@@ -82,6 +109,7 @@ impl<'a> Runner<'a> {
         file: &HttpFile,
         spec: &RequestSpec,
         scope: &mut Scope,
+        sent_authorization: &mut Vec<String>,
     ) -> RequestResult {
         let mut result = RequestResult {
             file: file.path.display().to_string(),
@@ -94,9 +122,19 @@ impl<'a> Runner<'a> {
             assertions: Vec::new(),
             error: None,
             response_body: String::new(),
+            warnings: Vec::new(),
         };
-        let prepared = match prepare(spec, scope) {
-            Ok(p) => p,
+        let prepared = match self.prepare_for_origin(&result.file, spec, scope) {
+            Ok((p, warning)) => {
+                result.warnings.extend(warning);
+                sent_authorization.extend(
+                    p.headers
+                        .iter()
+                        .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                        .map(|(_, v)| v.clone()),
+                );
+                p
+            }
             Err(e) => {
                 result.error = Some(e);
                 return result;
@@ -175,13 +213,89 @@ impl<'a> Runner<'a> {
     }
 }
 
+impl Runner<'_> {
+    /// Resolves a request, giving it the session's token only when it goes to the session's
+    /// origin. The URL is resolved first with the token withheld, so where the request goes
+    /// never depends on the token.
+    fn prepare_for_origin(
+        &self,
+        file: &str,
+        spec: &RequestSpec,
+        scope: &mut Scope,
+    ) -> Result<(Prepared, Option<String>), String> {
+        let session_token = scope.injected.insert("token".into(), WITHHELD.into());
+        let target = prepare_url(spec, scope).map(|url| url.replace(WITHHELD, ""));
+        let own_origin = target
+            .as_deref()
+            .is_ok_and(|url| self.client.is_own_origin(url));
+        if own_origin {
+            if let Some(token) = &session_token {
+                scope.injected.insert("token".into(), token.clone());
+            }
+        } else if session_token.is_none() {
+            scope.injected.remove("token");
+        }
+        let prepared = prepare(spec, scope);
+        match session_token {
+            Some(token) => scope.injected.insert("token".into(), token),
+            None => scope.injected.remove("token"),
+        };
+        let mut prepared = prepared?;
+        let mut withheld = prepared.url.contains(WITHHELD);
+        prepared.url = prepared.url.replace(WITHHELD, "");
+        for (_, value) in &mut prepared.headers {
+            withheld |= value.contains(WITHHELD);
+            *value = value.replace(WITHHELD, "");
+        }
+        if let Some(body) = &mut prepared.body {
+            withheld |= body.contains(WITHHELD);
+            *body = body.replace(WITHHELD, "");
+        }
+        let warning = withheld.then(|| {
+            let origin = url::Url::parse(&prepared.url)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_else(|_| prepared.url.clone());
+            format!(
+                "{}:{}: {{{{token}}}} left empty: {origin} is not the session's server ({}); the session's token goes nowhere else (set `@token = …` in the file to send one)",
+                file,
+                spec.line,
+                self.client.base()
+            )
+        });
+        Ok((prepared, warning))
+    }
+
+    /// The result as it may be shown: secrets, `Authorization` values sent and JWTs redacted.
+    fn redact(&self, mut result: RequestResult, sent_authorization: &[String]) -> RequestResult {
+        let mut redactor = self.redactor.clone();
+        for value in sent_authorization {
+            redactor.add_authorization(value);
+        }
+        let r = |text: &mut String| *text = redactor.redact(text);
+        r(&mut result.name);
+        r(&mut result.url);
+        r(&mut result.response_body);
+        if let Some(error) = &mut result.error {
+            r(error);
+        }
+        for assertion in &mut result.assertions {
+            r(&mut assertion.assertion);
+            r(&mut assertion.message);
+        }
+        for warning in &mut result.warnings {
+            r(warning);
+        }
+        result
+    }
+}
+
 struct Prepared {
     url: String,
     headers: Vec<(String, String)>,
     body: Option<String>,
 }
 
-fn prepare(spec: &RequestSpec, scope: &Scope) -> Result<Prepared, String> {
+fn prepare_url(spec: &RequestSpec, scope: &Scope) -> Result<String, String> {
     let mut url = scope.resolve(&spec.url)?;
     if url.starts_with('/') {
         url = format!("{}{url}", scope.resolve("{{baseUrl}}")?);
@@ -189,6 +303,11 @@ fn prepare(spec: &RequestSpec, scope: &Scope) -> Result<Prepared, String> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(format!("`{url}` is not an absolute http(s) URL"));
     }
+    Ok(url)
+}
+
+fn prepare(spec: &RequestSpec, scope: &Scope) -> Result<Prepared, String> {
+    let url = prepare_url(spec, scope)?;
     let headers = spec
         .headers
         .iter()

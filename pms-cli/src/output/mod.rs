@@ -130,12 +130,20 @@ fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
 }
 
 /// RFC 4180: fields with a comma, quote or line break are quoted, quotes doubled; CRLF endings.
+/// A field starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'` (OWASP "CSV
+/// injection"): a spreadsheet would run it as a formula. Negative numbers become text too —
+/// the price of never letting a patient's name run as a formula.
 pub fn csv(headers: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
     fn field(s: &str) -> String {
+        let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{s}")
+        } else {
+            s.to_owned()
+        };
         if s.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", s.replace('"', "\"\""))
         } else {
-            s.to_owned()
+            s
         }
     }
     let mut out = headers

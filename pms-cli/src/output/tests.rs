@@ -203,3 +203,41 @@ fn csv_quotes_what_needs_quoting() {
     );
     assert_eq!(out, "a,b\r\n\"x,y\",\"say \"\"hi\"\"\nbye\"\r\n");
 }
+
+#[test]
+fn csv_neutralizes_cells_a_spreadsheet_would_run_as_formulas() {
+    for (cell, written) in [
+        ("=1+2", "'=1+2"),
+        ("+1 555 0100", "'+1 555 0100"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+        ("\tx", "'\tx"),
+        ("\rx", "\"'\rx\""),
+        (
+            "=HYPERLINK(\"http://x\",\"y\")",
+            "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"",
+        ),
+        ("a=1", "a=1"),
+        ("", ""),
+    ] {
+        let out = csv(&["c"], std::iter::once(vec![cell.to_owned()]));
+        assert_eq!(out, format!("c\r\n{written}\r\n"), "{cell:?}");
+    }
+    // Through a whole list, as `pms patients list -o csv` writes it.
+    let mut list = patients();
+    list[0].name = "=1+2".into();
+    list[0].address = "@evil".into();
+    list[1].name = "-cmd|' /C calc'!A0".into();
+    list[1].email = "+x@example.com".into();
+    let out = super::list(&list, CSV).unwrap();
+    golden("patients-formulas.csv", &out);
+    for line in out.lines().skip(1) {
+        for cell in line.split(',') {
+            let cell = cell.trim_start_matches('"');
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{cell:?} in {line:?}"
+            );
+        }
+    }
+}

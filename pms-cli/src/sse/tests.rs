@@ -369,3 +369,202 @@ async fn an_unreachable_server_is_retried() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A server whose tokens expire: each stream delivers what its token may see, then
+/// `event: reauthenticate` (with a later event in the same chunk, which must not be lost) and
+/// closes; `/auth/refresh` rotates `r<n>` → `t<n+1>`, or refuses when `revoked`.
+#[derive(Clone, Default)]
+struct Expiring {
+    /// (Authorization, Last-Event-ID) of each stream request.
+    streams: Arc<Mutex<Vec<Seen>>>,
+    refreshes: Arc<Mutex<Vec<String>>>,
+    revoked: bool,
+}
+
+async fn expiring_stream(State(s): State<Expiring>, headers: HeaderMap) -> Response {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (auth, last) = (text("authorization"), text("last-event-id"));
+    s.streams.lock().unwrap().push((auth.clone(), last.clone()));
+    let body = match (auth.as_deref(), last.as_deref()) {
+        (Some("Bearer t1"), None) => concat!(
+            "id: 1\nevent: PATIENT_CREATED\ndata: {\"n\":1}\n\n",
+            "id: 2\nevent: PATIENT_CREATED\ndata: {\"n\":2}\n\n",
+            "event: reauthenticate\ndata: {\"reason\":\"expired\"}\n\n",
+            "id: 3\nevent: PATIENT_CREATED\ndata: {\"n\":3}\n\n",
+        ),
+        (Some("Bearer t2"), Some("2")) => concat!(
+            "id: 3\nevent: PATIENT_CREATED\ndata: {\"n\":3}\n\n",
+            "id: 4\nevent: PATIENT_CREATED\ndata: {\"n\":4}\n\n",
+            "event: reauthenticate\ndata: {\"reason\":\"revoked\"}\n\n",
+        ),
+        (Some("Bearer t3"), Some("4")) => "id: 5\nevent: PATIENT_CREATED\ndata: {\"n\":5}\n\n",
+        _ => return StatusCode::UNAUTHORIZED.into_response(),
+    };
+    ([("content-type", "text/event-stream")], body).into_response()
+}
+
+async fn expiring_refresh(
+    State(s): State<Expiring>,
+    axum::Json(body): axum::Json<serde_json::Value>,
+) -> Response {
+    let presented = body["refreshToken"].as_str().unwrap_or_default().to_owned();
+    s.refreshes.lock().unwrap().push(presented.clone());
+    if s.revoked {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let n: u32 = presented.trim_start_matches('r').parse().unwrap_or(0);
+    axum::Json(serde_json::json!({
+        "token": format!("t{}", n + 1),
+        "refreshToken": format!("r{}", n + 1),
+        "expiresIn": 900,
+        "tokenType": "Bearer",
+    }))
+    .into_response()
+}
+
+async fn expiring_server(state: Expiring) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = Router::new()
+        .route(EVENT_STREAM_PATH, get(expiring_stream))
+        .route("/auth/refresh", axum::routing::post(expiring_refresh))
+        .with_state(state);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    base
+}
+
+fn session_client(base: &str) -> ApiClient {
+    let session = crate::credentials::Session {
+        server: base.to_owned(),
+        email: "a@pms.test".into(),
+        role: None,
+        access_token: "t1".into(),
+        refresh_token: "r1".into(),
+        expires_at: chrono::Utc::now() + chrono::TimeDelta::minutes(10),
+    };
+    ApiClient::new(
+        base,
+        Credentials::Session {
+            session,
+            persistence: None,
+        },
+    )
+    .unwrap()
+}
+
+fn from_start() -> StreamStart {
+    StreamStart {
+        event_type: None,
+        last_event_id: None,
+        since: None,
+    }
+}
+
+#[tokio::test]
+async fn reauthenticate_refreshes_and_resumes_without_a_gap() {
+    let state = Expiring::default();
+    let base = expiring_server(state.clone()).await;
+    let client = session_client(&base);
+    let mut ids = Vec::new();
+    let mut notices = Vec::new();
+    let err = tail(
+        &client,
+        from_start(),
+        fast(),
+        |e| {
+            ids.push(e.id.clone().unwrap());
+            if ids.len() == 5 {
+                return Err(Error::Other("enough".into()));
+            }
+            Ok(())
+        },
+        |n| notices.push(n.clone()),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.to_string(), "enough");
+    assert_eq!(ids, ["1", "2", "3", "4", "5"], "each once, in order");
+    assert_eq!(
+        state.streams.lock().unwrap().clone(),
+        [
+            (Some("Bearer t1".into()), None),
+            (Some("Bearer t2".into()), Some("2".into())),
+            (Some("Bearer t3".into()), Some("4".into())),
+        ],
+        "a fresh token each time, resuming after the last delivered event"
+    );
+    assert_eq!(state.refreshes.lock().unwrap().clone(), ["r1", "r2"]);
+    match &notices[0] {
+        TailNotice::Disconnected { reason, retry_in } => {
+            assert_eq!(
+                reason,
+                "the server asked to re-authenticate: the access token expired"
+            );
+            assert_eq!(*retry_in, Duration::ZERO, "at once");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        notices[1],
+        TailNotice::Reconnected {
+            attempt: 0,
+            after: Some("2".into())
+        }
+    );
+    assert!(
+        matches!(&notices[2], TailNotice::Disconnected { reason, .. } if reason.ends_with("the access token was revoked")),
+        "{notices:?}"
+    );
+}
+
+#[tokio::test]
+async fn reauthenticate_with_a_revoked_session_ends_with_the_auth_error() {
+    let state = Expiring {
+        revoked: true,
+        ..Expiring::default()
+    };
+    let base = expiring_server(state.clone()).await;
+    let mut ids = Vec::new();
+    let err = tail(
+        &session_client(&base),
+        from_start(),
+        fast(),
+        |e| {
+            ids.push(e.id.clone().unwrap());
+            Ok(())
+        },
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    // The `pms` binary presents this as "… run `pms login`" with the auth exit code.
+    assert!(matches!(err, Error::SessionExpired), "{err:?}");
+    assert_eq!(ids, ["1", "2"]);
+    assert_eq!(state.refreshes.lock().unwrap().len(), 1, "one try, no loop");
+    assert_eq!(state.streams.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn reauthenticate_with_pms_token_says_the_token_was_rejected() {
+    let base = expiring_server(Expiring::default()).await;
+    let client = ApiClient::new(&base, Credentials::Token("t1".into())).unwrap();
+    let err = tail(&client, from_start(), fast(), |_| Ok(()), |_| {})
+        .await
+        .unwrap_err();
+    // A rejected PMS_TOKEN: the `pms` binary names it in its message (exit code 4).
+    assert!(
+        matches!(
+            &err,
+            Error::Api { status, source_kind: crate::error::TokenSource::Environment, .. }
+                if *status == reqwest::StatusCode::UNAUTHORIZED
+        ),
+        "{err:?}"
+    );
+}

@@ -191,3 +191,116 @@ async fn a_real_secret_service_holds_the_session() {
         .json();
     assert_eq!(after["loggedIn"], false);
 }
+
+/// Two users of one OS account: the same profile name in two config directories.
+fn same_profile_elsewhere(a: &Pms) -> Pms {
+    let mut b = Pms::new();
+    b.profile = a.profile.clone();
+    b.env = a.env.clone();
+    b
+}
+
+async fn logout_in_one_config_dir_keeps_the_other(bus: &str, store: &str) {
+    let server = Server::start(Backend::Sqlite).await;
+    let mut a = Pms::new();
+    a.unset("PMS_TOKEN_STORE")
+        .set("DBUS_SESSION_BUS_ADDRESS", bus);
+    let b = same_profile_elsewhere(&a);
+    a.login(&server).expect(0);
+    b.login(&server).expect(0);
+    let logout = a.run(&["logout"], None).expect(0);
+    assert!(
+        logout.stderr.contains(&format!("OS keyring ({store})")),
+        "{logout:?}"
+    );
+    let gone = a
+        .run(&["auth", "status", "-o", "json"], None)
+        .expect(4)
+        .json();
+    assert_eq!(gone["loggedIn"], false);
+    let kept = b
+        .run(&["auth", "status", "-o", "json"], None)
+        .expect(0)
+        .json();
+    assert_eq!(kept["store"], store, "{kept}");
+    assert_eq!(
+        kept["verified"], true,
+        "the other config dir's session is intact"
+    );
+    b.run(&["patients", "list", "-o", "json"], None).expect(0);
+    b.run(&["logout"], None).expect(0);
+}
+
+#[tokio::test]
+async fn keyutils_logout_under_one_config_dir_leaves_another_intact() {
+    logout_in_one_config_dir_keeps_the_other(NO_BUS, "keyutils").await;
+}
+
+#[tokio::test]
+async fn secret_service_logout_under_one_config_dir_leaves_another_intact() {
+    let secrets = SecretService::start();
+    logout_in_one_config_dir_keeps_the_other(&secrets.bus, "secret-service").await;
+}
+
+#[tokio::test]
+async fn an_entry_named_the_old_way_is_migrated_on_first_read() {
+    use pms_cli::credentials::{KEYRING_SERVICE, Session, keyring};
+    let server = Server::start(Backend::Sqlite).await;
+    let mut pms = Pms::new();
+    pms.unset("PMS_TOKEN_STORE")
+        .set("DBUS_SESSION_BUS_ADDRESS", NO_BUS);
+    // What an earlier `pms login` left: the session under the bare profile name, pinned.
+    let tokens = pms_cli::ApiClient::new(&server.base, pms_cli::api::Credentials::None)
+        .expect("client")
+        .login(&server.admin_email, &server.admin_password)
+        .await
+        .expect("login");
+    let session = Session {
+        server: server.base.clone(),
+        email: server.admin_email.clone(),
+        role: None,
+        access_token: tokens.token,
+        refresh_token: tokens.refresh_token,
+        expires_at: pms_cli::api::expires_at(tokens.expires_in),
+    };
+    let keyutils = keyring::platform_backends()
+        .into_iter()
+        .find(|b| b.name() == "keyutils")
+        .expect("keyutils backend");
+    let timeout = std::time::Duration::from_secs(10);
+    keyutils
+        .set(
+            KEYRING_SERVICE,
+            &pms.profile,
+            &serde_json::to_string(&session).expect("json"),
+            timeout,
+        )
+        .expect("old-style entry");
+    std::fs::write(
+        pms.dir().join("config.toml"),
+        format!(
+            "[profiles.{}]\nserver = \"{}\"\nemail = \"{}\"\ntoken_store = \"keyutils\"\n",
+            pms.profile, server.base, server.admin_email
+        ),
+    )
+    .expect("config");
+    let status = pms
+        .run(&["auth", "status", "-o", "json"], None)
+        .expect(0)
+        .json();
+    assert_eq!(status["store"], "keyutils", "{status}");
+    assert_eq!(status["verified"], true);
+    assert_eq!(
+        keyutils.get(KEYRING_SERVICE, &pms.profile, timeout),
+        Ok(None),
+        "the old name is gone"
+    );
+    // Later processes read it under its new name.
+    pms.run(&["whoami"], None).expect(0);
+    pms.run(&["logout"], None).expect(0);
+    let after = pms
+        .run(&["auth", "status", "-o", "json"], None)
+        .expect(4)
+        .json();
+    assert_eq!(after["loggedIn"], false);
+}

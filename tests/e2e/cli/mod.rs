@@ -8,6 +8,7 @@ mod billing;
 mod ci_path;
 mod exit_codes;
 mod keyrings;
+mod private_files;
 mod request;
 mod session;
 mod shapes;
@@ -138,16 +139,26 @@ pub struct Pms {
     pub config: tempfile::TempDir,
     pub profile: String,
     pub env: Vec<(String, String)>,
+    /// Run under this umask (through `sh`), e.g. `000`.
+    pub umask: Option<&'static str>,
 }
 
 impl Pms {
     /// A fresh user with its own config dir and a unique profile; sessions in files unless the
     /// test says otherwise.
     pub fn new() -> Pms {
+        let config = tempfile::tempdir().expect("temp dir");
+        // Like the directory `pms` itself creates (a looser one is fixed with a warning).
+        std::fs::set_permissions(
+            config.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .expect("chmod");
         Pms {
-            config: tempfile::tempdir().expect("temp dir"),
+            config,
             profile: format!("e2e-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
             env: vec![("PMS_TOKEN_STORE".into(), "file".into())],
+            umask: None,
         }
     }
 
@@ -178,7 +189,15 @@ impl Pms {
 
     /// Runs `pms <args>` with `stdin` (none: an empty, non-terminal stdin).
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Run {
-        let mut command = Command::new(binary("pms"));
+        let mut command = match self.umask {
+            None => Command::new(binary("pms")),
+            Some(umask) => {
+                let mut sh = Command::new("sh");
+                sh.args(["-c", &format!("umask {umask} && exec \"$0\" \"$@\"")])
+                    .arg(binary("pms"));
+                sh
+            }
+        };
         command
             .args(args)
             .stdin(Stdio::piped())
@@ -279,4 +298,44 @@ pub fn api_requests_dir() -> PathBuf {
 /// A port nobody listens on.
 pub fn dead_server() -> String {
     format!("http://127.0.0.1:{}", free_port())
+}
+
+/// A plain HTTP listener on loopback that records every request it gets (request line and
+/// headers, as raw text) and answers `200 {}`: "another origin" for credential tests.
+pub struct Recorder {
+    pub port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    pub fn start() -> Recorder {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind(("127.0.0.1", free_port())).expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream);
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                log.lock().expect("lock").push(head);
+                let _ = reader.get_mut().write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+                );
+            }
+        });
+        Recorder { port, seen }
+    }
+
+    /// Every request so far (request line and headers).
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().expect("lock").clone()
+    }
 }

@@ -1,7 +1,7 @@
 //! `pms request` over the whole `api-requests/` folder against fresh servers (the CI command),
 //! the JUnit report, and the same files through a third-party runner (httpyac).
 
-use super::{Backend, Pms, Server, api_requests_dir};
+use super::{Backend, Pms, Recorder, Server, api_requests_dir};
 
 async fn whole_folder(backend: Backend) {
     let server = Server::start(backend).await;
@@ -161,4 +161,123 @@ async fn api_requests_run_with_httpyac_too() {
         );
         assert!(!stdout.contains("✖"), "{file}: {stdout}");
     }
+}
+
+#[tokio::test]
+async fn a_request_to_another_origin_gets_no_token_and_nothing_shows_it() {
+    let server = Server::start(Backend::Sqlite).await;
+    let pms = Pms::new();
+    pms.login(&server).expect(0);
+    let session: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(pms.session_file()).expect("session"))
+            .expect("json");
+    let token = session["accessToken"].as_str().expect("token").to_owned();
+    let refresh = session["refreshToken"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let other = Recorder::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("t.http");
+    std::fs::write(
+        &file,
+        format!(
+            "# @name me\nGET {{{{baseUrl}}}}/auth/me?echo={{{{token}}}}\nAuthorization: Bearer {{{{token}}}}\n\n?? status == 200\n?? body email == nobody@pms.test\n\n###\nGET http://127.0.0.1:{port}/collect?t={{{{token}}}}\nAuthorization: Bearer {{{{token}}}}\nX-Token: {{{{token}}}}\n\n?? status == 200\n",
+            port = other.port
+        ),
+    )
+    .expect("write");
+    let report = dir.path().join("junit.xml");
+    let run = pms
+        .run(
+            &[
+                "request",
+                &file.to_string_lossy(),
+                "-v",
+                "--report",
+                &format!("junit={}", report.display()),
+            ],
+            None,
+        )
+        .expect(1);
+    assert!(run.stdout.contains("1 passed, 1 failed"), "{run:?}");
+    // The other origin got its request, without the token anywhere in it.
+    let seen = other.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        seen[0].starts_with("GET /collect?t= HTTP/1.1\r\n"),
+        "{seen:?}"
+    );
+    assert!(!seen[0].contains(&token), "{seen:?}");
+    assert!(
+        seen[0].to_ascii_lowercase().contains("x-token: \r\n"),
+        "{seen:?}"
+    );
+    // Warned, naming the file line and both origins.
+    assert!(
+        run.stderr.contains(&format!(
+            "t.http:9: {{{{token}}}} left empty: http://127.0.0.1:{} is not the session's server ({})",
+            other.port, server.base
+        )),
+        "{run:?}"
+    );
+    // The session's own server got it (the first request passed its status check) — and no
+    // output, the report included, shows it.
+    assert!(run.stdout.contains("/auth/me?echo=[redacted]"), "{run:?}");
+    let xml = std::fs::read_to_string(&report).expect("report");
+    let json = pms
+        .run(&["request", &file.to_string_lossy(), "-o", "json"], None)
+        .expect(1);
+    for (what, text) in [
+        ("stdout", &run.stdout),
+        ("stderr", &run.stderr),
+        ("junit", &xml),
+        ("json", &json.stdout),
+        ("json stderr", &json.stderr),
+    ] {
+        assert!(
+            !text.contains(&token),
+            "{what} shows the access token:\n{text}"
+        );
+        assert!(!text.contains(&refresh), "{what} shows the refresh token");
+        assert!(!text.contains("eyJ"), "{what} shows a JWT:\n{text}");
+    }
+    assert!(xml.contains("echo=[redacted]"), "{xml}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&report)
+        .expect("stat")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "the report is private");
+}
+
+#[tokio::test]
+async fn a_file_that_sets_its_own_token_sends_it_where_it_says() {
+    let server = Server::start(Backend::Sqlite).await;
+    let pms = Pms::new();
+    pms.login(&server).expect(0);
+    let other = Recorder::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("own.http");
+    std::fs::write(
+        &file,
+        format!(
+            "@token = file-own-api-key-123\n\nGET http://127.0.0.1:{}/x\nAuthorization: Bearer {{{{token}}}}\n",
+            other.port
+        ),
+    )
+    .expect("write");
+    let run = pms
+        .run(&["request", &file.to_string_lossy()], None)
+        .expect(0);
+    assert!(!run.stderr.contains("left empty"), "{run:?}");
+    let seen = other.seen();
+    assert!(
+        seen[0]
+            .to_ascii_lowercase()
+            .contains("authorization: bearer file-own-api-key-123\r\n"),
+        "{seen:?}"
+    );
+    assert!(!run.stdout.contains("file-own-api-key-123"), "{run:?}");
 }
