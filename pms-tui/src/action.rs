@@ -6,8 +6,9 @@ use crossterm::event::KeyEvent;
 use pms_cli::Error;
 use pms_cli::api::Page;
 use pms_proto::rest::{
-    AnalyticsSummary, AuditEntry, BillingAccount, CreatePaymentRequest, Invoice, Patient,
-    PatientRequest, PatientVersion, Payment, RegistrationBucket, Role, StoredEvent, User,
+    AnalyticsSummary, AuditEntry, BillingAccount, CreateInvoiceRequest, CreatePaymentRequest,
+    Invoice, Patient, PatientRequest, PatientVersion, Payment, RegistrationBucket, Role,
+    StoredEvent, User,
 };
 use uuid::Uuid;
 
@@ -117,6 +118,17 @@ pub enum Request {
     Invoices {
         account: Uuid,
     },
+    CreateInvoice {
+        account: Uuid,
+        body: CreateInvoiceRequest,
+        idempotency_key: String,
+    },
+    /// `issue` or `void`.
+    InvoiceAction {
+        invoice: Uuid,
+        action: &'static str,
+        idempotency_key: String,
+    },
     Pay {
         invoice: Uuid,
         body: CreatePaymentRequest,
@@ -144,6 +156,7 @@ pub enum Op {
     Accounts,
     Invoices,
     Pay,
+    InvoiceAction,
     Summary,
     Registrations,
     Users,
@@ -184,6 +197,9 @@ pub enum Action {
     Input(char),
     Backspace,
     RecordPayment,
+    NewInvoice,
+    IssueInvoice,
+    VoidInvoice,
     CycleBucket,
     CycleEventFilter,
     TogglePause,
@@ -206,6 +222,7 @@ pub enum Action {
         invoices: Vec<Invoice>,
     },
     PaymentRecorded(Box<Payment>),
+    InvoiceChanged(Box<Invoice>),
     SummaryLoaded(Box<AnalyticsSummary>),
     RegistrationsLoaded(Vec<RegistrationBucket>),
     UsersLoaded(Vec<User>),

@@ -103,7 +103,12 @@ impl App {
             Tab::Patients if self.patients.form.is_some() || self.patients.search.is_some() => {
                 Mode::Text
             }
-            Tab::Billing if self.billing.payment.is_some() => Mode::Text,
+            Tab::Billing if self.billing.confirm_void.is_some() => Mode::Confirm,
+            Tab::Billing
+                if self.billing.payment.is_some() || self.billing.invoice_form.is_some() =>
+            {
+                Mode::Text
+            }
             _ => Mode::Normal,
         }
     }
@@ -239,7 +244,10 @@ impl App {
                 }
                 Tab::Billing => {
                     let b = &mut self.billing;
-                    if b.payment.take().is_none() {
+                    if b.payment.take().is_none()
+                        && b.invoice_form.take().is_none()
+                        && b.confirm_void.take().is_none()
+                    {
                         b.account = None;
                         b.invoices.clear();
                     }
@@ -261,6 +269,8 @@ impl App {
             search.push(c);
         } else if let Some(payment) = &mut self.billing.payment {
             payment.input(c);
+        } else if let Some(form) = &mut self.billing.invoice_form {
+            form.input(c);
         }
     }
 
@@ -275,6 +285,8 @@ impl App {
             search.backspace();
         } else if let Some(payment) = &mut self.billing.payment {
             payment.backspace();
+        } else if let Some(form) = &mut self.billing.invoice_form {
+            form.backspace();
         }
     }
 
@@ -289,6 +301,8 @@ impl App {
             }
         } else if let Some(payment) = &mut self.billing.payment {
             payment.next_field();
+        } else if let Some(form) = &mut self.billing.invoice_form {
+            form.next_field();
         } else if self.tab == Tab::Admin {
             self.admin.focus = 1 - self.admin.focus;
         }
@@ -311,8 +325,12 @@ impl App {
         } else if self.tab == Tab::Patients && self.patients.search.is_some() {
             let r = self.patients.submit_search();
             self.requests.push(r);
-        } else if let Some(payment) = &mut self.billing.payment
-            && let Some(r) = payment.submit()
+        } else if let Some(payment) = &mut self.billing.payment {
+            if let Some(r) = payment.submit() {
+                self.requests.push(r);
+            }
+        } else if let Some(form) = &mut self.billing.invoice_form
+            && let Some(r) = form.submit()
         {
             self.requests.push(r);
         }
@@ -341,6 +359,14 @@ impl App {
                 if let Some(payment) = &mut self.billing.payment {
                     payment.sending = false;
                     payment.error = Some(text);
+                    return;
+                }
+            }
+            Op::InvoiceAction => {
+                self.billing.invoices_loading = false;
+                if let Some(form) = &mut self.billing.invoice_form {
+                    form.sending = false;
+                    form.error = Some(text);
                     return;
                 }
             }

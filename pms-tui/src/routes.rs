@@ -56,8 +56,27 @@ pub fn route(app: &mut App, action: Action) {
             if let Some((id, _)) = app.patients.confirm_delete.take() {
                 app.requests.push(Request::DeletePatient { id });
             }
+            if let Some((invoice, _)) = app.billing.confirm_void.take() {
+                app.billing.invoices_loading = true;
+                app.requests.push(Request::InvoiceAction {
+                    invoice,
+                    action: "void",
+                    idempotency_key: uuid::Uuid::new_v4().to_string(),
+                });
+            }
         }
         Action::RecordPayment if app.tab == Tab::Billing => app.billing.open_payment(),
+        Action::NewInvoice if app.tab == Tab::Billing => app.billing.open_invoice_form(),
+        Action::IssueInvoice | Action::VoidInvoice if app.tab == Tab::Billing => {
+            let verb = if matches!(action, Action::IssueInvoice) {
+                "issue"
+            } else {
+                "void"
+            };
+            if let Some(r) = app.billing.invoice_action(verb) {
+                app.requests.push(r);
+            }
+        }
         Action::CycleBucket if app.tab == Tab::Analytics => {
             let bucket = app.analytics.cycle_bucket();
             app.requests.push(Request::Registrations { bucket });
@@ -139,6 +158,19 @@ pub fn route(app: &mut App, action: Action) {
                 app.billing.invoices_loading = true;
                 app.requests.push(Request::Invoices { account });
             }
+            app.requests.push(Request::Accounts);
+        }
+        Action::InvoiceChanged(invoice) => {
+            app.billing.invoice_form = None;
+            app.note(format!(
+                "✓ invoice {} is {}",
+                invoice.number,
+                invoice.status.as_str()
+            ));
+            app.billing.invoices_loading = true;
+            app.requests.push(Request::Invoices {
+                account: invoice.account_id,
+            });
             app.requests.push(Request::Accounts);
         }
         Action::SummaryLoaded(summary) => {

@@ -227,6 +227,24 @@ async fn execute(client: Option<ApiClient>, request: Request) -> Action {
             .await
             .map(|p| Action::PaymentRecorded(Box::new(p)))
             .unwrap_or_else(failed(Op::Pay)),
+        Request::CreateInvoice {
+            account,
+            body,
+            idempotency_key,
+        } => client
+            .create_invoice(account, &body, Some(&idempotency_key))
+            .await
+            .map(|i| Action::InvoiceChanged(Box::new(i)))
+            .unwrap_or_else(failed(Op::InvoiceAction)),
+        Request::InvoiceAction {
+            invoice,
+            action,
+            idempotency_key,
+        } => client
+            .invoice_action(invoice, action, Some(&idempotency_key))
+            .await
+            .map(|i| Action::InvoiceChanged(Box::new(i)))
+            .unwrap_or_else(failed(Op::InvoiceAction)),
         Request::Summary => client
             .analytics_summary()
             .await

@@ -534,3 +534,55 @@ fn the_wheel_and_resize_are_actions() {
     );
     assert_eq!(app.size, (120, 40));
 }
+
+#[test]
+fn invoices_are_created_issued_and_voided_after_a_question() {
+    let mut app = loaded_app(80, 24);
+    press(&mut app, key(KeyCode::Char('2')));
+    press(&mut app, key(KeyCode::Enter));
+    app.update(Action::InvoicesLoaded {
+        account: id(1001),
+        invoices: vec![invoice(1)],
+    });
+    app.requests.clear();
+    press(&mut app, key(KeyCode::Char('c')));
+    type_text(&mut app, "X-ray");
+    press(&mut app, key(KeyCode::Tab));
+    press(&mut app, key(KeyCode::Tab));
+    type_text(&mut app, "80.5");
+    press(&mut app, key(KeyCode::Enter));
+    match app.requests.as_slice() {
+        [Request::CreateInvoice { account, body, .. }] => {
+            assert_eq!(*account, id(1001));
+            assert_eq!(body.currency, "USD");
+            assert_eq!(body.lines[0].description, "X-ray");
+            assert_eq!(body.lines[0].quantity, 1);
+            assert_eq!(body.lines[0].unit_price, 8050);
+        }
+        other => panic!("{other:?}"),
+    }
+    app.requests.clear();
+    app.update(Action::InvoiceChanged(Box::new(invoice(2))));
+    assert!(app.billing.invoice_form.is_none());
+    assert!(matches!(
+        app.requests.as_slice(),
+        [Request::Invoices { .. }, Request::Accounts]
+    ));
+    app.requests.clear();
+    press(&mut app, key(KeyCode::Char('i')));
+    assert!(matches!(
+        app.requests.as_slice(),
+        [Request::InvoiceAction {
+            action: "issue",
+            ..
+        }]
+    ));
+    app.requests.clear();
+    press(&mut app, key(KeyCode::Char('v')));
+    assert!(app.requests.is_empty(), "void asks first");
+    press(&mut app, key(KeyCode::Char('y')));
+    assert!(matches!(
+        app.requests.as_slice(),
+        [Request::InvoiceAction { action: "void", invoice, .. }] if *invoice == id(2001)
+    ));
+}

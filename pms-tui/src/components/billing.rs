@@ -10,6 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table};
 use uuid::Uuid;
 
+use super::invoice_form::InvoiceForm;
 use super::{Cursor, TextField, popup};
 use crate::action::Request;
 use crate::money;
@@ -112,6 +113,9 @@ pub struct BillingView {
     pub invoice_cursor: Cursor,
     pub invoices_loading: bool,
     pub payment: Option<PaymentForm>,
+    pub invoice_form: Option<InvoiceForm>,
+    /// Void asked for: (invoice, number), waiting for `y`.
+    pub confirm_void: Option<(Uuid, String)>,
 }
 
 impl BillingView {
@@ -147,6 +151,36 @@ impl BillingView {
         });
     }
 
+    /// `c` in an open account: the invoice form.
+    pub fn open_invoice_form(&mut self) {
+        let Some(account) = self.account else {
+            self.error = Some("open an account (Enter) first".into());
+            return;
+        };
+        let currency = self
+            .accounts
+            .iter()
+            .find(|a| a.id == account)
+            .and_then(|a| a.currency.clone())
+            .unwrap_or_else(|| "USD".into());
+        self.invoice_form = Some(InvoiceForm::new(account, currency));
+    }
+
+    /// `i` / `v` on the selected invoice: the request (`v` asks first, see `confirm_void`).
+    pub fn invoice_action(&mut self, action: &'static str) -> Option<Request> {
+        let invoice = self.invoices.get(self.invoice_cursor.selected)?;
+        if action == "void" {
+            self.confirm_void = Some((invoice.id, invoice.number.clone()));
+            return None;
+        }
+        self.invoices_loading = true;
+        Some(Request::InvoiceAction {
+            invoice: invoice.id,
+            action,
+            idempotency_key: Uuid::new_v4().to_string(),
+        })
+    }
+
     /// The account under the cursor.
     pub fn selected_account(&self) -> Option<&BillingAccount> {
         self.accounts.get(self.cursor.selected)
@@ -177,6 +211,26 @@ impl BillingView {
         }
         if let Some(form) = &self.payment {
             draw_payment(form, frame, area, theme);
+        }
+        if let Some(form) = &self.invoice_form {
+            form.draw(frame, area, theme);
+        }
+        if let Some((_, number)) = &self.confirm_void {
+            let area = popup(area, 50, 5);
+            frame.render_widget(Clear, area);
+            frame.render_widget(
+                Paragraph::new(vec![
+                    Line::raw(format!("Void invoice {number}?")),
+                    Line::raw(""),
+                    Line::styled("y void · n / Esc keep", theme.dim()),
+                ])
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .title(Span::styled(" Confirm ", theme.error())),
+                ),
+                area,
+            );
         }
     }
 
@@ -250,7 +304,7 @@ impl BillingView {
         .block(
             Block::default()
                 .borders(Borders::ALL)
-                .title(Span::styled(" Invoices — p pay · Esc back ", theme.title())),
+                .title(Span::styled(" Invoices — p c i v ", theme.title())),
         );
         frame.render_widget(table, area);
         if self.invoices.is_empty() && !self.invoices_loading {

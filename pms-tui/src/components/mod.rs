@@ -8,6 +8,7 @@ pub mod analytics;
 pub mod billing;
 pub mod events;
 pub mod help;
+pub mod invoice_form;
 pub mod login;
 pub mod patient_form;
 pub mod patients;

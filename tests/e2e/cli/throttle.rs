@@ -34,5 +34,5 @@ async fn throttled_login_says_when_to_retry() {
         .and_then(|(_, rest)| rest.strip_suffix(" s)"))
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no retry time in {line:?}"));
-    assert!(seconds >= 1 && seconds <= 900, "{seconds}");
+    assert!((1..=900).contains(&seconds), "{seconds}");
 }
