@@ -12,18 +12,20 @@ mod billing;
 pub mod origin;
 mod paging;
 mod patients;
+mod raw;
 
 pub use analytics::{EVENT_STREAM_PATH, StreamStart};
 pub use auth::jwt_expiry;
 pub use paging::{Page, next_link};
 pub use patients::{PatientQuery, Tagged, etag_for};
+pub use raw::RawResponse;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use pms_proto::rest::{Problem, RefreshRequest, TokenResponse};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -142,16 +144,6 @@ impl ApiRequest {
         self.context = Some(what.into());
         self
     }
-}
-
-/// A raw exchange (`pms request`): whatever the server answered, error statuses included.
-#[derive(Debug, Clone)]
-pub struct RawResponse {
-    pub status: u16,
-    /// Header names in lowercase, in the order received.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-    pub elapsed: Duration,
 }
 
 impl ApiClient {
@@ -436,57 +428,6 @@ impl ApiClient {
             retry_after,
         })
     }
-
-    /// Sends a request exactly as given (no token added, no status mapping): `pms request`.
-    pub async fn execute_raw(
-        &self,
-        method: Method,
-        url: &str,
-        headers: &[(String, String)],
-        body: Option<Vec<u8>>,
-    ) -> Result<RawResponse> {
-        let mut header_map = HeaderMap::new();
-        for (name, value) in headers {
-            let name = HeaderName::try_from(name.as_str())
-                .map_err(|_| Error::Usage(format!("invalid header name `{name}`")))?;
-            let value = HeaderValue::try_from(value.as_str())
-                .map_err(|_| Error::Usage(format!("invalid value for header `{name}`")))?;
-            header_map.append(name, value);
-        }
-        let mut builder = self
-            .inner
-            .http
-            .request(method, url)
-            .headers(header_map)
-            .timeout(REQUEST_TIMEOUT);
-        if let Some(body) = body {
-            builder = builder.body(body);
-        }
-        let started = Instant::now();
-        let response = builder.send().await.map_err(|e| transport_error(url, e))?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(url, e))?
-            .to_vec();
-        Ok(RawResponse {
-            status,
-            headers,
-            body,
-            elapsed: started.elapsed(),
-        })
-    }
 }
 
 /// A successful response.
@@ -535,7 +476,7 @@ pub fn expires_at(expires_in: u64) -> chrono::DateTime<Utc> {
 }
 
 /// A transport failure as an [`Error`]: connection problems and timeouts are "unreachable"
-/// (exit 6) and name the innermost cause ("Connection refused").
+/// and name the innermost cause ("Connection refused").
 fn transport_error(url: &str, e: reqwest::Error) -> Error {
     let mut reason = e.to_string();
     let mut source = std::error::Error::source(&e);

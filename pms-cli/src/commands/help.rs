@@ -29,7 +29,9 @@ pub fn exit_codes() -> String {
 
 const ENVIRONMENT: &str = "Environment variables of pms:
 
-  PMS_SERVER        gateway URL (like --server); with PMS_TOKEN, the CI path
+  PMS_SERVER        gateway URL (like --server); with PMS_TOKEN, the CI path. Without a
+                    scheme: http:// for this machine, https:// for any other host (plain
+                    http:// to another host is warned about)
   PMS_TOKEN         an access token to use instead of any stored session; never written anywhere
   PMS_PROFILE       profile name (like --profile); each profile has its own server and session
   PMS_CONFIG_DIR    config directory [default: $XDG_CONFIG_HOME/pms, else ~/.config/pms]
@@ -45,7 +47,10 @@ const ENVIRONMENT: &str = "Environment variables of pms:
   NO_COLOR          no colour, even on a terminal
 
 Files: <config dir>/config.toml (profiles: server, email, which store holds the session; no
-secrets) and <config dir>/sessions/<profile>.json (only when the session is kept in a file).
+secrets) and <config dir>/sessions/<profile>.json (only when the session is kept in a file);
+the directory is 0700 and the files 0600, fixed with a warning when found looser. Keyring
+entries are named <profile>@<server>, plus the config dir's hash when PMS_CONFIG_DIR is not
+the default.
 ";
 
 pub fn run(args: &HelpArgs) -> Result<()> {

@@ -71,6 +71,13 @@ pub async fn run(app: &App, args: LoginArgs) -> Result<()> {
     {
         // The session this login replaces is revoked, not left valid on the server.
         let _ = client.logout(&old.session.refresh_token).await;
+        // Keyring entries are per server: the old server's would linger, holding a dead session.
+        if old.session.server != session.server && matches!(old.location, Location::Keyring(_)) {
+            let _ = app
+                .ctx
+                .tokens
+                .clear_keyring(&app.ctx.profile, &old.session.server);
+        }
     }
     let role_text = session.role.map(|r| format!(" ({r})")).unwrap_or_default();
     app.note(&format!(

@@ -386,26 +386,32 @@ impl TokenStore {
     /// of another server or config directory). Returns where copies were removed and the
     /// stores that could not be cleared.
     pub fn clear(&self, profile: &str, server: &str) -> Result<(Vec<Location>, Vec<String>)> {
-        let mut removed = Vec::new();
-        let mut errors = Vec::new();
-        let user = self.keyring_user(profile, server);
-        if self.mode != StoreMode::File {
-            for backend in &self.backends {
-                match backend.delete(KEYRING_SERVICE, &user, self.timeout) {
-                    Ok(true) => removed.push(Location::Keyring(backend.name())),
-                    Ok(false) | Err(BackendError::Unavailable(_)) => {}
-                    Err(BackendError::Failed(why)) => {
-                        errors.push(format!("{}: {why}", backend.name()))
-                    }
-                }
-            }
-        }
+        let (mut removed, errors) = self.clear_keyring(profile, server);
         // Even in keyring mode a stray plain-text copy is removed: it is never wanted.
         let path = self.file_path(profile);
         if file::remove(&path)? {
             removed.push(Location::File(path));
         }
         Ok((removed, errors))
+    }
+
+    /// Removes the keyring entries of `profile` on `server` only (a profile moved to another
+    /// server: its old entry would only ever hold a revoked session).
+    pub fn clear_keyring(&self, profile: &str, server: &str) -> (Vec<Location>, Vec<String>) {
+        let mut removed = Vec::new();
+        let mut errors = Vec::new();
+        if self.mode == StoreMode::File {
+            return (removed, errors);
+        }
+        let user = self.keyring_user(profile, server);
+        for backend in &self.backends {
+            match backend.delete(KEYRING_SERVICE, &user, self.timeout) {
+                Ok(true) => removed.push(Location::Keyring(backend.name())),
+                Ok(false) | Err(BackendError::Unavailable(_)) => {}
+                Err(BackendError::Failed(why)) => errors.push(format!("{}: {why}", backend.name())),
+            }
+        }
+        (removed, errors)
     }
 }
 

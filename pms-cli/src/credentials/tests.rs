@@ -356,6 +356,23 @@ fn entries_are_namespaced_by_server_and_config_dir() {
             .is_none(),
         "per server"
     );
+    let mut elsewhere = session("elsewhere");
+    elsewhere.server = "https://other.example".into();
+    there.save("default", &elsewhere).unwrap();
+    assert_eq!(
+        there.clear_keyring("default", "https://other.example"),
+        (vec![Location::Keyring("secret-service")], vec![])
+    );
+    assert_eq!(
+        there
+            .load("default", S, None)
+            .unwrap()
+            .found
+            .unwrap()
+            .session,
+        session("there"),
+        "clearing one server's entry leaves the other server's"
+    );
 }
 
 #[test]

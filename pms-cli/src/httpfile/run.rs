@@ -60,6 +60,8 @@ pub struct Runner<'a> {
     client: &'a ApiClient,
     base: Scope,
     redactor: Redactor,
+    /// The session's tokens: never sent to another origin, however a request came by them.
+    session_secrets: Vec<String>,
 }
 
 /// Stands in for a withheld `{{token}}` while a request is resolved (then becomes nothing).
@@ -78,6 +80,7 @@ impl<'a> Runner<'a> {
             client,
             base,
             redactor,
+            session_secrets: secrets.iter().map(|s| (*s).to_owned()).collect(),
         }
     }
 
@@ -241,15 +244,27 @@ impl Runner<'_> {
             None => scope.injected.remove("token"),
         };
         let mut prepared = prepared?;
-        let mut withheld = prepared.url.contains(WITHHELD);
-        prepared.url = prepared.url.replace(WITHHELD, "");
+        // Elsewhere, the session's tokens are stripped however they got in (a capture of an
+        // earlier request's `Authorization`, `$processEnv`, a copy in a variable).
+        let mut strip = vec![WITHHELD];
+        if !own_origin {
+            strip.extend(self.session_secrets.iter().map(String::as_str));
+        }
+        let mut withheld = false;
+        let mut clean = |text: &mut String| {
+            for secret in strip.iter().filter(|s| !s.is_empty()) {
+                if text.contains(secret) {
+                    withheld = true;
+                    *text = text.replace(secret, "");
+                }
+            }
+        };
+        clean(&mut prepared.url);
         for (_, value) in &mut prepared.headers {
-            withheld |= value.contains(WITHHELD);
-            *value = value.replace(WITHHELD, "");
+            clean(value);
         }
         if let Some(body) = &mut prepared.body {
-            withheld |= body.contains(WITHHELD);
-            *body = body.replace(WITHHELD, "");
+            clean(body);
         }
         let warning = withheld.then(|| {
             let origin = url::Url::parse(&prepared.url)

@@ -182,7 +182,7 @@ async fn a_request_to_another_origin_gets_no_token_and_nothing_shows_it() {
     std::fs::write(
         &file,
         format!(
-            "# @name me\nGET {{{{baseUrl}}}}/auth/me?echo={{{{token}}}}\nAuthorization: Bearer {{{{token}}}}\n\n?? status == 200\n?? body email == nobody@pms.test\n\n###\nGET http://127.0.0.1:{port}/collect?t={{{{token}}}}\nAuthorization: Bearer {{{{token}}}}\nX-Token: {{{{token}}}}\n\n?? status == 200\n",
+            "# @name me\nGET {{{{baseUrl}}}}/auth/me?echo={{{{token}}}}\nAuthorization: Bearer {{{{token}}}}\n\n?? status == 200\n?? body email == nobody@pms.test\n\n###\nGET http://127.0.0.1:{port}/collect?t={{{{token}}}}\nAuthorization: Bearer {{{{token}}}}\nX-Token: {{{{token}}}}\n\n?? status == 200\n\n###\nGET http://127.0.0.1:{port}/copied\nX-Copied: {{{{me.request.headers.Authorization}}}}\n",
             port = other.port
         ),
     )
@@ -200,10 +200,18 @@ async fn a_request_to_another_origin_gets_no_token_and_nothing_shows_it() {
             None,
         )
         .expect(1);
-    assert!(run.stdout.contains("1 passed, 1 failed"), "{run:?}");
-    // The other origin got its request, without the token anywhere in it.
+    assert!(run.stdout.contains("2 passed, 1 failed"), "{run:?}");
+    // The other origin got its requests, without the token anywhere in them — also not when a
+    // request copies it from an earlier one's captured `Authorization`.
     let seen = other.seen();
-    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(!seen[1].contains(&token), "{seen:?}");
+    assert!(
+        seen[1]
+            .to_ascii_lowercase()
+            .contains("x-copied: bearer \r\n"),
+        "{seen:?}"
+    );
     assert!(
         seen[0].starts_with("GET /collect?t= HTTP/1.1\r\n"),
         "{seen:?}"
@@ -219,6 +227,10 @@ async fn a_request_to_another_origin_gets_no_token_and_nothing_shows_it() {
             "t.http:9: {{{{token}}}} left empty: http://127.0.0.1:{} is not the session's server ({})",
             other.port, server.base
         )),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("t.http:16: {{token}} left empty"),
         "{run:?}"
     );
     // The session's own server got it (the first request passed its status check) — and no
