@@ -147,6 +147,8 @@ pub async fn start(
                 "gateway",
             )
             .await?;
+            // Internal services believe X-Forwarded-For only from this process's gateway.
+            settings.http.gateway_secret = Some(crate::request_meta::GatewaySecret::generate());
             let (auth_a, patient_a) = (auth_l.local_addr()?, patient_l.local_addr()?);
             settings.auth.url = format!("http://{auth_a}");
             settings.gateway.patient_url = format!("http://{patient_a}");

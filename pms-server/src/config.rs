@@ -52,9 +52,16 @@ pub enum LogFormat {
 pub struct HttpSettings {
     /// Largest accepted request body, in bytes.
     pub body_limit_bytes: usize,
-    /// Comma-separated networks (CIDR) whose `X-Forwarded-For` is believed: the gateway's. A
-    /// request from anywhere else is attributed (audit, throttling) to its peer address.
+    /// Comma-separated networks (CIDR) of the proxies whose `X-Forwarded-For` is believed:
+    /// reverse proxies in front of the gateway and, in distributed mode, the gateway itself. The
+    /// client is the right-most untrusted address of the chain; a request from anywhere else is
+    /// attributed (audit, throttling) to its peer address.
     pub trusted_proxies: String,
+    /// Not configurable: set by `pms-server all` for its internal listeners, which then believe
+    /// `X-Forwarded-For` only from the in-process gateway that sends this secret, never from
+    /// another local process (see [`crate::request_meta`]).
+    #[serde(skip)]
+    pub gateway_secret: Option<crate::request_meta::GatewaySecret>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,6 +175,7 @@ impl Default for Settings {
             http: HttpSettings {
                 body_limit_bytes: 1024 * 1024,
                 trusted_proxies: "127.0.0.0/8,::1/128".to_owned(),
+                gateway_secret: None,
             },
             database: DatabaseSettings {
                 url: None,
@@ -499,8 +507,11 @@ level = "info"
 [http]
 # Largest accepted request body, in bytes.
 body_limit_bytes = 1048576
-# Networks (CIDR, comma-separated) whose X-Forwarded-For is believed: where the gateway runs.
-# Requests from elsewhere are audited and throttled by their peer address.
+# Networks (CIDR, comma-separated) of the proxies whose X-Forwarded-For is believed: reverse
+# proxies in front of the gateway (which then appends its peer to the chain) and, one service
+# per process, where the gateway runs. The client is the right-most untrusted address of the
+# chain; requests from elsewhere are audited and throttled by their peer address. (`pms-server
+# all`'s internal services believe only their own gateway, whatever this says.)
 trusted_proxies = "127.0.0.0/8,::1/128"
 
 [database]

@@ -7,11 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{
-    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request,
-};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -27,9 +25,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::error::{ApiError, problem_response};
 
-/// The request-id header, set by the gateway (or the first service a request reaches) and
-/// forwarded to every hop.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub use crate::request_meta::{REQUEST_ID, RequestMeta};
 
 /// `axum::Json` whose rejections are problem+json: 400 (syntax, types, unknown fields),
 /// 413 (too large), 415 (not JSON).
@@ -123,41 +119,6 @@ where
     }
 }
 
-/// Who is calling from where: for audit rows. Never contains credentials.
-#[derive(Debug, Clone, Default)]
-pub struct RequestMeta {
-    /// The original client address: the first `X-Forwarded-For` hop (set by the gateway), else
-    /// the peer address.
-    pub client_ip: Option<String>,
-    pub request_id: Option<String>,
-}
-
-/// The client address of a request, decided once by [`with_common_layers`]: the first
-/// `X-Forwarded-For` hop when the peer is a trusted proxy, else the peer.
-#[derive(Debug, Clone)]
-struct ClientIp(String);
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let forwarded = parts.extensions.get::<ClientIp>().map(|c| c.0.clone());
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
-        let request_id = parts
-            .headers
-            .get(&REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        Ok(RequestMeta {
-            client_ip: forwarded.or(peer),
-            request_id,
-        })
-    }
-}
-
 /// Wraps a service router with the layers every service shares, plus `/health/*` and `/metrics`.
 pub fn with_common_layers(
     router: Router,
@@ -166,8 +127,11 @@ pub fn with_common_layers(
     ready: ReadyCheck,
 ) -> Router {
     let body_limit = http.body_limit_bytes;
-    // Validated with the settings; an unparsable list trusts nobody.
-    let trusted = std::sync::Arc::new(parse_networks(&http.trusted_proxies).unwrap_or_default());
+    let trust = Arc::new(crate::request_meta::ProxyTrust {
+        // Validated with the settings; an unparsable list trusts nobody.
+        networks: parse_networks(&http.trusted_proxies).unwrap_or_default(),
+        gateway_secret: http.gateway_secret.clone(),
+    });
     router
         .merge(health_routes(ready))
         .fallback(not_found)
@@ -175,7 +139,6 @@ pub fn with_common_layers(
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(move |req, next| record_metrics(service, req, next)))
         .layer(middleware::from_fn(close_after_refused_body))
-        .layer(middleware::from_fn(move |req, next| client_ip(trusted.clone(), req, next)))
         .layer(CatchPanicLayer::custom(|_| {
             problem_response(StatusCode::INTERNAL_SERVER_ERROR, Some("internal error".to_owned()), Vec::new())
         }))
@@ -186,6 +149,10 @@ pub fn with_common_layers(
             tracing::info_span!("http", service, method = %req.method(), path = %req.uri().path(), request_id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        // Outermost: the bounded request id and the client address exist before anything logs.
+        .layer(middleware::from_fn(move |req, next| {
+            crate::request_meta::normalize(trust.clone(), req, next)
+        }))
 }
 
 /// A request refused for its body (413) leaves that body unread on the connection; closing the
@@ -199,33 +166,6 @@ async fn close_after_refused_body(req: Request, next: Next) -> Response {
         );
     }
     response
-}
-
-async fn client_ip(
-    trusted: std::sync::Arc<Vec<Network>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    if let Some(peer) = peer {
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned);
-        let ip = match forwarded {
-            Some(f) if trusted.iter().any(|n| n.contains(peer)) => f,
-            _ => peer.to_string(),
-        };
-        req.extensions_mut().insert(ClientIp(ip));
-    }
-    next.run(req).await
 }
 
 /// An IP network (`10.0.0.0/8`, `::1/128`; a bare address is a /32 or /128).

@@ -4,16 +4,19 @@
 
 pub mod analytics;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod authn;
 pub mod billing;
 pub mod clients;
 pub mod config;
+pub mod email;
 pub mod error;
 pub mod events;
 pub mod gateway;
 pub mod http;
 pub mod patient;
+pub mod request_meta;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

@@ -23,8 +23,9 @@ use uuid::Uuid;
 
 use super::ledger::Refusal;
 use super::model::{Contact, NewAccount, PatientRef};
-use super::store::{AuditMeta, AuditRecord, BillingError, BillingStore, Outcome};
+use super::store::{AuditMeta, AuditRecord, BillingAction, BillingError, BillingStore, Outcome};
 use crate::authn::{Claims, TokenError, Verifier};
+use crate::request_meta::{RequestId, RequestMeta};
 
 /// Longest a call may run, whatever deadline the client sent.
 const MAX_CALL_TIME: Duration = Duration::from_secs(30);
@@ -73,16 +74,17 @@ impl BillingGrpc {
 
     /// The non-PHI audit context of a call.
     fn audit_meta<T>(request: &Request<T>, caller: Option<&Claims>) -> AuditMeta {
-        AuditMeta {
-            actor_id: caller.map(|c| c.sub),
-            actor_role: caller.map(|c| c.role),
-            client_ip: request.remote_addr().map(|a| a.ip().to_string()),
+        // gRPC has no proxy in front: the peer is the caller. A request id that is not a
+        // bounded one is dropped rather than stored.
+        let request_meta = RequestMeta {
+            client_ip: request.remote_addr().map(|a| a.ip()),
             request_id: request
                 .metadata()
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        }
+                .and_then(RequestId::parse),
+        };
+        AuditMeta::new(caller.map(|c| (c.sub, c.role)), request_meta)
     }
 
     async fn create_account(
@@ -136,7 +138,7 @@ impl BillingGrpc {
         };
         // Reads of billing data are audited like over REST.
         let record = AuditRecord {
-            action: "billing.account.read",
+            action: BillingAction::AccountRead,
             resource: "account",
             resource_id: result.as_ref().map(|a| a.id).ok().or(account_id),
             account_id: result.as_ref().map(|a| a.id).ok().or(account_id),

@@ -36,6 +36,10 @@ pub(crate) struct GatewayState {
     pub verifier: Arc<Verifier>,
     pub upstreams: Arc<Upstreams>,
     pub body_limit: usize,
+    /// Peers whose `X-Forwarded-For` the gateway extends rather than replaces.
+    pub trusted_proxies: Arc<Vec<http::Network>>,
+    /// All-in-one: proves to the internal services that a request comes from this gateway.
+    pub gateway_secret: Option<crate::request_meta::GatewaySecret>,
     /// Cuts long-lived (streamed) responses when the gateway shuts down.
     pub shutdown: CancellationToken,
 }
@@ -63,6 +67,11 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
             analytics: trim(&settings.gateway.analytics_url),
         }),
         body_limit: settings.http.body_limit_bytes,
+        // Validated with the settings; an unparsable list trusts nobody.
+        trusted_proxies: Arc::new(
+            http::parse_networks(&settings.http.trusted_proxies).unwrap_or_default(),
+        ),
+        gateway_secret: settings.http.gateway_secret.clone(),
         shutdown: shutdown.clone(),
     };
     let verifier = state.verifier.clone();
@@ -86,10 +95,11 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
         .route("/api-docs", get(docs::index))
         .route("/api-docs/{service}", get(docs::document))
         .with_state(state);
-    Ok(http::with_common_layers(
-        router,
-        "gateway",
-        &settings.http,
-        ready,
-    ))
+    // The gateway's own listener judges its peers by `trusted_proxies`; the secret is what it
+    // sends to the services, not what it expects from its clients.
+    let public = crate::config::HttpSettings {
+        gateway_secret: None,
+        ..settings.http.clone()
+    };
+    Ok(http::with_common_layers(router, "gateway", &public, ready))
 }

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use super::GatewayState;
 use crate::authn::TokenError;
 use crate::error::ApiError;
+use crate::request_meta::GATEWAY_SECRET;
 
 /// Auth endpoints reachable without a token (everything else is verified here first).
 const PUBLIC_AUTH_PATHS: [&str; 5] = [
@@ -81,6 +82,34 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// The `X-Forwarded-For` sent upstream. From a trusted proxy: its chain with the proxy appended
+/// (the standard way, so the services find the client as the right-most untrusted address);
+/// from anyone else: the peer alone, since a client must not choose the address that services
+/// audit and throttle by.
+fn forwarded_for(
+    incoming: &HeaderMap,
+    peer: std::net::IpAddr,
+    trusted: &[crate::http::Network],
+) -> Option<HeaderValue> {
+    let mut chain: Vec<&str> = Vec::new();
+    if trusted.iter().any(|n| n.contains(peer)) {
+        chain.extend(
+            incoming
+                .get_all(X_FORWARDED_FOR)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .filter(|hop| !hop.is_empty()),
+        );
+    }
+    let peer = peer.to_string();
+    chain.push(&peer);
+    HeaderValue::from_str(&chain.join(", ")).ok()
+}
+
 /// Forwards one request to its service.
 pub(crate) async fn forward(
     State(state): State<GatewayState>,
@@ -116,14 +145,15 @@ pub(crate) async fn forward(
     }
     let mut headers = HeaderMap::new();
     for (name, value) in &parts.headers {
-        if !is_hop_by_hop(name) && name != "x-forwarded-for" {
+        if !is_hop_by_hop(name) && *name != X_FORWARDED_FOR && *name != GATEWAY_SECRET {
             headers.append(name.clone(), value.clone());
         }
     }
-    // Replaced, never appended: a client must not choose the address that services audit and
-    // throttle by. (Behind a trusted load balancer, put the gateway on its network only.)
-    if let Ok(value) = HeaderValue::from_str(&peer.ip().to_string()) {
-        headers.insert("x-forwarded-for", value);
+    if let Some(value) = forwarded_for(&parts.headers, peer.ip(), &state.trusted_proxies) {
+        headers.insert(X_FORWARDED_FOR, value);
+    }
+    if let Some(secret) = state.gateway_secret.as_ref().and_then(|s| s.header_value()) {
+        headers.insert(GATEWAY_SECRET, secret);
     }
     if !headers.contains_key("traceparent") {
         headers.insert("traceparent", new_traceparent());
@@ -248,6 +278,35 @@ mod tests {
         );
         assert_eq!(route("/api/patientsX", &u), None);
         assert_eq!(route("/api/other", &u), None);
+    }
+
+    #[test]
+    fn forwarded_for_is_appended_for_trusted_proxies_only() {
+        let trusted = crate::http::parse_networks("10.0.0.0/8").expect("nets");
+        let mut incoming = HeaderMap::new();
+        incoming.append(
+            X_FORWARDED_FOR,
+            HeaderValue::from_static("198.51.100.7, 10.1.1.1"),
+        );
+        incoming.append(X_FORWARDED_FOR, HeaderValue::from_static("10.2.2.2"));
+        let chain = |peer: &str| {
+            forwarded_for(&incoming, peer.parse().expect("ip"), &trusted)
+                .expect("value")
+                .to_str()
+                .expect("ascii")
+                .to_owned()
+        };
+        assert_eq!(
+            chain("10.0.0.9"),
+            "198.51.100.7, 10.1.1.1, 10.2.2.2, 10.0.0.9"
+        );
+        assert_eq!(
+            chain("203.0.113.1"),
+            "203.0.113.1",
+            "a client cannot choose"
+        );
+        let none = forwarded_for(&HeaderMap::new(), "10.0.0.9".parse().expect("ip"), &trusted);
+        assert_eq!(none.expect("value"), "10.0.0.9");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::events::{Transport, relay};
 use crate::http::{self, ReadyCheck};
 use crate::store::{self as db, ServiceDb};
 
+pub mod cursor;
 pub mod events;
 pub mod model;
 pub mod paging;
@@ -64,8 +65,17 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
         transport.publisher(),
         shutdown.clone(),
     );
+    let store = store::for_db(db, waker);
+    let offer = cursor::CursorKey::generate_bytes()?;
+    let key = store
+        .cursor_key(&offer)
+        .await
+        .context("while loading the cursor key")?;
+    let cursor_key = cursor::CursorKey::from_bytes(&key)
+        .context("the stored cursor key (patient table `cursor_key`) is not 32 bytes")?;
     let state = routes::AppState {
-        store: store::for_db(db, waker),
+        store,
+        cursor_key: Arc::new(cursor_key),
         billing: Arc::new(
             BillingClient::new(&settings.patient.billing_grpc_url)
                 .context("invalid `patient.billing_grpc_url`")?,

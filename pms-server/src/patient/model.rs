@@ -8,8 +8,8 @@ use pms_proto::rest::{FieldError, PatientRequest, Sex};
 
 /// Longest accepted name, in characters (reference system: `@Size(max = 100)`).
 pub const NAME_MAX: usize = 100;
-/// Longest accepted email (RFC 5321 path limit).
-pub const EMAIL_MAX: usize = 254;
+use crate::email::EmailError;
+pub use crate::email::{EMAIL_MAX, Email};
 /// Longest accepted address, in characters.
 pub const ADDRESS_MAX: usize = 500;
 /// Phone length bounds, in characters.
@@ -66,67 +66,13 @@ pub fn name_key(name: &str) -> String {
         .to_lowercase()
 }
 
-/// An email address: trimmed, at most [`EMAIL_MAX`] characters, `local@domain` with a plausible
-/// local part and a dotted domain of valid labels. Uniqueness is case-insensitive.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Email(String);
-
-impl Email {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let email = raw.trim();
-        if email.is_empty() {
-            return Err("Email is required".to_owned());
-        }
-        if email.chars().count() > EMAIL_MAX {
-            return Err(format!("Email cannot exceed {EMAIL_MAX} characters"));
-        }
-        let invalid = || Err("Email should be valid".to_owned());
-        let Some((local, domain)) = email.rsplit_once('@') else {
-            return invalid();
-        };
-        if !valid_local_part(local) || !valid_domain(domain) {
-            return invalid();
-        }
-        Ok(Email(email.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The case-insensitive uniqueness and search key.
-    pub fn key(&self) -> String {
-        self.0.to_lowercase()
-    }
-}
-
-fn valid_local_part(local: &str) -> bool {
-    const SPECIALS: &str = "!#$%&'*+/=?^_`{|}~-.";
-    !local.is_empty()
-        && local.len() <= 64
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..")
-        && local
-            .chars()
-            .all(|c| c.is_alphanumeric() || SPECIALS.contains(c))
-}
-
-fn valid_domain(domain: &str) -> bool {
-    let labels: Vec<&str> = domain.split('.').collect();
-    labels.len() >= 2
-        && domain.len() <= 253
-        && labels.iter().all(|label| {
-            !label.is_empty()
-                && label.chars().count() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
-        })
-        // A top-level domain is never all digits (rules out `user@1.2.3.4`-style typos).
-        && labels
-            .last()
-            .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()))
+/// A patient's email: the server's one [`Email`] type, with the reference system's messages.
+fn parse_email(raw: &str) -> Result<Email, String> {
+    Email::parse(raw).map_err(|e| match e {
+        EmailError::Empty => "Email is required".to_owned(),
+        EmailError::TooLong => format!("Email cannot exceed {EMAIL_MAX} characters"),
+        EmailError::Invalid => "Email should be valid".to_owned(),
+    })
 }
 
 /// A postal address: trimmed, non-empty, at most [`ADDRESS_MAX`] characters. Line breaks are
@@ -356,7 +302,7 @@ fn parse_common(
     errors: &mut Errors,
 ) -> Option<CommonFields> {
     let name = errors.required("name", "Name", req.name.as_deref(), PatientName::parse);
-    let email = errors.required("email", "Email", req.email.as_deref(), Email::parse);
+    let email = errors.required("email", "Email", req.email.as_deref(), parse_email);
     let address = errors.required("address", "Address", req.address.as_deref(), Address::parse);
     let date_of_birth = errors.required(
         "dateOfBirth",

@@ -1,15 +1,15 @@
-//! Listing parameters at the HTTP edge: `limit`, the opaque `cursor` (base64url JSON of a keyset
-//! position), `q`, `sort`, and the `Link: <…>; rel="next"` header announcing the next page.
+//! Listing parameters at the HTTP edge: `limit`, the opaque `cursor` (a keyset position, sealed
+//! by [`CursorKey`] so no patient field is readable in a URL), `q`, `sort`, and the
+//! `Link: <…>; rel="next"` header announcing the next page.
 //!
 //! Links carry the path as clients see it through the gateway (`/api/…`), since clients follow
 //! them there. A cursor names the sort order it was made for, so it cannot be replayed against
 //! another order and silently skip rows.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::cursor::CursorKey;
 use super::store::{AuditQuery, ListQuery, PatientKey, SortOrder};
 use crate::error::ApiError;
 
@@ -19,7 +19,7 @@ pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
 /// Longest accepted `q`, in characters (the longest searchable field is a 254-character email).
 pub const MAX_QUERY: usize = 254;
-/// Longest accepted cursor: a cursor holds at most a 100-character name and a number.
+/// Longest accepted cursor: a sealed cursor holds at most a 100-character name and a number.
 const MAX_CURSOR: usize = 2048;
 
 /// `GET /patients` query string, as sent. Every field is a string so that each bad value gets a
@@ -68,9 +68,11 @@ struct Position {
 
 const AUDIT_ORDER: &str = "audit";
 
-fn encode(position: &Position) -> String {
+fn encode(position: &Position, key: &CursorKey) -> Result<String, ApiError> {
     // Serialising a struct of strings and an integer cannot fail.
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(position).unwrap_or_default())
+    let plain = serde_json::to_vec(position).unwrap_or_default();
+    key.seal(&plain)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("cannot seal a cursor")))
 }
 
 fn invalid_cursor() -> ApiError {
@@ -80,13 +82,11 @@ fn invalid_cursor() -> ApiError {
     )
 }
 
-fn decode(cursor: &str, order: &str) -> Result<Position, ApiError> {
+fn decode(cursor: &str, order: &str, key: &CursorKey) -> Result<Position, ApiError> {
     if cursor.len() > MAX_CURSOR {
         return Err(invalid_cursor());
     }
-    let bytes = URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| invalid_cursor())?;
+    let bytes = key.open(cursor).ok_or_else(invalid_cursor)?;
     let position: Position = serde_json::from_slice(&bytes).map_err(|_| invalid_cursor())?;
     if position.o != order {
         return Err(invalid_cursor());
@@ -94,8 +94,12 @@ fn decode(cursor: &str, order: &str) -> Result<Position, ApiError> {
     Ok(position)
 }
 
-fn decode_patient_key(cursor: &str, sort: SortOrder) -> Result<PatientKey, ApiError> {
-    let position = decode(cursor, sort.as_str())?;
+fn decode_patient_key(
+    cursor: &str,
+    sort: SortOrder,
+    key: &CursorKey,
+) -> Result<PatientKey, ApiError> {
+    let position = decode(cursor, sort.as_str(), key)?;
     let by_name = matches!(sort, SortOrder::NameAsc | SortOrder::NameDesc);
     match (by_name, position.n) {
         (true, Some(name_key)) => Ok(PatientKey {
@@ -140,7 +144,10 @@ fn collect_errors<T>(
 }
 
 /// Parses a patient listing query; every bad parameter is reported.
-pub fn parse_patient_list(params: &PatientListParams) -> Result<ListQuery, ApiError> {
+pub fn parse_patient_list(
+    params: &PatientListParams,
+    key: &CursorKey,
+) -> Result<ListQuery, ApiError> {
     let mut errors = Vec::new();
     let limit = collect_errors(&mut errors, parse_limit(params.limit.as_deref()));
     let sort = collect_errors(
@@ -168,7 +175,7 @@ pub fn parse_patient_list(params: &PatientListParams) -> Result<ListQuery, ApiEr
     );
     let after = match (sort, params.cursor.as_deref()) {
         (Some(sort), Some(cursor)) => {
-            collect_errors(&mut errors, decode_patient_key(cursor, sort).map(Some))
+            collect_errors(&mut errors, decode_patient_key(cursor, sort, key).map(Some))
         }
         _ => Some(None),
     };
@@ -184,7 +191,7 @@ pub fn parse_patient_list(params: &PatientListParams) -> Result<ListQuery, ApiEr
 }
 
 /// Parses an audit listing query.
-pub fn parse_audit_list(params: &AuditListParams) -> Result<AuditQuery, ApiError> {
+pub fn parse_audit_list(params: &AuditListParams, key: &CursorKey) -> Result<AuditQuery, ApiError> {
     let patient_id = match params.patient_id.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(raw) => Some(
@@ -195,7 +202,7 @@ pub fn parse_audit_list(params: &AuditListParams) -> Result<AuditQuery, ApiError
     let limit = parse_limit(params.limit.as_deref())?;
     let before = match params.cursor.as_deref() {
         None => None,
-        Some(cursor) => Some(decode(cursor, AUDIT_ORDER)?.s),
+        Some(cursor) => Some(decode(cursor, AUDIT_ORDER, key)?.s),
     };
     Ok(AuditQuery {
         patient_id,
@@ -205,13 +212,20 @@ pub fn parse_audit_list(params: &AuditListParams) -> Result<AuditQuery, ApiError
 }
 
 /// `Link` header value announcing the patient page after `next`.
-pub fn patient_next_link(query: &ListQuery, next: &PatientKey) -> String {
+pub fn patient_next_link(
+    query: &ListQuery,
+    next: &PatientKey,
+    key: &CursorKey,
+) -> Result<String, ApiError> {
     let by_name = matches!(query.sort, SortOrder::NameAsc | SortOrder::NameDesc);
-    let cursor = encode(&Position {
-        o: query.sort.as_str().to_owned(),
-        s: next.seq,
-        n: by_name.then(|| next.name_key.clone()),
-    });
+    let cursor = encode(
+        &Position {
+            o: query.sort.as_str().to_owned(),
+            s: next.seq,
+            n: by_name.then(|| next.name_key.clone()),
+        },
+        key,
+    )?;
     let mut qs = url::form_urlencoded::Serializer::new(String::new());
     qs.append_pair("limit", &query.limit.to_string());
     qs.append_pair("cursor", &cursor);
@@ -219,28 +233,40 @@ pub fn patient_next_link(query: &ListQuery, next: &PatientKey) -> String {
         qs.append_pair("q", q);
     }
     qs.append_pair("sort", query.sort.as_str());
-    format!("</api/patients?{}>; rel=\"next\"", qs.finish())
+    Ok(format!("</api/patients?{}>; rel=\"next\"", qs.finish()))
 }
 
 /// `Link` header value announcing the audit page after sequence number `next`.
-pub fn audit_next_link(query: &AuditQuery, next: i64) -> String {
-    let cursor = encode(&Position {
-        o: AUDIT_ORDER.to_owned(),
-        s: next,
-        n: None,
-    });
+pub fn audit_next_link(query: &AuditQuery, next: i64, key: &CursorKey) -> Result<String, ApiError> {
+    let cursor = encode(
+        &Position {
+            o: AUDIT_ORDER.to_owned(),
+            s: next,
+            n: None,
+        },
+        key,
+    )?;
     let mut qs = url::form_urlencoded::Serializer::new(String::new());
     if let Some(patient_id) = query.patient_id {
         qs.append_pair("patientId", &patient_id.to_string());
     }
     qs.append_pair("limit", &query.limit.to_string());
     qs.append_pair("cursor", &cursor);
-    format!("</api/audit?{}>; rel=\"next\"", qs.finish())
+    Ok(format!("</api/audit?{}>; rel=\"next\"", qs.finish()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+
+    fn key() -> CursorKey {
+        CursorKey::from_bytes(&[9; crate::patient::cursor::KEY_LEN]).expect("key")
+    }
+
+    fn parse_with_key(params: &PatientListParams) -> Result<ListQuery, ApiError> {
+        parse_patient_list(params, &key())
+    }
 
     fn params(
         limit: Option<&str>,
@@ -265,7 +291,7 @@ mod tests {
 
     #[test]
     fn defaults_apply() {
-        let q = parse_patient_list(&params(None, None, Some("  "), None)).expect("valid");
+        let q = parse_with_key(&params(None, None, Some("  "), None)).expect("valid");
         assert_eq!(
             (q.limit, q.sort, q.search, q.after),
             (100, SortOrder::CreatedAsc, None, None)
@@ -276,10 +302,10 @@ mod tests {
     fn limits_and_sorts_are_checked_together() {
         for limit in ["0", "1001", "abc", "-1", "1.5", ""] {
             let err =
-                parse_patient_list(&params(Some(limit), None, None, Some("age"))).expect_err(limit);
+                parse_with_key(&params(Some(limit), None, None, Some("age"))).expect_err(limit);
             assert_eq!(bad_fields(err), ["limit", "sort"], "{limit}");
         }
-        let q = parse_patient_list(&params(Some("1000"), None, None, Some("-name"))).expect("ok");
+        let q = parse_with_key(&params(Some("1000"), None, None, Some("-name"))).expect("ok");
         assert_eq!((q.limit, q.sort), (1000, SortOrder::NameDesc));
     }
 
@@ -291,20 +317,20 @@ mod tests {
             after: None,
             limit: 7,
         };
-        let key = PatientKey {
+        let position = PatientKey {
             seq: 42,
             name_key: "zoë ann".to_owned(),
         };
-        let link = patient_next_link(&query, &key);
+        let link = patient_next_link(&query, &position, &key()).expect("link");
         let inner = link
             .strip_prefix("</api/patients?")
             .and_then(|l| l.strip_suffix(">; rel=\"next\""))
             .expect("link shape");
         let parsed: PatientListParams = serde_urlencoded_like(inner);
-        let again = parse_patient_list(&parsed).expect("valid");
+        let again = parse_patient_list(&parsed, &key()).expect("valid");
         assert_eq!(again.search, query.search);
         assert_eq!((again.sort, again.limit), (SortOrder::NameDesc, 7));
-        assert_eq!(again.after, Some(key));
+        assert_eq!(again.after, Some(position));
     }
 
     fn serde_urlencoded_like(qs: &str) -> PatientListParams {
@@ -330,24 +356,36 @@ mod tests {
             after: None,
             limit: 10,
         };
-        let key = PatientKey {
+        let position = PatientKey {
             seq: 3,
             name_key: "x".to_owned(),
         };
-        let link = patient_next_link(&query, &key);
+        let link = patient_next_link(&query, &position, &key()).expect("link");
         let cursor = link
             .split("cursor=")
             .nth(1)
             .and_then(|c| c.split('&').next())
             .expect("cursor");
-        assert!(parse_patient_list(&params(None, Some(cursor), None, None)).is_ok());
+        assert!(parse_with_key(&params(None, Some(cursor), None, None)).is_ok());
+        // An unsealed position (the old format) and one sealed by another installation's key.
+        let plain =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"o":"createdAt","s":3}"#);
+        let other_key = CursorKey::from_bytes(&[8; crate::patient::cursor::KEY_LEN]).expect("key");
+        let foreign_link = patient_next_link(&query, &position, &other_key).expect("link");
+        let foreign = foreign_link
+            .split("cursor=")
+            .nth(1)
+            .and_then(|c| c.split('&').next())
+            .expect("cursor");
         for (cursor, sort) in [
             (cursor, "name"),
             ("not base64!", "createdAt"),
             ("e30", "createdAt"),
+            (plain.as_str(), "createdAt"),
+            (foreign, "createdAt"),
         ] {
-            let err = parse_patient_list(&params(None, Some(cursor), None, Some(sort)))
-                .expect_err(cursor);
+            let err =
+                parse_with_key(&params(None, Some(cursor), None, Some(sort))).expect_err(cursor);
             assert_eq!(bad_fields(err), ["cursor"]);
         }
     }
@@ -360,7 +398,7 @@ mod tests {
             before: None,
             limit: 5,
         };
-        let link = audit_next_link(&query, 99);
+        let link = audit_next_link(&query, 99, &key()).expect("link");
         assert!(
             link.starts_with(&format!("</api/audit?patientId={id}&limit=5&cursor=")),
             "{link}"
@@ -370,20 +408,26 @@ mod tests {
             .nth(1)
             .and_then(|c| c.split('>').next())
             .expect("c");
-        let parsed = parse_audit_list(&AuditListParams {
-            patient_id: Some(id.to_string()),
-            limit: None,
-            cursor: Some(cursor.to_owned()),
-        })
+        let parsed = parse_audit_list(
+            &AuditListParams {
+                patient_id: Some(id.to_string()),
+                limit: None,
+                cursor: Some(cursor.to_owned()),
+            },
+            &key(),
+        )
         .expect("valid");
         assert_eq!(
             (parsed.patient_id, parsed.before, parsed.limit),
             (Some(id), Some(99), 100)
         );
-        let err = parse_audit_list(&AuditListParams {
-            patient_id: Some("x".into()),
-            ..Default::default()
-        })
+        let err = parse_audit_list(
+            &AuditListParams {
+                patient_id: Some("x".into()),
+                ..Default::default()
+            },
+            &key(),
+        )
         .expect_err("bad id");
         assert_eq!(bad_fields(err), ["patientId"]);
     }

@@ -7,4 +7,5 @@ mod billing;
 mod gateway;
 mod helpers;
 mod patients;
+mod request_meta;
 mod smoke;

@@ -50,8 +50,10 @@ api_tests!(
     listing::link_paging_returns_every_patient_exactly_once,
     listing::q_searches_names_emails_and_mrns,
     listing::bad_listing_parameters_are_rejected,
+    listing::cursors_reveal_no_patient_field_and_tampered_ones_are_refused,
     access::roles_are_enforced,
     access::admins_see_an_audit_trail_without_field_values,
+    access::lists_and_searches_are_audited_once_per_returned_patient,
     access::requests_without_a_valid_token_are_unauthorized,
     access::the_openapi_document_is_served,
 );

@@ -69,7 +69,7 @@ pub async fn change_password(
         .ok_or_else(|| ApiError::Unauthorized("the account is disabled or gone".to_owned()))?;
     let attempt = state
         .throttle
-        .attempt(&account.email, meta.client_ip.as_deref())
+        .attempt(&account.email, meta.client_ip_text().as_deref())
         .map_err(|throttled| ApiError::TooManyRequests {
             detail: "too many failed attempts; try again later".to_owned(),
             retry_after_secs: throttled.retry_after_secs(),

@@ -59,7 +59,10 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let account = Email::normalize_login(&req.email);
     let password = SecretString::from(req.password);
-    let attempt = match state.throttle.attempt(&account, meta.client_ip.as_deref()) {
+    let attempt = match state
+        .throttle
+        .attempt(&account, meta.client_ip_text().as_deref())
+    {
         Ok(attempt) => attempt,
         Err(throttled) => {
             metrics::counter!("auth_logins_throttled_total").increment(1);

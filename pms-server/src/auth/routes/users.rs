@@ -61,7 +61,7 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateUserRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     require_admin(&caller, "create users")?;
-    let email = Email::parse(&req.email);
+    let email = Email::parse(&req.email).map_err(String::from);
     let password = Password::parse(req.password);
     let (email, password) = match (email, password) {
         (Ok(email), Ok(password)) => (email, password),

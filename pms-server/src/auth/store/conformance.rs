@@ -12,8 +12,8 @@ use crate::auth::tokens::NewRefreshToken;
 
 fn origin() -> RequestMeta {
     RequestMeta {
-        client_ip: Some("192.0.2.7".to_owned()),
-        request_id: Some(Uuid::new_v4().to_string()),
+        client_ip: Some("192.0.2.7".parse().expect("ip")),
+        request_id: Some(crate::audit::RequestId::generate()),
     }
 }
 
@@ -377,7 +377,7 @@ pub async fn audit_rows_are_listed_newest_first(store: &dyn AuthStore) {
         let mut e = AuditEvent::new(action, Outcome::Failed, &origin())
             .by(actor, Role::Billing)
             .about(subject);
-        e.request_id = Some(action.as_str().to_owned());
+        e.meta.request.request_id = crate::audit::RequestId::parse(action.as_str());
         store.record(&e).await.expect("record");
     }
     let rows = store.recent_audit(2).await.expect("audit");

@@ -20,6 +20,7 @@ use secrecy::SecretString;
 use sqlx::migrate::Migrator;
 use uuid::Uuid;
 
+use crate::audit::AuditMeta;
 use crate::auth::keys::StoredKey;
 use crate::auth::model::Email;
 use crate::auth::tokens::RefreshTokenHash;
@@ -151,25 +152,19 @@ impl Action {
     }
 }
 
-/// How an audited action ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Success,
-    /// Wrong credentials, unknown or expired token.
-    Failed,
-    /// Refused by policy: disabled account, token reuse.
-    Denied,
-    /// Refused by the failed-login throttle.
-    Throttled,
-}
+pub use crate::audit::Outcome;
 
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
+impl crate::audit::AuditAction for Action {
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+
+    fn resource(self) -> &'static str {
         match self {
-            Outcome::Success => "SUCCESS",
-            Outcome::Failed => "FAILED",
-            Outcome::Denied => "DENIED",
-            Outcome::Throttled => "THROTTLED",
+            Action::Bootstrap | Action::UserCreate | Action::UserUpdate | Action::UserPassword => {
+                "user"
+            }
+            _ => "session",
         }
     }
 }
@@ -179,11 +174,9 @@ impl Outcome {
 pub struct AuditEvent {
     pub action: Action,
     pub outcome: Outcome,
-    pub actor_id: Option<Uuid>,
-    pub actor_role: Option<Role>,
+    /// Who acted, from where (the request id and address bounded at the edge).
+    pub meta: AuditMeta,
     pub subject_user_id: Option<Uuid>,
-    pub client_ip: Option<String>,
-    pub request_id: Option<String>,
 }
 
 impl AuditEvent {
@@ -192,18 +185,15 @@ impl AuditEvent {
         AuditEvent {
             action,
             outcome,
-            actor_id: None,
-            actor_role: None,
+            meta: AuditMeta::new(None, origin.clone()),
             subject_user_id: None,
-            client_ip: origin.client_ip.clone(),
-            request_id: origin.request_id.clone(),
         }
     }
 
     /// Who acted.
     pub fn by(mut self, actor_id: Uuid, actor_role: Role) -> AuditEvent {
-        self.actor_id = Some(actor_id);
-        self.actor_role = Some(actor_role);
+        self.meta.actor_id = Some(actor_id);
+        self.meta.actor_role = Some(actor_role);
         self
     }
 

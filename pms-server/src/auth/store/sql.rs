@@ -52,7 +52,7 @@ macro_rules! sql_store {
                     user_columns!()
                 ))
                 .bind(user.id)
-                .bind(user.email.as_str())
+                .bind(user.email.key())
                 .bind(&user.password_hash)
                 .bind(user.role.as_str())
                 .bind(at)
@@ -74,13 +74,13 @@ macro_rules! sql_store {
                 )
                 .bind(Uuid::now_v7())
                 .bind(at)
-                .bind(event.actor_id)
-                .bind(event.actor_role.map(Role::as_str))
+                .bind(event.meta.actor_id)
+                .bind(event.meta.role_str())
                 .bind(event.action.as_str())
                 .bind(event.subject_user_id)
                 .bind(event.outcome.as_str())
-                .bind(event.client_ip.as_deref())
-                .bind(event.request_id.as_deref())
+                .bind(event.meta.client_ip())
+                .bind(event.meta.request_id())
                 .execute(conn)
                 .await
                 .map_err(db)?;
@@ -170,15 +170,8 @@ macro_rules! sql_store {
                     Err(StoreError::Conflict(_)) => return Ok(false),
                     other => other?,
                 };
-                let event = AuditEvent {
-                    action: Action::Bootstrap,
-                    outcome: Outcome::Success,
-                    actor_id: None,
-                    actor_role: None,
-                    subject_user_id: Some(user.id),
-                    client_ip: None,
-                    request_id: None,
-                };
+                let event = AuditEvent::new(Action::Bootstrap, Outcome::Success, &RequestMeta::default())
+                    .about(user.id);
                 Self::audit(&mut tx, &event, at).await?;
                 tx.commit().await.map_err(db)?;
                 Ok(true)

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::{Audit, BillingState, READERS, WRITERS, limit};
 use crate::authn::AuthUser;
 use crate::billing::model::{Contact, NewAccount, PatientRef};
+use crate::billing::store::BillingAction;
 use crate::billing::store::BillingError;
 use crate::error::ApiError;
 use crate::http::{ApiJson, ApiPath, ApiQuery, RequestMeta};
@@ -45,7 +46,7 @@ pub async fn list(
     meta: RequestMeta,
     ApiQuery(query): ApiQuery<AccountsQuery>,
 ) -> Result<Json<Vec<BillingAccount>>, ApiError> {
-    let audit = Audit::new(&state, &user, &meta, "billing.account.list", "account");
+    let audit = Audit::new(&state, &user, &meta, BillingAction::AccountList, "account");
     audit
         .require(&user, READERS, "read billing accounts")
         .await?;
@@ -62,11 +63,9 @@ pub async fn list(
         }
         None => state.store.accounts(limit).await,
     };
+    // Every returned account names its patient: each is audited.
     let accounts = audit
-        .read(result, |found| match found.as_slice() {
-            [one] => Some(one.id),
-            _ => None,
-        })
+        .read_many(result, |found| found.iter().map(|a| a.id).collect())
         .await?;
     Ok(Json(accounts))
 }
@@ -87,7 +86,13 @@ pub async fn create(
     meta: RequestMeta,
     body: Result<ApiJson<CreateAccountRequest>, ApiError>,
 ) -> Result<(StatusCode, Json<BillingAccount>), ApiError> {
-    let audit = Audit::new(&state, &user, &meta, "billing.account.create", "account");
+    let audit = Audit::new(
+        &state,
+        &user,
+        &meta,
+        BillingAction::AccountCreate,
+        "account",
+    );
     audit
         .require(&user, WRITERS, "create billing accounts")
         .await?;
@@ -123,7 +128,7 @@ pub async fn get(
     meta: RequestMeta,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<BillingAccount>, ApiError> {
-    let audit = Audit::new(&state, &user, &meta, "billing.account.read", "account")
+    let audit = Audit::new(&state, &user, &meta, BillingAction::AccountRead, "account")
         .on(id)
         .account(id);
     audit
@@ -151,9 +156,15 @@ pub async fn update(
     ApiPath(id): ApiPath<Uuid>,
     body: Result<ApiJson<UpdateAccountRequest>, ApiError>,
 ) -> Result<Json<BillingAccount>, ApiError> {
-    let audit = Audit::new(&state, &user, &meta, "billing.account.update", "account")
-        .on(id)
-        .account(id);
+    let audit = Audit::new(
+        &state,
+        &user,
+        &meta,
+        BillingAction::AccountUpdate,
+        "account",
+    )
+    .on(id)
+    .account(id);
     audit
         .require(&user, WRITERS, "change billing accounts")
         .await?;
@@ -180,9 +191,15 @@ pub async fn statement(
     meta: RequestMeta,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Statement>, ApiError> {
-    let audit = Audit::new(&state, &user, &meta, "billing.statement.read", "account")
-        .on(id)
-        .account(id);
+    let audit = Audit::new(
+        &state,
+        &user,
+        &meta,
+        BillingAction::StatementRead,
+        "account",
+    )
+    .on(id)
+    .account(id);
     audit.require(&user, READERS, "read statements").await?;
     let statement = audit
         .read(state.store.statement(id).await, |_| None)
@@ -216,7 +233,7 @@ pub async fn audit(
     meta: RequestMeta,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<Vec<BillingAuditEntry>>, ApiError> {
-    let mut audit = Audit::new(&state, &user, &meta, "billing.audit.read", "audit");
+    let mut audit = Audit::new(&state, &user, &meta, BillingAction::AuditRead, "audit");
     if let Some(account) = query.account_id {
         audit = audit.account(account);
     }

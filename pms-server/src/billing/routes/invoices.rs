@@ -12,7 +12,7 @@ use super::{Audit, BillingState, READERS, WRITERS, limit, replay_headers};
 use crate::authn::AuthUser;
 use crate::billing::idempotency::IdempotencyKey;
 use crate::billing::model::NewInvoice;
-use crate::billing::store::WriteContext;
+use crate::billing::store::{BillingAction, WriteContext};
 use crate::error::ApiError;
 use crate::http::{ApiJson, ApiPath, ApiQuery, RequestMeta};
 
@@ -40,8 +40,14 @@ pub async fn create(
     ApiPath(account_id): ApiPath<Uuid>,
     body: Result<ApiJson<CreateInvoiceRequest>, ApiError>,
 ) -> Result<(StatusCode, HeaderMap, Json<Invoice>), ApiError> {
-    let audit =
-        Audit::new(&state, &user, &meta, "billing.invoice.create", "invoice").account(account_id);
+    let audit = Audit::new(
+        &state,
+        &user,
+        &meta,
+        BillingAction::InvoiceCreate,
+        "invoice",
+    )
+    .account(account_id);
     audit.require(&user, WRITERS, "create invoices").await?;
     let ApiJson(body) = body?;
     let new = NewInvoice::parse(&body).map_err(ApiError::fields)?;
@@ -86,7 +92,7 @@ pub async fn list(
     ApiQuery(query): ApiQuery<InvoicesQuery>,
 ) -> Result<Json<Vec<Invoice>>, ApiError> {
     let audit =
-        Audit::new(&state, &user, &meta, "billing.invoice.list", "invoice").account(account_id);
+        Audit::new(&state, &user, &meta, BillingAction::InvoiceList, "invoice").account(account_id);
     audit.require(&user, READERS, "read invoices").await?;
     let limit = limit(query.limit)?;
     let result = state.store.invoices(account_id, limit).await;
@@ -108,7 +114,7 @@ pub async fn get(
     meta: RequestMeta,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Invoice>, ApiError> {
-    let audit = Audit::new(&state, &user, &meta, "billing.invoice.read", "invoice").on(id);
+    let audit = Audit::new(&state, &user, &meta, BillingAction::InvoiceRead, "invoice").on(id);
     audit.require(&user, READERS, "read invoices").await?;
     let result = state.store.invoice(id).await;
     Ok(Json(audit.read(result, |i| Some(i.account_id)).await?))
@@ -134,7 +140,7 @@ pub async fn issue(
     uri: Uri,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<(HeaderMap, Json<Invoice>), ApiError> {
-    let audit = Audit::new(&state, &user, &meta, "billing.invoice.issue", "invoice").on(id);
+    let audit = Audit::new(&state, &user, &meta, BillingAction::InvoiceIssue, "invoice").on(id);
     audit.require(&user, WRITERS, "issue invoices").await?;
     let ctx = WriteContext {
         meta: audit.meta.clone(),
@@ -167,7 +173,7 @@ pub async fn void(
     uri: Uri,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<(HeaderMap, Json<Invoice>), ApiError> {
-    let audit = Audit::new(&state, &user, &meta, "billing.invoice.void", "invoice").on(id);
+    let audit = Audit::new(&state, &user, &meta, BillingAction::InvoiceVoid, "invoice").on(id);
     audit.require(&user, WRITERS, "void invoices").await?;
     let ctx = WriteContext {
         meta: audit.meta.clone(),

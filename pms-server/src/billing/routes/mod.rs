@@ -23,7 +23,10 @@ use uuid::Uuid;
 
 use super::idempotency::IDEMPOTENT_REPLAYED;
 use super::ledger::Refusal;
-use super::store::{AuditMeta, AuditRecord, BillingError, BillingStore, Outcome, Written};
+use super::store::{
+    AuditMeta, AuditRecord, BillingAction, BillingError, BillingStore, Outcome, Written,
+};
+use crate::audit::AuditAction;
 use crate::authn::{AuthUser, Verifier};
 use crate::error::ApiError;
 use crate::http::RequestMeta;
@@ -152,7 +155,7 @@ fn limit(requested: Option<i64>) -> Result<i64, ApiError> {
 struct Audit<'a> {
     state: &'a BillingState,
     meta: AuditMeta,
-    action: &'static str,
+    action: BillingAction,
     resource: &'static str,
     resource_id: Option<Uuid>,
     account_id: Option<Uuid>,
@@ -163,17 +166,12 @@ impl<'a> Audit<'a> {
         state: &'a BillingState,
         user: &AuthUser,
         request: &RequestMeta,
-        action: &'static str,
+        action: BillingAction,
         resource: &'static str,
     ) -> Self {
         Audit {
             state,
-            meta: AuditMeta {
-                actor_id: Some(user.id),
-                actor_role: Some(user.role),
-                client_ip: request.client_ip.clone(),
-                request_id: request.request_id.clone(),
-            },
+            meta: AuditMeta::new(Some((user.id, user.role)), request.clone()),
             action,
             resource,
             resource_id: None,
@@ -227,6 +225,36 @@ impl<'a> Audit<'a> {
         }
     }
 
+    /// A read that may reveal several accounts (so several patients): one SUCCESS row per
+    /// account it returned, in one insert (one row without an account when it returned none).
+    async fn read_many<T>(
+        &self,
+        result: Result<T, BillingError>,
+        accounts_of: impl FnOnce(&T) -> Vec<Uuid>,
+    ) -> Result<T, ApiError> {
+        match result {
+            Ok(value) => {
+                let accounts = accounts_of(&value);
+                let row = |account_id: Option<Uuid>| AuditRecord {
+                    action: self.action,
+                    resource: self.resource,
+                    resource_id: self.resource_id.or(account_id),
+                    account_id: account_id.or(self.account_id),
+                    amount: None,
+                    outcome: Outcome::Success,
+                };
+                let records: Vec<AuditRecord> = if accounts.is_empty() {
+                    vec![row(None)]
+                } else {
+                    accounts.into_iter().map(|a| row(Some(a))).collect()
+                };
+                self.state.store.record_audits(&records, &self.meta).await?;
+                Ok(value)
+            }
+            Err(e) => Err(self.failed(e).await),
+        }
+    }
+
     /// A write: its success was audited in its transaction; a failure is audited here.
     async fn write<T>(&self, result: Result<T, BillingError>) -> Result<T, ApiError> {
         match result {
@@ -238,7 +266,7 @@ impl<'a> Audit<'a> {
     async fn failed(&self, err: BillingError) -> ApiError {
         if let Err(audit) = self.record(err.outcome(), None).await {
             // The refusal itself is what the client must see; the audit failure goes to the log.
-            tracing::error!(error = %audit, action = self.action, "cannot audit a refused request");
+            tracing::error!(error = %audit, action = self.action.name(), "cannot audit a refused request");
         }
         err.into()
     }

@@ -11,7 +11,7 @@ use super::{Audit, BillingState, READERS, WRITERS, replay_headers};
 use crate::authn::AuthUser;
 use crate::billing::idempotency::IdempotencyKey;
 use crate::billing::model::{NewPayment, NewRefund};
-use crate::billing::store::WriteContext;
+use crate::billing::store::{BillingAction, WriteContext};
 use crate::error::ApiError;
 use crate::http::{ApiJson, ApiPath, RequestMeta};
 
@@ -39,8 +39,14 @@ pub async fn create(
     ApiPath(invoice_id): ApiPath<Uuid>,
     body: Result<ApiJson<CreatePaymentRequest>, ApiError>,
 ) -> Result<(StatusCode, HeaderMap, Json<Payment>), ApiError> {
-    let audit =
-        Audit::new(&state, &user, &meta, "billing.payment.create", "invoice").on(invoice_id);
+    let audit = Audit::new(
+        &state,
+        &user,
+        &meta,
+        BillingAction::PaymentCreate,
+        "invoice",
+    )
+    .on(invoice_id);
     audit.require(&user, WRITERS, "record payments").await?;
     let ApiJson(body) = body?;
     let new = NewPayment::parse(&body).map_err(ApiError::fields)?;
@@ -74,7 +80,8 @@ pub async fn list(
     meta: RequestMeta,
     ApiPath(invoice_id): ApiPath<Uuid>,
 ) -> Result<Json<Vec<Payment>>, ApiError> {
-    let audit = Audit::new(&state, &user, &meta, "billing.payment.list", "invoice").on(invoice_id);
+    let audit =
+        Audit::new(&state, &user, &meta, BillingAction::PaymentList, "invoice").on(invoice_id);
     audit.require(&user, READERS, "read payments").await?;
     let result = state.store.payments(invoice_id).await;
     Ok(Json(
@@ -99,7 +106,7 @@ pub async fn get(
     meta: RequestMeta,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Payment>, ApiError> {
-    let audit = Audit::new(&state, &user, &meta, "billing.payment.read", "payment").on(id);
+    let audit = Audit::new(&state, &user, &meta, BillingAction::PaymentRead, "payment").on(id);
     audit.require(&user, READERS, "read payments").await?;
     let result = state.store.payment(id).await;
     Ok(Json(audit.read(result, |p| Some(p.account_id)).await?))
@@ -129,7 +136,8 @@ pub async fn refund(
     ApiPath(payment_id): ApiPath<Uuid>,
     body: Result<ApiJson<RefundRequest>, ApiError>,
 ) -> Result<(StatusCode, HeaderMap, Json<Refund>), ApiError> {
-    let audit = Audit::new(&state, &user, &meta, "billing.refund.create", "payment").on(payment_id);
+    let audit =
+        Audit::new(&state, &user, &meta, BillingAction::RefundCreate, "payment").on(payment_id);
     audit.require(&user, WRITERS, "refund payments").await?;
     let ApiJson(body) = body?;
     let new = NewRefund::parse(&body).map_err(ApiError::fields)?;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use pms_proto::rest::{
-    AccountStatus, BillingAccount, BillingAuditEntry, Invoice, Payment, Refund, Role, Statement,
+    AccountStatus, BillingAccount, BillingAuditEntry, Invoice, Payment, Refund, Statement,
 };
 use uuid::Uuid;
 
@@ -33,14 +33,7 @@ use crate::store::Db;
 pub use postgres::PgBillingStore;
 pub use sqlite::SqliteBillingStore;
 
-/// Who did something, from where: the non-PHI half of every audit row.
-#[derive(Debug, Clone, Default)]
-pub struct AuditMeta {
-    pub actor_id: Option<Uuid>,
-    pub actor_role: Option<Role>,
-    pub client_ip: Option<String>,
-    pub request_id: Option<String>,
-}
+pub use crate::audit::{AuditMeta, Outcome};
 
 /// An `Idempotency-Key` claim: the caller's key and the hash of the request it came with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,37 +59,80 @@ pub struct Written<T> {
     pub replayed: bool,
 }
 
+/// An action on billing data, as audited (names are part of the audit API: never renamed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillingAction {
+    AccountCreate,
+    AccountList,
+    AccountRead,
+    AccountUpdate,
+    StatementRead,
+    InvoiceCreate,
+    InvoiceList,
+    InvoiceRead,
+    InvoiceIssue,
+    InvoiceVoid,
+    PaymentCreate,
+    PaymentList,
+    PaymentRead,
+    RefundCreate,
+    AuditRead,
+}
+
+impl crate::audit::AuditAction for BillingAction {
+    fn name(self) -> &'static str {
+        match self {
+            BillingAction::AccountCreate => "billing.account.create",
+            BillingAction::AccountList => "billing.account.list",
+            BillingAction::AccountRead => "billing.account.read",
+            BillingAction::AccountUpdate => "billing.account.update",
+            BillingAction::StatementRead => "billing.statement.read",
+            BillingAction::InvoiceCreate => "billing.invoice.create",
+            BillingAction::InvoiceList => "billing.invoice.list",
+            BillingAction::InvoiceRead => "billing.invoice.read",
+            BillingAction::InvoiceIssue => "billing.invoice.issue",
+            BillingAction::InvoiceVoid => "billing.invoice.void",
+            BillingAction::PaymentCreate => "billing.payment.create",
+            BillingAction::PaymentList => "billing.payment.list",
+            BillingAction::PaymentRead => "billing.payment.read",
+            BillingAction::RefundCreate => "billing.refund.create",
+            BillingAction::AuditRead => "billing.audit.read",
+        }
+    }
+
+    /// What a successful action is about. A refused attempt may name the resource it was made
+    /// on instead (a payment refused on its invoice): [`AuditRecord::resource`].
+    fn resource(self) -> &'static str {
+        match self {
+            BillingAction::AccountCreate
+            | BillingAction::AccountList
+            | BillingAction::AccountRead
+            | BillingAction::AccountUpdate
+            | BillingAction::StatementRead => "account",
+            BillingAction::InvoiceCreate
+            | BillingAction::InvoiceList
+            | BillingAction::InvoiceRead
+            | BillingAction::InvoiceIssue
+            | BillingAction::InvoiceVoid => "invoice",
+            BillingAction::PaymentCreate
+            | BillingAction::PaymentList
+            | BillingAction::PaymentRead => "payment",
+            BillingAction::RefundCreate => "refund",
+            BillingAction::AuditRead => "audit",
+        }
+    }
+}
+
 /// An audit record written on its own (reads, refusals, denials); writes audit themselves.
 #[derive(Debug, Clone)]
 pub struct AuditRecord {
-    pub action: &'static str,
+    pub action: BillingAction,
+    /// The kind of `resource_id`.
     pub resource: &'static str,
     pub resource_id: Option<Uuid>,
     pub account_id: Option<Uuid>,
     pub amount: Option<i64>,
     pub outcome: Outcome,
-}
-
-/// How an audited action ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Success,
-    Denied,
-    NotFound,
-    Rejected,
-    Failed,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Success => "SUCCESS",
-            Outcome::Denied => "DENIED",
-            Outcome::NotFound => "NOT_FOUND",
-            Outcome::Rejected => "REJECTED",
-            Outcome::Failed => "FAILED",
-        }
-    }
 }
 
 /// Failures of a ledger operation.
@@ -224,7 +260,16 @@ pub trait BillingStore: Send + Sync {
     async fn statement(&self, account_id: Uuid) -> Result<Statement, BillingError>;
 
     /// Writes one audit row on its own.
-    async fn record_audit(&self, record: &AuditRecord, meta: &AuditMeta) -> Result<(), StoreError>;
+    async fn record_audit(&self, record: &AuditRecord, meta: &AuditMeta) -> Result<(), StoreError> {
+        self.record_audits(std::slice::from_ref(record), meta).await
+    }
+
+    /// Writes audit rows of one request in one statement (a listing: one row per account).
+    async fn record_audits(
+        &self,
+        records: &[AuditRecord],
+        meta: &AuditMeta,
+    ) -> Result<(), StoreError>;
 
     /// Audit rows, newest first, optionally of one account.
     async fn audit_entries(

@@ -12,7 +12,7 @@ use crate::authn::AuthUser;
 use crate::error::ApiError;
 use crate::http::{ApiJson, ApiQuery, RequestMeta};
 use crate::patient::paging::{self, AuditListParams};
-use crate::patient::store::AuditAction;
+use crate::patient::store::PatientAction;
 
 /// Lists audit rows, newest first, one keyset page at a time.
 #[utoipa::path(
@@ -39,17 +39,18 @@ pub(super) async fn list(
         .ok()
         .and_then(|p| p.0.patient_id.as_deref())
         .and_then(|id| Uuid::parse_str(id.trim()).ok());
-    let audit = Audit::new(&state, &user, meta, AuditAction::AuditRead);
+    let audit = Audit::new(&state, &user, meta, PatientAction::AuditRead);
     audit
         .run(filter, async {
             user.require(AUDITORS, "read the audit log")?;
             let ApiQuery(params) = params?;
-            let query = paging::parse_audit_list(&params)?;
+            let query = paging::parse_audit_list(&params, &state.cursor_key)?;
             let page = state.store.list_audit(&query).await?;
             let mut response = ApiJson(&page.items).into_response();
             if let Some(next) = page.next {
-                let link = HeaderValue::from_str(&paging::audit_next_link(&query, next))
-                    .map_err(|e| ApiError::Internal(e.into()))?;
+                let link = paging::audit_next_link(&query, next, &state.cursor_key)?;
+                let link =
+                    HeaderValue::from_str(&link).map_err(|e| ApiError::Internal(e.into()))?;
                 response.headers_mut().insert(header::LINK, link);
             }
             Ok(response)

@@ -17,7 +17,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use uuid::Uuid;
 
-use super::store::{AuditAction, AuditOutcome, AuditRecord, PatientStore};
+use super::store::{AuditRecord, PatientAction, PatientStore};
+use crate::audit::{AuditAction, AuditMeta, Outcome};
 use crate::authn::{AuthUser, Verifier};
 use crate::error::ApiError;
 use crate::http::{ApiJson, RequestMeta};
@@ -32,14 +33,12 @@ const WRITERS: &[Role] = &[Role::Admin, Role::Clinician];
 /// May read the audit log.
 const AUDITORS: &[Role] = &[Role::Admin];
 
-/// Longest request id and client address kept in an audit row (both come from client headers).
-const MAX_REQUEST_ID: usize = 128;
-const MAX_CLIENT_IP: usize = 64;
-
 /// What every handler needs.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn PatientStore>,
+    /// Seals the listing cursors (shared by every replica through the database).
+    pub cursor_key: Arc<crate::patient::cursor::CursorKey>,
     pub verifier: Arc<Verifier>,
     /// Billing's gRPC API, asked for the new patient's account right after a create commits.
     pub billing: Arc<crate::clients::billing::BillingClient>,
@@ -106,18 +105,12 @@ struct Audit {
 }
 
 impl Audit {
-    fn new(state: &AppState, user: &AuthUser, meta: RequestMeta, action: AuditAction) -> Self {
-        let mut record =
-            AuditRecord::now(action, Some((user.id, user.role)), AuditOutcome::Success);
-        record.client_ip = meta
-            .client_ip
-            .map(|ip| ip.chars().take(MAX_CLIENT_IP).collect());
-        record.request_id = meta
-            .request_id
-            .map(|id| id.chars().take(MAX_REQUEST_ID).collect());
+    fn new(state: &AppState, user: &AuthUser, meta: RequestMeta, action: PatientAction) -> Self {
+        // The request id and client address were bounded at the edge (`request_meta`).
+        let meta = AuditMeta::new(Some((user.id, user.role)), meta);
         Audit {
             store: Arc::clone(&state.store),
-            record,
+            record: AuditRecord::now(action, meta, Outcome::Success),
         }
     }
 
@@ -135,30 +128,49 @@ impl Audit {
         patient_id: Option<Uuid>,
         body: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<T, ApiError> {
+        let body = async {
+            body.await
+                .map(|value| (value, patient_id.into_iter().collect()))
+        };
+        self.run_reading(patient_id, body).await
+    }
+
+    /// [`Self::run`] for a body that returns several patients: its success is recorded as one
+    /// row per returned patient, in one insert.
+    async fn run_reading<T>(
+        &self,
+        patient_id: Option<Uuid>,
+        body: impl Future<Output = Result<(T, Vec<Uuid>), ApiError>>,
+    ) -> Result<T, ApiError> {
         let result = body.await;
         let action = self.record.action;
         let record = self.record.clone().patient(patient_id);
-        match &result {
-            Ok(_) if action.is_write() => {}
-            Ok(_) => self.store.record_audit(record).await?,
+        match result {
+            Ok((value, _)) if action.is_write() => Ok(value),
+            Ok((value, returned)) => {
+                self.store
+                    .record_audits(&record.per_patient(returned))
+                    .await?;
+                Ok(value)
+            }
             Err(err) => {
-                let record = record.outcome(outcome_of(err));
+                let record = record.outcome(outcome_of(&err));
                 if let Err(e) = self.store.record_audit(record).await {
-                    tracing::error!(error = %e, action = action.as_str(), "cannot record audit row");
+                    tracing::error!(error = %e, action = action.name(), "cannot record audit row");
                 }
+                Err(err)
             }
         }
-        result
     }
 }
 
-fn outcome_of(err: &ApiError) -> AuditOutcome {
+fn outcome_of(err: &ApiError) -> Outcome {
     match err {
-        ApiError::Forbidden(_) | ApiError::Unauthorized(_) => AuditOutcome::Denied,
-        ApiError::NotFound(_) => AuditOutcome::NotFound,
-        ApiError::Conflict(_) | ApiError::PreconditionFailed(_) => AuditOutcome::Conflict,
-        e if e.status().is_server_error() => AuditOutcome::Failed,
-        _ => AuditOutcome::Rejected,
+        ApiError::Forbidden(_) | ApiError::Unauthorized(_) => Outcome::Denied,
+        ApiError::NotFound(_) => Outcome::NotFound,
+        ApiError::Conflict(_) | ApiError::PreconditionFailed(_) => Outcome::Conflict,
+        e if e.status().is_server_error() => Outcome::Failed,
+        _ => Outcome::Rejected,
     }
 }
 
@@ -246,28 +258,25 @@ mod tests {
     fn outcomes_follow_the_error() {
         assert_eq!(
             outcome_of(&ApiError::Forbidden("x".into())),
-            AuditOutcome::Denied
+            Outcome::Denied
         );
         assert_eq!(
             outcome_of(&ApiError::NotFound("x".into())),
-            AuditOutcome::NotFound
+            Outcome::NotFound
         );
         assert_eq!(
             outcome_of(&ApiError::Conflict("x".into())),
-            AuditOutcome::Conflict
+            Outcome::Conflict
         );
-        assert_eq!(outcome_of(&stale()), AuditOutcome::Conflict);
-        assert_eq!(
-            outcome_of(&ApiError::bad_request("x")),
-            AuditOutcome::Rejected
-        );
+        assert_eq!(outcome_of(&stale()), Outcome::Conflict);
+        assert_eq!(outcome_of(&ApiError::bad_request("x")), Outcome::Rejected);
         assert_eq!(
             outcome_of(&ApiError::PayloadTooLarge("x".into())),
-            AuditOutcome::Rejected
+            Outcome::Rejected
         );
         assert_eq!(
             outcome_of(&ApiError::Internal(anyhow::anyhow!("x"))),
-            AuditOutcome::Failed
+            Outcome::Failed
         );
     }
 

@@ -14,7 +14,7 @@ use crate::error::{ApiError, ResultExt};
 use crate::http::{ApiJson, ApiPath, ApiQuery, RequestMeta};
 use crate::patient::model::{NewPatient, PatientChanges, latest_today};
 use crate::patient::paging::{self, PatientListParams};
-use crate::patient::store::{AuditAction, EMAIL_UNIQUE, WriteOutcome};
+use crate::patient::store::{EMAIL_UNIQUE, PatientAction, WriteOutcome};
 
 fn not_found() -> ApiError {
     ApiError::NotFound("no such patient".to_owned())
@@ -58,20 +58,30 @@ pub(super) async fn list(
     meta: RequestMeta,
     params: Result<ApiQuery<PatientListParams>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let audit = Audit::new(&state, &user, meta, AuditAction::List);
+    let searching = params
+        .as_ref()
+        .is_ok_and(|p| p.0.q.as_deref().is_some_and(|q| !q.trim().is_empty()));
+    let action = if searching {
+        PatientAction::Search
+    } else {
+        PatientAction::List
+    };
+    let audit = Audit::new(&state, &user, meta, action);
     audit
-        .run(None, async {
+        .run_reading(None, async {
             user.require(READERS, "read patients")?;
             let ApiQuery(params) = params?;
-            let query = paging::parse_patient_list(&params)?;
+            let query = paging::parse_patient_list(&params, &state.cursor_key)?;
             let page = state.store.list(&query).await?;
+            let returned = page.items.iter().map(|p| p.id).collect();
             let mut response = ApiJson(&page.items).into_response();
             if let Some(next) = &page.next {
-                let link = HeaderValue::from_str(&paging::patient_next_link(&query, next))
-                    .map_err(|e| ApiError::Internal(e.into()))?;
+                let link = paging::patient_next_link(&query, next, &state.cursor_key)?;
+                let link =
+                    HeaderValue::from_str(&link).map_err(|e| ApiError::Internal(e.into()))?;
                 response.headers_mut().insert(header::LINK, link);
             }
-            Ok(response)
+            Ok((response, returned))
         })
         .await
 }
@@ -95,7 +105,7 @@ pub(super) async fn get(
     meta: RequestMeta,
     id: Result<ApiPath<Uuid>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let audit = Audit::new(&state, &user, meta, AuditAction::Read);
+    let audit = Audit::new(&state, &user, meta, PatientAction::Read);
     audit
         .run(path_id(&id), async {
             user.require(READERS, "read patients")?;
@@ -126,8 +136,8 @@ pub(super) async fn create(
     meta: RequestMeta,
     body: Result<ApiJson<PatientRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let request_id = meta.request_id.clone();
-    let audit = Audit::new(&state, &user, meta, AuditAction::Create);
+    let request_id = meta.request_id_str().map(str::to_owned);
+    let audit = Audit::new(&state, &user, meta, PatientAction::Create);
     audit
         .run(None, async {
             user.require(WRITERS, "create patients")?;
@@ -193,7 +203,7 @@ pub(super) async fn update(
     headers: HeaderMap,
     body: Result<ApiJson<PatientRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let audit = Audit::new(&state, &user, meta, AuditAction::Update);
+    let audit = Audit::new(&state, &user, meta, PatientAction::Update);
     audit
         .run(path_id(&id), async {
             user.require(WRITERS, "update patients")?;
@@ -243,7 +253,7 @@ pub(super) async fn delete(
     id: Result<ApiPath<Uuid>, ApiError>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let audit = Audit::new(&state, &user, meta, AuditAction::Delete);
+    let audit = Audit::new(&state, &user, meta, PatientAction::Delete);
     audit
         .run(path_id(&id), async {
             user.require(WRITERS, "delete patients")?;
@@ -283,7 +293,7 @@ pub(super) async fn history(
     meta: RequestMeta,
     id: Result<ApiPath<Uuid>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let audit = Audit::new(&state, &user, meta, AuditAction::History);
+    let audit = Audit::new(&state, &user, meta, PatientAction::History);
     audit
         .run(path_id(&id), async {
             user.require(READERS, "read patient history")?;

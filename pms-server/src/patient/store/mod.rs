@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
-use pms_proto::rest::{AuditEntry, Patient, PatientVersion, Role};
+use pms_proto::rest::{AuditEntry, Patient, PatientVersion};
 use sqlx::migrate::Migrator;
 use uuid::Uuid;
 
+use crate::audit::{AuditAction, AuditMeta, Outcome};
 use crate::error::StoreError;
 use crate::events::relay::RelayWaker;
 use crate::store::{Db, Migrations};
@@ -81,10 +82,19 @@ pub trait PatientStore: Send + Sync {
     async fn history(&self, id: Uuid) -> Result<Vec<PatientVersion>, StoreError>;
 
     /// Appends one audit row on its own.
-    async fn record_audit(&self, audit: AuditRecord) -> Result<(), StoreError>;
+    async fn record_audit(&self, audit: AuditRecord) -> Result<(), StoreError> {
+        self.record_audits(std::slice::from_ref(&audit)).await
+    }
+
+    /// Appends audit rows in one statement (a listing's one row per returned patient).
+    async fn record_audits(&self, audits: &[AuditRecord]) -> Result<(), StoreError>;
 
     /// One page of audit rows, newest first.
     async fn list_audit(&self, query: &AuditQuery) -> Result<Page<AuditEntry, i64>, StoreError>;
+
+    /// The installation's cursor key: `offer` is stored if there is none yet (the first replica
+    /// to start wins), and the stored key is returned.
+    async fn cursor_key(&self, offer: &[u8]) -> Result<Vec<u8>, StoreError>;
 }
 
 /// Part of the name of the unique index on live patients' lowercased emails (PostgreSQL reports
@@ -175,8 +185,11 @@ pub struct Page<T, K> {
 
 /// An action on patient data, as audited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuditAction {
+pub enum PatientAction {
+    /// A listing without `q`: one row per returned patient.
     List,
+    /// A listing with `q`: one row per returned patient.
+    Search,
     Read,
     Create,
     Update,
@@ -185,62 +198,35 @@ pub enum AuditAction {
     AuditRead,
 }
 
-impl AuditAction {
-    pub fn as_str(self) -> &'static str {
+impl AuditAction for PatientAction {
+    fn name(self) -> &'static str {
         match self {
-            AuditAction::List => "patient.list",
-            AuditAction::Read => "patient.read",
-            AuditAction::Create => "patient.create",
-            AuditAction::Update => "patient.update",
-            AuditAction::Delete => "patient.delete",
-            AuditAction::History => "patient.history",
-            AuditAction::AuditRead => "audit.read",
+            PatientAction::List => "patient.list",
+            PatientAction::Search => "patient.search",
+            PatientAction::Read => "patient.read",
+            PatientAction::Create => "patient.create",
+            PatientAction::Update => "patient.update",
+            PatientAction::Delete => "patient.delete",
+            PatientAction::History => "patient.history",
+            PatientAction::AuditRead => "audit.read",
         }
     }
 
-    /// The audited resource kind.
-    pub fn resource(self) -> &'static str {
+    fn resource(self) -> &'static str {
         match self {
-            AuditAction::List => "patients",
-            AuditAction::AuditRead => "audit",
+            PatientAction::AuditRead => "audit",
             _ => "patient",
         }
     }
+}
 
+impl PatientAction {
     /// Whether a successful action is audited inside the write transaction (by the store).
     pub fn is_write(self) -> bool {
         matches!(
             self,
-            AuditAction::Create | AuditAction::Update | AuditAction::Delete
+            PatientAction::Create | PatientAction::Update | PatientAction::Delete
         )
-    }
-}
-
-/// How an audited attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuditOutcome {
-    Success,
-    /// The caller's role does not allow it (403).
-    Denied,
-    NotFound,
-    /// Invalid input (400, 413, 415).
-    Rejected,
-    /// Duplicate email or stale version (409, 412).
-    Conflict,
-    /// A server-side failure (5xx).
-    Failed,
-}
-
-impl AuditOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuditOutcome::Success => "SUCCESS",
-            AuditOutcome::Denied => "DENIED",
-            AuditOutcome::NotFound => "NOT_FOUND",
-            AuditOutcome::Rejected => "REJECTED",
-            AuditOutcome::Conflict => "CONFLICT",
-            AuditOutcome::Failed => "FAILED",
-        }
     }
 }
 
@@ -250,28 +236,23 @@ pub struct AuditRecord {
     pub id: Uuid,
     /// Also the time of the change it describes (microsecond precision, as both backends store).
     pub occurred_at: DateTime<Utc>,
-    pub actor_id: Option<Uuid>,
-    pub actor_role: Option<Role>,
-    pub action: AuditAction,
+    /// Who, from where.
+    pub meta: AuditMeta,
+    pub action: PatientAction,
     pub patient_id: Option<Uuid>,
-    pub outcome: AuditOutcome,
-    pub client_ip: Option<String>,
-    pub request_id: Option<String>,
+    pub outcome: Outcome,
 }
 
 impl AuditRecord {
-    /// A record stamped now, for `action` by `actor` (`(user id, role)`).
-    pub fn now(action: AuditAction, actor: Option<(Uuid, Role)>, outcome: AuditOutcome) -> Self {
+    /// A record stamped now, for `action` by `meta`'s actor.
+    pub fn now(action: PatientAction, meta: AuditMeta, outcome: Outcome) -> Self {
         AuditRecord {
             id: Uuid::new_v4(),
             occurred_at: Utc::now().trunc_subsecs(6),
-            actor_id: actor.map(|a| a.0),
-            actor_role: actor.map(|a| a.1),
+            meta,
             action,
             patient_id: None,
             outcome,
-            client_ip: None,
-            request_id: None,
         }
     }
 
@@ -280,8 +261,25 @@ impl AuditRecord {
         self
     }
 
-    pub fn outcome(mut self, outcome: AuditOutcome) -> Self {
+    pub fn outcome(mut self, outcome: Outcome) -> Self {
         self.outcome = outcome;
         self
+    }
+
+    /// One SUCCESS row per patient a read returned (same time, actor and request; fresh ids),
+    /// or this row alone, without a patient, when it returned none.
+    pub fn per_patient(&self, patients: impl IntoIterator<Item = Uuid>) -> Vec<AuditRecord> {
+        let rows: Vec<AuditRecord> = patients
+            .into_iter()
+            .map(|id| AuditRecord {
+                id: Uuid::new_v4(),
+                ..self.clone().patient(Some(id))
+            })
+            .collect();
+        if rows.is_empty() {
+            vec![self.clone()]
+        } else {
+            rows
+        }
     }
 }

@@ -14,6 +14,7 @@ use super::rows::{AuditRow, PatientRow, VersionRow, decode_sex};
 use super::{
     AuditQuery, AuditRecord, ListQuery, Page, PatientKey, PatientStore, SortOrder, WriteOutcome,
 };
+use crate::audit::AuditAction;
 use crate::error::StoreError;
 use crate::events::outbox::Enqueue;
 use crate::events::relay::RelayWaker;
@@ -61,6 +62,10 @@ fn now() -> DateTime<Utc> {
 }
 
 const ESCAPE: &str = " ESCAPE '\\'";
+
+/// Audit rows per INSERT: 10 parameters each stays far below SQLite's 32,766 and PostgreSQL's
+/// 65,535 bind parameters; a page holds at most 1000 patients, so one statement.
+const AUDIT_ROWS_PER_INSERT: usize = 1000;
 
 macro_rules! impl_patient_store {
     ($store:ident, $pool:ty, $db:ty, lock_row = $lock:literal) => {
@@ -112,28 +117,33 @@ macro_rules! impl_patient_store {
                 Ok(())
             }
 
-            async fn insert_audit(
+            /// Inserts audit rows in one statement (none: nothing).
+            async fn insert_audits(
                 conn: &mut <$db as sqlx::Database>::Connection,
-                audit: &AuditRecord,
+                audits: &[AuditRecord],
             ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO patient_audit (id, occurred_at, actor_id, actor_role, action, \
-                     resource, patient_id, outcome, client_ip, request_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(audit.id)
-                .bind(audit.occurred_at)
-                .bind(audit.actor_id)
-                .bind(audit.actor_role.map(|r| r.as_str()))
-                .bind(audit.action.as_str())
-                .bind(audit.action.resource())
-                .bind(audit.patient_id)
-                .bind(audit.outcome.as_str())
-                .bind(&audit.client_ip)
-                .bind(&audit.request_id)
-                .execute(conn)
-                .await
-                .map_err(StoreError::from_sqlx)?;
+                for chunk in audits.chunks(AUDIT_ROWS_PER_INSERT) {
+                    let mut sql = QueryBuilder::<$db>::new(
+                        "INSERT INTO patient_audit (id, occurred_at, actor_id, actor_role, action, \
+                         resource, patient_id, outcome, client_ip, request_id) ",
+                    );
+                    sql.push_values(chunk, |mut row, audit| {
+                        row.push_bind(audit.id)
+                            .push_bind(audit.occurred_at)
+                            .push_bind(audit.meta.actor_id)
+                            .push_bind(audit.meta.role_str())
+                            .push_bind(audit.action.name())
+                            .push_bind(audit.action.resource())
+                            .push_bind(audit.patient_id)
+                            .push_bind(audit.outcome.as_str())
+                            .push_bind(audit.meta.client_ip())
+                            .push_bind(audit.meta.request_id().map(str::to_owned));
+                    });
+                    sql.build()
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(StoreError::from_sqlx)?;
+                }
                 Ok(())
             }
 
@@ -209,8 +219,8 @@ macro_rules! impl_patient_store {
                 .await
                 .map_err(StoreError::from_sqlx)?;
                 let (patient, _) = row.into_patient()?;
-                Self::insert_version(&mut tx, &patient, "CREATED", audit.actor_id).await?;
-                Self::insert_audit(&mut tx, &audit).await?;
+                Self::insert_version(&mut tx, &patient, "CREATED", audit.meta.actor_id).await?;
+                Self::insert_audits(&mut tx, std::slice::from_ref(&audit)).await?;
                 tx.commit().await.map_err(StoreError::from_sqlx)?;
                 self.relay.wake();
                 Ok(patient)
@@ -322,8 +332,8 @@ macro_rules! impl_patient_store {
                 .await
                 .map_err(StoreError::from_sqlx)?;
                 let (patient, _) = row.into_patient()?;
-                Self::insert_version(&mut tx, &patient, "UPDATED", audit.actor_id).await?;
-                Self::insert_audit(&mut tx, &audit).await?;
+                Self::insert_version(&mut tx, &patient, "UPDATED", audit.meta.actor_id).await?;
+                Self::insert_audits(&mut tx, std::slice::from_ref(&audit)).await?;
                 tx.commit().await.map_err(StoreError::from_sqlx)?;
                 self.relay.wake();
                 Ok(WriteOutcome::Done(patient))
@@ -355,8 +365,8 @@ macro_rules! impl_patient_store {
                 .await
                 .map_err(StoreError::from_sqlx)?;
                 let (patient, _) = row.into_patient()?;
-                Self::insert_version(&mut tx, &patient, "DELETED", audit.actor_id).await?;
-                Self::insert_audit(&mut tx, &audit).await?;
+                Self::insert_version(&mut tx, &patient, "DELETED", audit.meta.actor_id).await?;
+                Self::insert_audits(&mut tx, std::slice::from_ref(&audit)).await?;
                 tx.commit().await.map_err(StoreError::from_sqlx)?;
                 self.relay.wake();
                 Ok(WriteOutcome::Done(patient))
@@ -375,9 +385,21 @@ macro_rules! impl_patient_store {
                 rows.into_iter().map(VersionRow::into_version).collect()
             }
 
-            async fn record_audit(&self, audit: AuditRecord) -> Result<(), StoreError> {
+            async fn record_audits(&self, audits: &[AuditRecord]) -> Result<(), StoreError> {
                 let mut conn = self.pool.acquire().await.map_err(StoreError::from_sqlx)?;
-                Self::insert_audit(&mut conn, &audit).await
+                Self::insert_audits(&mut conn, audits).await
+            }
+
+            async fn cursor_key(&self, offer: &[u8]) -> Result<Vec<u8>, StoreError> {
+                sqlx::query("INSERT INTO cursor_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
+                    .bind(offer)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+                sqlx::query_scalar("SELECT key FROM cursor_key WHERE id = 1")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(StoreError::from_sqlx)
             }
 
             async fn list_audit(

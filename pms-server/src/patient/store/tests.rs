@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::*;
+use crate::audit::{RequestId, RequestMeta};
 use crate::patient::model::{Change, NewPatient, PatientChanges};
 use crate::store::{ServiceDb, connect};
 
@@ -69,6 +70,8 @@ conformance!(
     delete_is_soft_and_only_once,
     history_records_every_version,
     audit_rows_are_listed_newest_first_and_paged,
+    a_listing_is_audited_once_per_returned_patient,
+    the_cursor_key_is_created_once,
     concurrent_creates_get_distinct_mrns,
     concurrent_updates_all_apply_in_turn,
     history_and_audit_are_append_only,
@@ -105,11 +108,14 @@ fn unique_email(tag: &str) -> String {
     format!("{tag}-{}@example.org", Uuid::new_v4().simple())
 }
 
-fn audit(action: AuditAction) -> AuditRecord {
+fn audit(action: PatientAction) -> AuditRecord {
     AuditRecord::now(
         action,
-        Some((Uuid::new_v4(), Role::Clinician)),
-        AuditOutcome::Success,
+        AuditMeta::new(
+            Some((Uuid::new_v4(), Role::Clinician)),
+            RequestMeta::default(),
+        ),
+        Outcome::Success,
     )
 }
 
@@ -117,7 +123,7 @@ async fn create(store: &dyn PatientStore, name: &str) -> Patient {
     store
         .create(
             &new_patient(name, &unique_email("p")),
-            audit(AuditAction::Create),
+            audit(PatientAction::Create),
         )
         .await
         .expect("create")
@@ -137,7 +143,7 @@ async fn create_and_get_round_trip(f: &Fixture) {
     let new = NewPatient::parse(&req, today()).expect("valid");
     let created = f
         .store
-        .create(&new, audit(AuditAction::Create))
+        .create(&new, audit(PatientAction::Create))
         .await
         .expect("create");
     assert_eq!(created.name, "Grace  Hopper");
@@ -253,13 +259,13 @@ async fn search_matches_prefixes_literally(f: &Fixture) {
         .store
         .create(
             &new_patient("Zed", "Zed.Mail@Example.org"),
-            audit(AuditAction::Create),
+            audit(PatientAction::Create),
         )
         .await
         .expect("create");
     let gone = create(&*f.store, "Lovelace Deleted").await;
     f.store
-        .delete(gone.id, None, audit(AuditAction::Delete))
+        .delete(gone.id, None, audit(PatientAction::Delete))
         .await
         .expect("delete");
 
@@ -288,14 +294,14 @@ async fn duplicate_email_conflicts_case_insensitively(f: &Fixture) {
     let email = unique_email("dup");
     let first = f
         .store
-        .create(&new_patient("One", &email), audit(AuditAction::Create))
+        .create(&new_patient("One", &email), audit(PatientAction::Create))
         .await
         .expect("first");
     let err = f
         .store
         .create(
             &new_patient("Two", &email.to_uppercase()),
-            audit(AuditAction::Create),
+            audit(PatientAction::Create),
         )
         .await
         .expect_err("duplicate");
@@ -348,23 +354,23 @@ async fn duplicate_email_conflicts_case_insensitively(f: &Fixture) {
 }
 
 fn audit_rec() -> AuditRecord {
-    audit(AuditAction::Update)
+    audit(PatientAction::Update)
 }
 
 async fn email_is_reusable_after_soft_delete(f: &Fixture) {
     let email = unique_email("reuse");
     let first = f
         .store
-        .create(&new_patient("First", &email), audit(AuditAction::Create))
+        .create(&new_patient("First", &email), audit(PatientAction::Create))
         .await
         .expect("create");
     f.store
-        .delete(first.id, None, audit(AuditAction::Delete))
+        .delete(first.id, None, audit(PatientAction::Delete))
         .await
         .expect("delete");
     let second = f
         .store
-        .create(&new_patient("Second", &email), audit(AuditAction::Create))
+        .create(&new_patient("Second", &email), audit(PatientAction::Create))
         .await
         .expect("email free again");
     assert_ne!(second.id, first.id);
@@ -431,7 +437,7 @@ async fn update_keeps_clears_and_sets_optional_fields(f: &Fixture) {
         .store
         .create(
             &NewPatient::parse(&req, today()).expect("valid"),
-            audit(AuditAction::Create),
+            audit(PatientAction::Create),
         )
         .await
         .expect("create");
@@ -477,7 +483,7 @@ async fn delete_is_soft_and_only_once(f: &Fixture) {
     let p = create(&*f.store, "Doomed").await;
     let stale = f
         .store
-        .delete(p.id, Some(7), audit(AuditAction::Delete))
+        .delete(p.id, Some(7), audit(PatientAction::Delete))
         .await
         .expect("stale delete");
     assert_eq!(stale, WriteOutcome::Stale { current: 1 });
@@ -485,7 +491,7 @@ async fn delete_is_soft_and_only_once(f: &Fixture) {
 
     let deleted = f
         .store
-        .delete(p.id, Some(1), audit(AuditAction::Delete))
+        .delete(p.id, Some(1), audit(PatientAction::Delete))
         .await
         .expect("delete");
     assert!(
@@ -495,7 +501,7 @@ async fn delete_is_soft_and_only_once(f: &Fixture) {
     assert_eq!(f.store.get(p.id).await.expect("get"), None);
     let again = f
         .store
-        .delete(p.id, None, audit(AuditAction::Delete))
+        .delete(p.id, None, audit(PatientAction::Delete))
         .await
         .expect("second delete");
     assert_eq!(again, WriteOutcome::NotFound);
@@ -509,12 +515,18 @@ async fn delete_is_soft_and_only_once(f: &Fixture) {
 
 async fn history_records_every_version(f: &Fixture) {
     let actor = Uuid::new_v4();
-    let by = |action| AuditRecord::now(action, Some((actor, Role::Admin)), AuditOutcome::Success);
+    let by = |action| {
+        AuditRecord::now(
+            action,
+            AuditMeta::new(Some((actor, Role::Admin)), RequestMeta::default()),
+            Outcome::Success,
+        )
+    };
     let p = f
         .store
         .create(
             &new_patient("V One", &unique_email("h")),
-            by(AuditAction::Create),
+            by(PatientAction::Create),
         )
         .await
         .expect("create");
@@ -523,12 +535,12 @@ async fn history_records_every_version(f: &Fixture) {
             p.id,
             Some(1),
             &changes("V Two", &p.email),
-            by(AuditAction::Update),
+            by(PatientAction::Update),
         )
         .await
         .expect("update");
     f.store
-        .delete(p.id, Some(2), by(AuditAction::Delete))
+        .delete(p.id, Some(2), by(PatientAction::Delete))
         .await
         .expect("delete");
 
@@ -572,15 +584,18 @@ async fn audit_rows_are_listed_newest_first_and_paged(f: &Fixture) {
     let other = Uuid::new_v4();
     let mut written = Vec::new();
     for i in 0..5 {
+        let mut record = audit(PatientAction::Read);
+        record.meta.request = RequestMeta {
+            client_ip: Some("203.0.113.9".parse().expect("ip")),
+            request_id: RequestId::parse(&format!("req-{i}")),
+        };
         let record = AuditRecord {
-            client_ip: Some("203.0.113.9".to_owned()),
-            request_id: Some(format!("req-{i}")),
-            ..audit(AuditAction::Read)
+            ..record
                 .patient(Some(if i % 2 == 0 { p.id } else { other }))
                 .outcome(if i == 4 {
-                    AuditOutcome::Denied
+                    Outcome::Denied
                 } else {
-                    AuditOutcome::Success
+                    Outcome::Success
                 })
         };
         f.store.record_audit(record.clone()).await.expect("audit");
@@ -603,7 +618,7 @@ async fn audit_rows_are_listed_newest_first_and_paged(f: &Fixture) {
     assert_eq!(newest.resource, "patient");
     assert_eq!(newest.outcome, "DENIED");
     assert_eq!(newest.actor_role.as_deref(), Some("CLINICIAN"));
-    assert_eq!(newest.actor_id, written[4].actor_id);
+    assert_eq!(newest.actor_id, written[4].meta.actor_id);
     assert_eq!(newest.occurred_at, written[4].occurred_at);
     assert_eq!(newest.client_ip.as_deref(), Some("203.0.113.9"));
     assert_eq!(newest.request_id.as_deref(), Some("req-4"));
@@ -633,7 +648,7 @@ async fn concurrent_creates_get_distinct_mrns(f: &Fixture) {
                 store
                     .create(
                         &new_patient(&format!("Racer {i}"), &unique_email("race")),
-                        audit(AuditAction::Create),
+                        audit(PatientAction::Create),
                     )
                     .await
             })
@@ -702,7 +717,7 @@ async fn every_committed_change_has_exactly_one_outbox_event(f: &Fixture) {
         .store
         .create(
             &new_patient("Ada Events", &email),
-            audit(AuditAction::Create),
+            audit(PatientAction::Create),
         )
         .await
         .expect("create");
@@ -710,7 +725,7 @@ async fn every_committed_change_has_exactly_one_outbox_event(f: &Fixture) {
     f.store
         .create(
             &new_patient("Dup", &email.to_uppercase()),
-            audit(AuditAction::Create),
+            audit(PatientAction::Create),
         )
         .await
         .expect_err("duplicate");
@@ -720,7 +735,7 @@ async fn every_committed_change_has_exactly_one_outbox_event(f: &Fixture) {
             p.id,
             Some(7),
             &changes("Stale", &email),
-            audit(AuditAction::Update),
+            audit(PatientAction::Update),
         )
         .await
         .expect("stale update");
@@ -730,12 +745,12 @@ async fn every_committed_change_has_exactly_one_outbox_event(f: &Fixture) {
             p.id,
             Some(1),
             &changes("Ada Renamed", &email),
-            audit(AuditAction::Update),
+            audit(PatientAction::Update),
         )
         .await
         .expect("update");
     f.store
-        .delete(p.id, Some(2), audit(AuditAction::Delete))
+        .delete(p.id, Some(2), audit(PatientAction::Delete))
         .await
         .expect("delete");
 
@@ -760,4 +775,46 @@ async fn every_committed_change_has_exactly_one_outbox_event(f: &Fixture) {
     }
     let created = PatientEvent::decode(pending[0].1.payload.as_slice()).expect("protobuf");
     assert_eq!(created.name, "Ada Events");
+}
+
+async fn a_listing_is_audited_once_per_returned_patient(f: &Fixture) {
+    let patients = [
+        create(&*f.store, "Listed One").await.id,
+        create(&*f.store, "Listed Two").await.id,
+        create(&*f.store, "Listed Three").await.id,
+    ];
+    let read = audit(PatientAction::Search);
+    let rows = read.per_patient(patients);
+    assert_eq!(rows.len(), 3);
+    f.store.record_audits(&rows).await.expect("batched audit");
+    for (patient, row) in patients.iter().zip(&rows) {
+        let page = f
+            .store
+            .list_audit(&AuditQuery {
+                patient_id: Some(*patient),
+                before: None,
+                limit: 10,
+            })
+            .await
+            .expect("audit");
+        let newest = &page.items[0];
+        assert_eq!(
+            (newest.id, newest.action.as_str(), newest.outcome.as_str()),
+            (row.id, "patient.search", "SUCCESS")
+        );
+        assert_eq!(newest.actor_id, read.meta.actor_id);
+    }
+    // A listing that returned nobody is still recorded, once, without a patient.
+    let empty = read.per_patient([]);
+    assert_eq!(empty.len(), 1);
+    assert_eq!(empty[0].patient_id, None);
+    f.store.record_audits(&empty).await.expect("empty listing");
+    f.store.record_audits(&[]).await.expect("nothing to write");
+}
+
+async fn the_cursor_key_is_created_once(f: &Fixture) {
+    let first = f.store.cursor_key(&[1; 32]).await.expect("key");
+    assert_eq!(first, vec![1; 32]);
+    let again = f.store.cursor_key(&[2; 32]).await.expect("key");
+    assert_eq!(again, first, "a later replica gets the stored key");
 }

@@ -195,3 +195,40 @@ pub async fn roles(api: &Api, tokens: &Tokens) {
         .await;
     assert_eq!(close.status, 409, "balance 1000 is open: {close:?}");
 }
+
+/// A listing of accounts reveals every listed account's patient: one audit row per account (in
+/// one insert), each naming the account and, through it, the patient.
+#[tokio::test]
+async fn account_listings_are_audited_once_per_account() {
+    for backend in BACKENDS {
+        let app = spawn_billing(backend).await;
+        let (api, tokens) = (&app.api, &app.tokens);
+        let first = api.new_account(&tokens.billing).await;
+        let second = api.new_account(&tokens.billing).await;
+        let listed = api
+            .get("/billing/accounts?limit=1000", &tokens.viewer)
+            .await;
+        assert_eq!(listed.status, 200, "{listed:?}");
+        assert_eq!(listed.body.as_array().expect("accounts").len(), 2);
+        for account in [&first, &second] {
+            let audit = api
+                .get(
+                    &format!("/billing/audit?accountId={}&limit=100", s(account, "id")),
+                    &tokens.admin,
+                )
+                .await;
+            let rows: Vec<&serde_json::Value> = audit
+                .body
+                .as_array()
+                .expect("rows")
+                .iter()
+                .filter(|r| r["action"] == "billing.account.list")
+                .collect();
+            assert_eq!(rows.len(), 1, "{backend:?}: {rows:?}");
+            assert_eq!(rows[0]["outcome"], "SUCCESS");
+            assert_eq!(rows[0]["actorRole"], "VIEWER");
+            assert_eq!(rows[0]["patientId"], account["patientId"]);
+        }
+        app.stop().await;
+    }
+}

@@ -158,7 +158,12 @@ pub(super) async fn admins_see_an_audit_trail_without_field_values(env: &Env) {
     assert_eq!(entries[2].actor_role.as_deref(), Some("VIEWER"));
     assert_eq!(entries[1].actor_id, Some(admin_id));
     assert_eq!(entries[1].actor_role.as_deref(), Some("ADMIN"));
-    assert_eq!(entries[0].client_ip.as_deref(), Some("203.0.113.7"));
+    let client = if env.believes_forwarded_for() {
+        "203.0.113.7"
+    } else {
+        "127.0.0.1"
+    };
+    assert_eq!(entries[0].client_ip.as_deref(), Some(client));
     assert_eq!(entries[0].request_id.as_deref(), Some("audit-test-request"));
     for value in [email.as_str(), "Audit Subject", "221B Baker", "1985-06-15"] {
         assert!(!raw.contains(value), "audit JSON contains `{value}`: {raw}");
@@ -273,4 +278,58 @@ pub(super) async fn expired_and_foreign_tokens_are_refused() {
             .expect("list");
         assert_eq!(response.status(), 200);
     }
+}
+
+pub(super) async fn lists_and_searches_are_audited_once_per_returned_patient(env: &Env) {
+    let tag = Uuid::new_v4().simple().to_string();
+    let listed = env
+        .create(&reference_body(
+            &format!("Listed {tag}"),
+            &unique_email("l"),
+        ))
+        .await;
+    let found = env
+        .create(&reference_body(
+            &format!("Zsearched {tag}"),
+            &unique_email("s"),
+        ))
+        .await;
+    let (viewer, _) = env.user(Role::Viewer).await;
+    let list = env
+        .as_role(Role::Viewer, Method::GET, "/patients?limit=1000")
+        .await
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(list.status(), 200);
+    let search = env
+        .as_role(Role::Viewer, Method::GET, "/patients?q=zsearched")
+        .await
+        .send()
+        .await
+        .expect("search");
+    let hits: Vec<Patient> = search.json().await.expect("hits");
+    assert_eq!(hits.iter().map(|p| p.id).collect::<Vec<_>>(), [found.id]);
+
+    let reads_of = |entries: &[AuditEntry]| -> Vec<(String, Option<Uuid>, Option<String>)> {
+        entries
+            .iter()
+            .filter(|e| e.action == "patient.list" || e.action == "patient.search")
+            .map(|e| (e.action.clone(), e.actor_id, e.actor_role.clone()))
+            .collect()
+    };
+    let viewer_row = |action: &str| (action.to_owned(), Some(viewer), Some("VIEWER".to_owned()));
+    let (for_listed, _) = audit_entries(env, listed.id, 100).await;
+    assert_eq!(reads_of(&for_listed), [viewer_row("patient.list")]);
+    let (for_found, _) = audit_entries(env, found.id, 100).await;
+    assert_eq!(
+        reads_of(&for_found),
+        [viewer_row("patient.search"), viewer_row("patient.list")]
+    );
+    assert!(
+        for_found
+            .iter()
+            .filter(|e| e.action.starts_with("patient."))
+            .all(|e| e.outcome == "SUCCESS" && e.resource == "patient")
+    );
 }

@@ -169,6 +169,13 @@ impl Env {
         self
     }
 
+    /// Whether the service believes this test process's `X-Forwarded-For`: standalone, the
+    /// process is on loopback, a trusted proxy network; in the all-in-one app it talks to an
+    /// internal listener directly, which believes only its own gateway.
+    pub fn believes_forwarded_for(&self) -> bool {
+        matches!(self.tokens, Tokens::Minted(_))
+    }
+
     /// The token minter, in the standalone environment only.
     pub fn minter(&self) -> Option<Arc<Minter>> {
         match &self.tokens {

@@ -156,3 +156,85 @@ pub(super) async fn bad_listing_parameters_are_rejected(env: &Env) {
         problem(response, 400).await;
     }
 }
+
+/// The `cursor` parameter of a `Link` path.
+fn cursor_of(link: &str) -> String {
+    let query = link.split_once('?').expect("query").1;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "cursor")
+        .map(|(_, v)| v.into_owned())
+        .expect("cursor")
+}
+
+pub(super) async fn cursors_reveal_no_patient_field_and_tampered_ones_are_refused(env: &Env) {
+    for name in [
+        "Aaron Privateperson",
+        "Abel Otherperson",
+        "Abigail Thirdperson",
+    ] {
+        env.create(&reference_body(name, &unique_email("cursor")))
+            .await;
+    }
+    let response = env
+        .as_role(Role::Viewer, Method::GET, "/patients?limit=1&sort=name&q=a")
+        .await
+        .send()
+        .await
+        .expect("list");
+    let link = next_link(&response).expect("a next page");
+    let cursor = cursor_of(&link);
+    let lowered = link.to_lowercase();
+    assert!(
+        !lowered.contains("aaron") && !lowered.contains("privateperson"),
+        "{link}"
+    );
+    use base64::Engine;
+    for engine in [
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+    ] {
+        if let Ok(bytes) = engine.decode(&cursor) {
+            let text = String::from_utf8_lossy(&bytes).to_lowercase();
+            assert!(
+                !text.contains("aaron")
+                    && !text.contains("privateperson")
+                    && !text.contains("\"n\""),
+                "the cursor decodes to {text}"
+            );
+        }
+    }
+    // The sealed cursor still pages: the second page is the second name.
+    let second: Vec<Patient> = env
+        .client
+        .get(env.follow(&link))
+        .bearer_auth(env.token(Role::Viewer).await)
+        .send()
+        .await
+        .expect("page 2")
+        .json()
+        .await
+        .expect("patients");
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].name, "Abel Otherperson");
+
+    // One changed character, or a cursor that is plain base64 JSON, is a 400 on `cursor`.
+    let mut tampered: Vec<char> = cursor.chars().collect();
+    let middle = tampered.len() / 2;
+    tampered[middle] = if tampered[middle] == 'A' { 'B' } else { 'A' };
+    let tampered: String = tampered.into_iter().collect();
+    let forged =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"o":"name","s":1,"n":"a"}"#);
+    for bad in [tampered, forged] {
+        let response = env
+            .as_role(
+                Role::Viewer,
+                Method::GET,
+                &format!("/patients?limit=1&sort=name&q=a&cursor={bad}"),
+            )
+            .await
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(bad_fields(response).await, ["cursor"], "{bad}");
+    }
+}

@@ -34,7 +34,8 @@ macro_rules! sql_consumer {
                             .bind(now())
                             .fetch_one(&mut *tx)
                             .await?;
-                            let record = success("billing.account.update", "account", id, id, None);
+                            let record =
+                                success(BillingAction::AccountUpdate, "account", id, id, None);
                             Self::insert_audit(&mut *tx, &record, &meta).await?;
                         }
                         created

@@ -20,7 +20,7 @@ mod writes;
 use pms_proto::rest::LedgerEntryKind;
 use uuid::Uuid;
 
-use super::{AuditRecord, BillingError, Outcome};
+use super::{AuditRecord, BillingAction, BillingError, Outcome};
 use crate::error::StoreError;
 
 pub(super) use self::consumer::sql_consumer;
@@ -45,9 +45,11 @@ pub(super) mod prelude {
         group_lines, invoice_columns, payment_columns,
     };
     pub(in crate::billing::store) use super::super::{
-        AuditMeta, AuditRecord, BillingError, BillingStore, WriteContext, Written, now,
+        AuditMeta, AuditRecord, BillingAction, BillingError, BillingStore, WriteContext, Written,
+        now,
     };
     pub(in crate::billing::store) use super::{Entry, decode_json, id_text, is_key_race, success};
+    pub use crate::audit::AuditAction;
     pub use crate::billing::events::{CONSUMER_GROUP, PatientChange, billing_event};
     pub use crate::billing::ledger;
     pub use crate::billing::model::{NewAccount, NewInvoice, NewPayment, NewRefund, PatientRef};
@@ -70,7 +72,7 @@ pub(super) struct Entry {
 
 /// The audit record of a successful write.
 pub(super) fn success(
-    action: &'static str,
+    action: BillingAction,
     resource: &'static str,
     resource_id: Uuid,
     account_id: Uuid,
@@ -262,12 +264,13 @@ macro_rules! billing_store {
                 self.statement_of(account_id).await
             }
 
-            async fn record_audit(
+            async fn record_audits(
                 &self,
-                record: &AuditRecord,
+                records: &[AuditRecord],
                 meta: &AuditMeta,
             ) -> Result<(), StoreError> {
-                Self::insert_audit(&self.pool, record, meta)
+                // At most a page (1000 rows × 12 parameters): within both backends' limits.
+                Self::insert_audits(&self.pool, records, meta)
                     .await
                     .map_err(StoreError::from_sqlx)
             }

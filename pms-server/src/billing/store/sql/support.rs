@@ -248,7 +248,7 @@ macro_rules! sql_support {
                 .rows_affected()
                     == 1;
                 if inserted {
-                    let record = success("billing.account.create", "account", id, id, None);
+                    let record = success(BillingAction::AccountCreate, "account", id, id, None);
                     Self::insert_audit(&mut **tx, &record, meta).await?;
                     let event = BillingEvent {
                         event_type: "ACCOUNT_CREATED".to_owned(),
@@ -271,26 +271,42 @@ macro_rules! sql_support {
             where
                 E: sqlx::Executor<'e, Database = $db>,
             {
-                sqlx::query(
+                Self::insert_audits(exec, std::slice::from_ref(record), meta).await
+            }
+
+            /// Audit rows of one request, in one statement. The request id and client address
+            /// were bounded at the edge (`request_meta`).
+            async fn insert_audits<'e, E>(
+                exec: E,
+                records: &[AuditRecord],
+                meta: &AuditMeta,
+            ) -> Result<(), sqlx::Error>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                if records.is_empty() {
+                    return Ok(());
+                }
+                let at = now();
+                let mut sql = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO audit_log (id, occurred_at, actor_id, actor_role, action, \
-                     resource, resource_id, account_id, amount, outcome, client_ip, request_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(Uuid::now_v7())
-                .bind(now())
-                .bind(meta.actor_id)
-                .bind(meta.actor_role.map(|r| r.as_str()))
-                .bind(record.action)
-                .bind(record.resource)
-                .bind(record.resource_id)
-                .bind(record.account_id)
-                .bind(record.amount)
-                .bind(record.outcome.as_str())
-                .bind(meta.client_ip.as_deref())
-                .bind(meta.request_id.as_deref())
-                .execute(exec)
-                .await
-                .map(|_| ())
+                     resource, resource_id, account_id, amount, outcome, client_ip, request_id) ",
+                );
+                sql.push_values(records, |mut row, record| {
+                    row.push_bind(Uuid::now_v7())
+                        .push_bind(at)
+                        .push_bind(meta.actor_id)
+                        .push_bind(meta.role_str())
+                        .push_bind(record.action.name())
+                        .push_bind(record.resource)
+                        .push_bind(record.resource_id)
+                        .push_bind(record.account_id)
+                        .push_bind(record.amount)
+                        .push_bind(record.outcome.as_str())
+                        .push_bind(meta.client_ip())
+                        .push_bind(meta.request_id().map(str::to_owned));
+                });
+                sql.build().execute(exec).await.map(|_| ())
             }
         }
     };

@@ -66,7 +66,7 @@ macro_rules! sql_writes {
                     .execute(&mut **tx)
                     .await?;
                 let id = account.id;
-                let record = success("billing.account.update", "account", id, id, None);
+                let record = success(BillingAction::AccountUpdate, "account", id, id, None);
                 Self::insert_audit(&mut **tx, &record, meta).await?;
                 let event_type = match status {
                     AccountStatus::Closed => "ACCOUNT_CLOSED",
@@ -150,7 +150,7 @@ macro_rules! sql_writes {
                 }
                 let invoice = Self::reload_invoice(&mut tx, id).await?;
                 let record = success(
-                    "billing.invoice.create",
+                    BillingAction::InvoiceCreate,
                     "invoice",
                     id,
                     account_id,
@@ -200,7 +200,7 @@ macro_rules! sql_writes {
                 Self::book(&mut tx, &account, entry, at).await?;
                 let value = Self::reload_invoice(&mut tx, id).await?;
                 let record = success(
-                    "billing.invoice.issue",
+                    BillingAction::InvoiceIssue,
                     "invoice",
                     id,
                     account_id,
@@ -277,7 +277,7 @@ macro_rules! sql_writes {
                     Self::emit(&mut tx, event, at).await?;
                 }
                 let value = Self::reload_invoice(&mut tx, id).await?;
-                let record = success("billing.invoice.void", "invoice", id, account_id, None);
+                let record = success(BillingAction::InvoiceVoid, "invoice", id, account_id, None);
                 Self::insert_audit(&mut *tx, &record, &ctx.meta).await?;
                 Self::remember(&mut tx, ctx, &value).await?;
                 tx.commit().await?;
@@ -360,7 +360,7 @@ macro_rules! sql_writes {
                 };
                 Self::book(&mut tx, &account, entry, at).await?;
                 let record = success(
-                    "billing.payment.create",
+                    BillingAction::PaymentCreate,
                     "payment",
                     payment.id,
                     account_id,
@@ -466,7 +466,7 @@ macro_rules! sql_writes {
                 };
                 Self::book(&mut tx, &account, entry, at).await?;
                 let record = success(
-                    "billing.refund.create",
+                    BillingAction::RefundCreate,
                     "refund",
                     refund.id,
                     account_id,

@@ -107,12 +107,13 @@ conformance!(
 );
 
 fn meta() -> AuditMeta {
-    AuditMeta {
-        actor_id: Some(Uuid::new_v4()),
-        actor_role: Some(Role::Billing),
-        client_ip: Some("127.0.0.1".to_owned()),
-        request_id: Some(Uuid::new_v4().to_string()),
-    }
+    AuditMeta::new(
+        Some((Uuid::new_v4(), Role::Billing)),
+        crate::audit::RequestMeta {
+            client_ip: Some("127.0.0.1".parse().expect("ip")),
+            request_id: Some(crate::audit::RequestId::generate()),
+        },
+    )
 }
 
 fn ctx() -> WriteContext {

@@ -180,7 +180,7 @@ pub(super) async fn writes_are_audited(store: Arc<dyn BillingStore>) {
         .expect("pay")
         .value;
     let denied = AuditRecord {
-        action: "billing.refund.create",
+        action: BillingAction::RefundCreate,
         resource: "payment",
         resource_id: Some(payment.id),
         account_id: Some(acct.id),
@@ -212,7 +212,7 @@ pub(super) async fn writes_are_audited(store: Arc<dyn BillingStore>) {
     assert_eq!(pay_row.actor_id, who.meta.actor_id);
     assert_eq!(pay_row.actor_role.as_deref(), Some("BILLING"));
     assert_eq!(pay_row.client_ip.as_deref(), Some("127.0.0.1"));
-    assert_eq!(pay_row.request_id, who.meta.request_id);
+    assert_eq!(pay_row.request_id.as_deref(), who.meta.request_id());
     assert_eq!(
         pay_row.patient_id.as_deref(),
         Some(acct.patient_id.as_str())
