@@ -9,6 +9,7 @@ pub mod authn;
 pub mod billing;
 pub mod clients;
 pub mod config;
+pub mod edge;
 pub mod error;
 pub mod events;
 pub mod gateway;
