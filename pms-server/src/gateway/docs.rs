@@ -61,7 +61,87 @@ pub(crate) async fn document(
     })?;
     body["servers"] =
         serde_json::json!([{ "url": prefix, "description": "through the PMS gateway" }]);
+    document_problem_responses(&mut body);
     Ok(([(header::CACHE_CONTROL, "no-cache")], Json(body)).into_response())
+}
+
+/// Makes a service's document say what every handler does on errors, whatever its annotations
+/// say: errors are `application/problem+json` (not `application/json`); an operation with a JSON
+/// body may answer 400 and 415; a parameterized one 400; a secured one 401.
+fn document_problem_responses(doc: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let problem = |description: &str| {
+        json!({
+            "description": description,
+            "content": { "application/problem+json": {
+                "schema": { "$ref": "#/components/schemas/Problem" } } }
+        })
+    };
+    let secured_by_default = doc
+        .get("security")
+        .and_then(Value::as_array)
+        .is_some_and(|s| !s.is_empty());
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in paths.values_mut().filter_map(Value::as_object_mut) {
+        let path_parameters = item
+            .get("parameters")
+            .and_then(Value::as_array)
+            .is_some_and(|p| !p.is_empty());
+        for (method, operation) in item.iter_mut() {
+            if !matches!(method.as_str(), "get" | "put" | "post" | "delete" | "patch") {
+                continue;
+            }
+            let Some(operation) = operation.as_object_mut() else {
+                continue;
+            };
+            let json_body = operation
+                .get("requestBody")
+                .and_then(|b| b.get("content"))
+                .and_then(|c| c.get("application/json"))
+                .is_some();
+            let parameters = path_parameters
+                || operation
+                    .get("parameters")
+                    .and_then(Value::as_array)
+                    .is_some_and(|p| !p.is_empty());
+            let secured = match operation.get("security").and_then(Value::as_array) {
+                Some(schemes) => schemes
+                    .iter()
+                    .any(|s| s.as_object().is_some_and(|o| !o.is_empty())),
+                None => secured_by_default,
+            };
+            let responses = operation.entry("responses").or_insert_with(|| json!({}));
+            let Some(responses) = responses.as_object_mut() else {
+                continue;
+            };
+            for (status, response) in responses.iter_mut() {
+                if !(status.starts_with('4') || status.starts_with('5')) {
+                    continue;
+                }
+                if let Some(content) = response.get_mut("content").and_then(Value::as_object_mut)
+                    && let Some(schema) = content.remove("application/json")
+                {
+                    content.insert("application/problem+json".to_owned(), schema);
+                }
+            }
+            let mut add = |status: &str, description: &str| {
+                responses
+                    .entry(status)
+                    .or_insert_with(|| problem(description));
+            };
+            if json_body || parameters {
+                add("400", "Invalid input");
+            }
+            if json_body {
+                add("415", "The body is not `application/json`");
+            }
+            if secured {
+                add("401", "Missing, invalid or expired access token");
+            }
+        }
+    }
 }
 
 /// Where the page loads Swagger UI from; the CSP allows exactly this (and the page's own origin).
@@ -131,4 +211,45 @@ pub(crate) async fn init_script() -> Response {
         script,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_documented_as_problems() {
+        let mut doc = serde_json::json!({
+            "paths": { "/patients/{id}": {
+                "parameters": [{ "name": "id", "in": "path" }],
+                "put": {
+                    "security": [{ "bearer": [] }],
+                    "requestBody": { "content": { "application/json": {} } },
+                    "responses": {
+                        "200": { "content": { "application/json": { "schema": {} } } },
+                        "404": { "content": { "application/json": { "schema": { "x": 1 } } } }
+                    }
+                }
+            }, "/login": { "post": {
+                "security": [{}],
+                "responses": { "200": {} }
+            } } }
+        });
+        document_problem_responses(&mut doc);
+        let put = &doc["paths"]["/patients/{id}"]["put"]["responses"];
+        assert!(put["200"]["content"]["application/json"].is_object());
+        assert_eq!(
+            put["404"]["content"]["application/problem+json"]["schema"]["x"],
+            1
+        );
+        assert!(put["404"]["content"].get("application/json").is_none());
+        for status in ["400", "401", "415"] {
+            assert!(
+                put[status]["content"]["application/problem+json"].is_object(),
+                "{status}"
+            );
+        }
+        let login = &doc["paths"]["/login"]["post"]["responses"];
+        assert!(login.get("401").is_none() && login.get("400").is_none());
+    }
 }
