@@ -239,9 +239,13 @@ pub async fn start(
     for (name, listener, router) in routers {
         tracing::info!(service = name, addr = %listener.local_addr()?, "listening");
         let token = shutdown.clone();
-        running
-            .tasks
-            .spawn(async move { (name, http::serve(listener, router, token).await) });
+        let limits = settings.http.clone();
+        running.tasks.spawn(async move {
+            (
+                name,
+                http::serve_with(listener, router, &limits, token).await,
+            )
+        });
     }
     if let Some((listener, server)) = grpc {
         tracing::info!(service = "billing gRPC", addr = %listener.local_addr()?, "listening");

@@ -62,6 +62,20 @@ pub struct HttpSettings {
     /// another local process (see [`crate::request_meta`]).
     #[serde(skip)]
     pub gateway_secret: Option<crate::request_meta::GatewaySecret>,
+    /// Largest accepted request head (all header lines together), in bytes; larger → 431.
+    pub max_header_bytes: usize,
+    /// Seconds a connection may take to deliver a complete request head, counted from when it
+    /// starts waiting for one: on a new connection and again after each response. Closes
+    /// slow-loris connections and idle keep-alive connections alike.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request may take, body upload included, until its response starts (503 after
+    /// that). Streamed responses (the live event stream) are not cut once they have started.
+    pub request_timeout_secs: u64,
+    /// Open connections per listener; the next one is answered 503 and closed.
+    pub max_connections: usize,
+    /// Bearer token that may read the gateway's `/metrics` (an ADMIN access token may too).
+    /// Unset: only ADMIN tokens. Services' own ports serve `/metrics` without a token.
+    pub metrics_token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,6 +190,11 @@ impl Default for Settings {
                 body_limit_bytes: 1024 * 1024,
                 trusted_proxies: "127.0.0.0/8,::1/128".to_owned(),
                 gateway_secret: None,
+                max_header_bytes: 16 * 1024,
+                header_read_timeout_secs: 10,
+                request_timeout_secs: 30,
+                max_connections: 1024,
+                metrics_token: None,
             },
             database: DatabaseSettings {
                 url: None,
@@ -394,6 +413,24 @@ impl Settings {
         if self.http.body_limit_bytes < 1024 {
             bail!("invalid configuration: `http.body_limit_bytes` must be at least 1024");
         }
+        if self.http.max_header_bytes < 1024 {
+            bail!("invalid configuration: `http.max_header_bytes` must be at least 1024");
+        }
+        if self.http.header_read_timeout_secs == 0
+            || self.http.request_timeout_secs == 0
+            || self.http.max_connections == 0
+        {
+            bail!(
+                "invalid configuration: `http.header_read_timeout_secs`, `http.request_timeout_secs` and `http.max_connections` must be positive"
+            );
+        }
+        if let Some(token) = &self.http.metrics_token
+            && token.expose_secret().len() < 16
+        {
+            bail!(
+                "invalid configuration: `http.metrics_token` (PMS_HTTP__METRICS_TOKEN) must be at least 16 characters"
+            );
+        }
         if self.kafka.partitions < 1 {
             bail!("invalid configuration: `kafka.partitions` must be at least 1");
         }
@@ -513,6 +550,20 @@ body_limit_bytes = 1048576
 # chain; requests from elsewhere are audited and throttled by their peer address. (`pms-server
 # all`'s internal services believe only their own gateway, whatever this says.)
 trusted_proxies = "127.0.0.0/8,::1/128"
+# Largest request head (all header lines together), in bytes; larger is refused with 431.
+max_header_bytes = 16384
+# Seconds a connection may take to send a complete request head, counted from when it starts
+# waiting for one (new connection, or after the previous response): closes slow-loris and idle
+# keep-alive connections.
+header_read_timeout_secs = 10
+# Seconds until a response starts, request body upload included (503 after that). A live event
+# stream, once started, is not cut.
+request_timeout_secs = 30
+# Open connections per listener; the next one is answered 503 and closed.
+max_connections = 1024
+# Bearer token for the gateway's /metrics (PMS_HTTP__METRICS_TOKEN, at least 16 characters).
+# Unset: only an ADMIN access token reads it there. Services' own ports need no token.
+# metrics_token = "a long random string"
 
 [database]
 # PostgreSQL URL shared by every service (each uses its own schema). Unset: embedded SQLite.

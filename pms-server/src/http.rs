@@ -1,15 +1,15 @@
 //! HTTP plumbing shared by every service: extractors that answer problem+json, the common layer
-//! stack (request id, tracing, metrics, body limit, panic → 500), health and metrics endpoints,
-//! and `serve` with graceful shutdown.
+//! stack (request id, tracing, metrics, body and header limits, request deadline, security
+//! headers, panic → 500), health and metrics endpoints, and `serve` (connection limits in
+//! [`crate::edge`]) with graceful shutdown.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,8 +21,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::edge;
 use crate::error::{ApiError, problem_response};
 
 pub use crate::request_meta::{REQUEST_ID, RequestMeta};
@@ -126,17 +128,38 @@ pub fn with_common_layers(
     http: &crate::config::HttpSettings,
     ready: ReadyCheck,
 ) -> Router {
+    with_layers(
+        router.route("/metrics", get(metrics_text)),
+        service,
+        http,
+        ready,
+    )
+}
+
+/// [`with_common_layers`] without `/metrics`: for a router that serves it its own way (the
+/// gateway, where it is not public).
+pub fn with_layers(
+    router: Router,
+    service: &'static str,
+    http: &crate::config::HttpSettings,
+    ready: ReadyCheck,
+) -> Router {
     let body_limit = http.body_limit_bytes;
     let trust = Arc::new(crate::request_meta::ProxyTrust {
         // Validated with the settings; an unparsable list trusts nobody.
         networks: parse_networks(&http.trusted_proxies).unwrap_or_default(),
         gateway_secret: http.gateway_secret.clone(),
     });
+    let max_header_bytes = http.max_header_bytes;
+    let request_timeout = std::time::Duration::from_secs(http.request_timeout_secs);
     router
         .merge(health_routes(ready))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(move |req, next| {
+            edge::request_deadline(request_timeout, req, next)
+        }))
         .layer(middleware::from_fn(move |req, next| record_metrics(service, req, next)))
         .layer(middleware::from_fn(close_after_refused_body))
         .layer(CatchPanicLayer::custom(|_| {
@@ -153,6 +176,21 @@ pub fn with_common_layers(
         .layer(middleware::from_fn(move |req, next| {
             crate::request_meta::normalize(trust.clone(), req, next)
         }))
+        // Outside the request-id normalization: an oversized head (a huge X-Request-Id
+        // included) is refused with 431, not silently trimmed.
+        .layer(middleware::from_fn(move |req, next| {
+            edge::bound_header_size(max_header_bytes, req, next)
+        }))
+        // Responses carry patient and billing data: no cache keeps them (a handler that knows
+        // better, e.g. the API documents, sets its own), and no browser guesses their type.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
 }
 
 /// A request refused for its body (413) leaves that body unread on the connection; closing the
@@ -283,10 +321,10 @@ fn health_routes(ready: ReadyCheck) -> Router {
                 }
             }),
         )
-        .route("/metrics", get(metrics_text))
 }
 
-async fn metrics_text() -> Response {
+/// The Prometheus text of this process's metrics.
+pub(crate) async fn metrics_text() -> Response {
     match crate::telemetry::metrics_handle() {
         Some(handle) => render(handle),
         None => (StatusCode::OK, "").into_response(),
@@ -302,18 +340,30 @@ fn render(handle: &PrometheusHandle) -> Response {
     response
 }
 
-/// Serves `router` on `listener` until `shutdown` fires, then drains in-flight requests.
+/// Serves `router` on `listener` with the default connection limits until `shutdown` fires,
+/// then drains in-flight requests.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(
+    edge::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        router,
+        edge::ConnectionLimits::default(),
+        shutdown,
     )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await
+}
+
+/// [`serve`] with the connection limits of `http` (header-read timeout, connection cap).
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    http: &crate::config::HttpSettings,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    edge::serve(listener, router, http.into(), shutdown).await
 }
 
 /// Adds the `bearer` (JWT) security scheme to a service's OpenAPI document.

@@ -10,6 +10,7 @@ pub mod authn;
 pub mod billing;
 pub mod clients;
 pub mod config;
+pub mod edge;
 pub mod email;
 pub mod error;
 pub mod events;

@@ -1,18 +1,22 @@
 //! The API gateway (port 4004), the only public service: routes `/auth/*`, `/api/patients*`,
 //! `/api/audit`, `/api/billing/*` and `/api/analytics/*` to the services, verifies every access token locally (keys
 //! from auth's JWKS, cached) before forwarding, propagates the request id and trace context, and
-//! serves the API documentation (`/api-docs/{service}`, `/docs`).
+//! serves the API documentation (`/api-docs/{service}`, `/docs`). Its `/metrics` is not public
+//! ([`metrics`]); paths are normalized and checked before routing ([`proxy`]).
 //!
 //! Services verify the token again: the gateway is a first line, not the only one.
 
 mod docs;
+mod metrics;
 mod proxy;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::{HeaderValue, header};
 use axum::routing::{any, get};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use tokio_util::sync::CancellationToken;
 
@@ -42,6 +46,8 @@ pub(crate) struct GatewayState {
     pub gateway_secret: Option<crate::request_meta::GatewaySecret>,
     /// Cuts long-lived (streamed) responses when the gateway shuts down.
     pub shutdown: CancellationToken,
+    /// Who may read `/metrics` besides ADMIN.
+    pub metrics_token: Option<metrics::MetricsToken>,
 }
 
 /// Builds the gateway's router (with the common layers).
@@ -51,6 +57,9 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
         // Per read, not per request: event streams stay open, heartbeats keep them alive.
         .read_timeout(Duration::from_secs(60))
         .redirect(reqwest::redirect::Policy::none())
+        // Give idle connections up well before the services' idle limit (their header-read
+        // timeout) closes them, so that a request is rarely sent on a connection being closed.
+        .pool_idle_timeout(Duration::from_secs(settings.http.header_read_timeout_secs) / 2)
         .build()?;
     let trim = |url: &str| url.trim_end_matches('/').to_owned();
     let state = GatewayState {
@@ -73,6 +82,7 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
         ),
         gateway_secret: settings.http.gateway_secret.clone(),
         shutdown: shutdown.clone(),
+        metrics_token: metrics::MetricsToken::new(settings.http.metrics_token.as_ref())?,
     };
     let verifier = state.verifier.clone();
     let ready: ReadyCheck = Arc::new(move || {
@@ -84,16 +94,24 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
                 .map_err(|e| format!("auth: {e}"))
         })
     });
-    let router = Router::new()
+    let api = Router::new()
         .route("/auth/{*rest}", any(proxy::forward))
         .route("/api/patients", any(proxy::forward))
         .route("/api/patients/{*rest}", any(proxy::forward))
         .route("/api/audit", any(proxy::forward))
         .route("/api/billing/{*rest}", any(proxy::forward))
         .route("/api/analytics/{*rest}", any(proxy::forward))
+        // Patient and billing data, tokens: never stored by a cache, whatever the service said.
+        .route_layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    let router = api
         .route("/docs", get(docs::ui))
+        .route("/docs/swagger-init.js", get(docs::init_script))
         .route("/api-docs", get(docs::index))
         .route("/api-docs/{service}", get(docs::document))
+        .route("/metrics", get(metrics::metrics))
         .with_state(state);
     // The gateway's own listener judges its peers by `trusted_proxies`; the secret is what it
     // sends to the services, not what it expects from its clients.
@@ -101,5 +119,5 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
         gateway_secret: None,
         ..settings.http.clone()
     };
-    Ok(http::with_common_layers(router, "gateway", &public, ready))
+    Ok(http::with_layers(router, "gateway", &public, ready))
 }

@@ -64,6 +64,54 @@ fn route<'a>(path: &str, upstreams: &'a super::Upstreams) -> Option<Target<'a>> 
     })
 }
 
+/// The path as routed and forwarded, normalized (RFC 3986 §6.2.2): percent-encoded unreserved
+/// characters decoded, other escapes upper-cased. Refused (400): dot segments, plain or encoded
+/// (`..`, `%2e%2e`, `.%2E`…), which a service's URL handling would resolve into another route;
+/// encoded separators (`%2f`, `%5c`) and backslashes, which some parsers read as `/`; control
+/// characters; malformed escapes.
+fn normalize_path(raw: &str) -> Result<String, ApiError> {
+    let refuse = |why: &str| Err(ApiError::bad_request(format!("invalid path: {why}")));
+    let bytes = raw.as_bytes();
+    let mut path = String::with_capacity(raw.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
+                let Some(value) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) else {
+                    return refuse("malformed percent-encoding");
+                };
+                match value {
+                    b'/' | b'\\' => return refuse("encoded slashes are not allowed"),
+                    v if v.is_ascii_control() => {
+                        return refuse("control characters are not allowed");
+                    }
+                    v if v.is_ascii_alphanumeric() || b"-._~".contains(&v) => {
+                        path.push(char::from(v))
+                    }
+                    v => path.push_str(&format!("%{v:02X}")),
+                }
+                i += 3;
+            }
+            b'\\' => return refuse("backslashes are not allowed"),
+            // `Uri` admits only visible ASCII in a path, so byte = char here.
+            b => {
+                path.push(char::from(b));
+                i += 1;
+            }
+        }
+    }
+    if path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return refuse("dot segments are not allowed");
+    }
+    Ok(path)
+}
+
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus `host`.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
     matches!(
@@ -117,16 +165,8 @@ pub(crate) async fn forward(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let path = parts.uri.path();
-    if path
-        .split('/')
-        .any(|segment| segment == ".." || segment == ".")
-    {
-        return Err(ApiError::bad_request(
-            "dot segments are not allowed in paths",
-        ));
-    }
-    let target = route(path, &state.upstreams)
+    let path = normalize_path(parts.uri.path())?;
+    let target = route(&path, &state.upstreams)
         .ok_or_else(|| ApiError::NotFound("no such endpoint".to_owned()))?;
     if target.needs_token {
         check_token(&state, &parts.headers).await?;
@@ -307,6 +347,41 @@ mod tests {
         );
         let none = forwarded_for(&HeaderMap::new(), "10.0.0.9".parse().expect("ip"), &trusted);
         assert_eq!(none.expect("value"), "10.0.0.9");
+    }
+
+    #[test]
+    fn paths_are_normalized_or_refused() {
+        for (raw, normal) in [
+            ("/api/patients", "/api/patients"),
+            ("/api/patients/%61b%7e", "/api/patients/ab~"),
+            ("/api/patients/a%20b%c3%a9", "/api/patients/a%20b%C3%A9"),
+            ("/auth/%6cogin", "/auth/login"),
+            ("/api/patients/..x/a.b", "/api/patients/..x/a.b"),
+        ] {
+            assert_eq!(normalize_path(raw).expect(raw), normal);
+        }
+        for raw in [
+            "/api/patients/../metrics",
+            "/api/patients/./x",
+            "/api/patients/%2e%2e/metrics",
+            "/api/patients/%2E./metrics",
+            "/api/patients/.%2e/metrics",
+            "/api/billing/%2e%2e/openapi.json",
+            "/api/patients/%2e",
+            "/api/patients/a%2fb",
+            "/api/patients/a%2Fb",
+            "/api/patients/a%5cb",
+            "/api/patients/a\\b",
+            "/api/patients/a%00b",
+            "/api/patients/a%zz",
+            "/api/patients/a%2",
+        ] {
+            let refused = normalize_path(raw).expect_err(raw);
+            assert!(
+                matches!(refused, ApiError::BadRequest { .. }),
+                "{raw}: {refused:?}"
+            );
+        }
     }
 
     #[test]

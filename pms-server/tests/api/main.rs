@@ -4,6 +4,7 @@
 mod analytics;
 mod auth;
 mod billing;
+mod edge;
 mod gateway;
 mod helpers;
 mod patients;

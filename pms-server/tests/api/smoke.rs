@@ -23,9 +23,11 @@ async fn every_service_is_live_and_ready() {
                 assert_eq!(body["status"], "UP");
             }
         }
+        // Not public on the gateway: an ADMIN token reads it (see `edge`).
         let metrics = app
             .client
             .get(app.url("/metrics"))
+            .bearer_auth(app.admin_token().await)
             .send()
             .await
             .expect("metrics")
