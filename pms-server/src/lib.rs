@@ -14,6 +14,7 @@ pub mod events;
 pub mod gateway;
 pub mod http;
 pub mod patient;
+pub mod private;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
