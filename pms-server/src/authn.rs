@@ -243,9 +243,17 @@ impl Verifier {
     }
 
     async fn refetch(&self, kid: &str) -> Result<DecodingKey, TokenError> {
+        // A kid the revocation feed announced is a real, newly rotated key: fetch at once.
+        let announced = match &self.revocations {
+            Revocations::Feed(follower) => {
+                follower.ensure_started().await;
+                follower.announces(kid)
+            }
+            _ => false,
+        };
         {
             let mut last = self.last_fetch.lock().await;
-            if last.is_some_and(|t| t.elapsed() < REFETCH_INTERVAL) {
+            if !announced && last.is_some_and(|t| t.elapsed() < REFETCH_INTERVAL) {
                 return Err(TokenError::UnknownKey);
             }
             *last = Some(Instant::now());

@@ -8,7 +8,7 @@
 //! - a listed word (≥ 4 characters) followed or preceded by digits and punctuation
 //!   (`password2024!`, `123qwertyuiop`), or
 //! - one short unit repeated (`passwordpassword`, `abcabcabcabc`, `111111111111`), or
-//! - a run of a keyboard or alphabet sequence (`1234567890ab`, `qwertyuiopas`).
+//! - a run of a keyboard or alphabet sequence (`123456789012`, `qwertyuiopas`).
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -83,7 +83,7 @@ mod tests {
             "123qwertyuiop",
             "abcabcabcabc",
             "111111111111",
-            "1234567890ab",
+            "123456789012",
             "qwertyuiopas",
             "zyxwvutsrqpo",
             "iloveyou1234",

@@ -57,14 +57,15 @@ struct AppState {
 }
 
 impl AppState {
-    /// Re-reads the signing keys: the newest signs, retired ones disappear from the JWKS.
-    async fn reload_keys(&self) -> anyhow::Result<()> {
+    /// Re-reads the signing keys: retired ones disappear from the JWKS; with `switch_signer` the
+    /// newest signs from now on.
+    async fn reload_keys(&self, switch_signer: bool) -> anyhow::Result<()> {
         let ring = keys::load_or_create(&*self.store, self.kek.as_deref(), self.access_ttl).await?;
         self.verifier
             .replace_keys(&ring.jwks)
             .await
             .map_err(|e| anyhow::anyhow!("cannot use the stored signing keys: {e}"))?;
-        if self.tokens.kid() != ring.kid {
+        if switch_signer && self.tokens.kid() != ring.kid {
             self.tokens.set_signer(ring.kid, ring.encoding);
         }
         *self.jwks.write().unwrap_or_else(|p| p.into_inner()) = ring.jwks;
@@ -144,9 +145,10 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Router> {
                 .and_then(chrono::Duration::try_seconds)
                 .context("invalid configuration: `auth.throttle_window_secs` is too large")?,
         })),
-        // 5 rows a second on average, bursts of 50: plenty for real failures, a bounded
-        // trickle under a flood.
-        audit_budget: Arc::new(AuditBudget::new(5.0, 50.0)),
+        // One row a second on average, bursts of 10, for failures anyone can cause without an
+        // account (failures of real accounts are always recorded): a bounded trickle under a
+        // flood, and the metric `auth_audit_suppressed_total` counts the rest.
+        audit_budget: Arc::new(AuditBudget::new(1.0, 10.0)),
         refresh_ttl: i64::try_from(auth.refresh_token_ttl_secs)
             .ok()
             .and_then(chrono::Duration::try_seconds)
@@ -174,7 +176,7 @@ async fn reload_keys_periodically(state: AppState) {
         if Arc::strong_count(&state.tokens) <= 1 {
             return;
         }
-        if let Err(e) = state.reload_keys().await {
+        if let Err(e) = state.reload_keys(true).await {
             tracing::warn!(error = format!("{e:#}"), "cannot reload the signing keys");
         }
     }

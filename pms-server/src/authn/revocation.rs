@@ -56,6 +56,10 @@ pub struct RevocationFeed {
     /// The server's time at the read; ask `since` a little before it next time.
     pub now: DateTime<Utc>,
     pub revocations: Vec<Revocation>,
+    /// `kid`s of the published signing keys: a verifier fetches the JWKS as soon as one it does
+    /// not know appears (a key rotation), without waiting for a token to carry it.
+    #[serde(default)]
+    pub kids: Vec<String>,
 }
 
 /// The session-related claims of a token, as the revocation checks need them.
@@ -132,6 +136,8 @@ struct FollowerState {
     denylist: Denylist,
     /// Server time of the last successful poll.
     last: Option<DateTime<Utc>>,
+    /// Published `kid`s as of the last poll.
+    kids: std::collections::HashSet<String>,
     failing: bool,
 }
 
@@ -185,7 +191,13 @@ impl FeedFollower {
         let mut state = self.lock();
         state.denylist.merge(&feed.revocations, Utc::now());
         state.last = Some(feed.now);
+        state.kids = feed.kids.into_iter().collect();
         Ok(())
+    }
+
+    /// Whether the auth service announced `kid` as published.
+    pub fn announces(&self, kid: &str) -> bool {
+        self.lock().kids.contains(kid)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, FollowerState> {

@@ -16,6 +16,9 @@ use crate::authn::revocation::RevocationFeed;
 use crate::error::ApiError;
 use crate::http::{ApiJson, ApiQuery, RequestMeta};
 
+/// How long a new key is published before it signs: two feed polls and a margin.
+const PROPAGATION: std::time::Duration = std::time::Duration::from_millis(2500);
+
 /// The result of a rotation.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -26,8 +29,9 @@ pub struct RotatedKey {
     pub published: Vec<String>,
 }
 
-/// Makes a new signing key current. Tokens signed with older keys stay valid until they expire:
-/// their public keys stay in the JWKS until then, and are dropped after.
+/// Makes a new signing key current (it is published first and signs a few seconds later, when
+/// every verifier knows it; the call returns then). Tokens signed with older keys stay valid until
+/// they expire: their public keys stay in the JWKS until then, and are dropped after.
 #[utoipa::path(
     post, path = "/keys/rotate", tag = "keys",
     security(("bearer" = [])),
@@ -47,7 +51,11 @@ pub async fn rotate(
     let event =
         AuditEvent::new(Action::KeyRotate, Outcome::Success, &meta).by(caller.id, caller.role);
     let kid = keys::rotate(&*state.store, state.kek.as_deref(), &event).await?;
-    state.reload_keys().await?;
+    // Publish first, sign later: once every verifier has polled the feed (which announces the
+    // new kid) tokens signed with it are accepted everywhere from their first request.
+    state.reload_keys(false).await?;
+    tokio::time::sleep(PROPAGATION).await;
+    state.reload_keys(true).await?;
     Ok(ApiJson(RotatedKey {
         kid,
         published: state.jwks().keys.into_iter().map(|k| k.kid).collect(),
@@ -83,5 +91,7 @@ pub async fn revocations(
     if headers.contains_key(header::AUTHORIZATION) {
         require_admin(&caller?, "read the revocation feed")?;
     }
-    Ok(ApiJson(state.store.revocations_since(query.since).await?))
+    let mut feed = state.store.revocations_since(query.since).await?;
+    feed.kids = state.jwks().keys.into_iter().map(|k| k.kid).collect();
+    Ok(ApiJson(feed))
 }

@@ -44,7 +44,7 @@ pub trait GuardStore: Send + Sync {
     ) -> Result<Option<DateTime<Utc>>, StoreError>;
 
     /// Counts a failure of `key` (a window after the last failure it starts again from one);
-    /// from the `free`-th failure on, `key` is blocked for 1 s, 2 s, 4 s, … at most `window`.
+    /// from the `free`-th failure on, `key` is blocked for 5 s, 10 s, 20 s, … at most `window`.
     async fn throttle_failure(
         &self,
         key: &ThrottleKey,
@@ -76,13 +76,16 @@ pub trait GuardStore: Send + Sync {
     async fn delete_signing_key(&self, generation: i64) -> Result<(), StoreError>;
 }
 
+/// The delay after the last free failure; each further failure doubles it.
+pub const FIRST_DELAY: TimeDelta = TimeDelta::seconds(5);
+
 /// The delay after the `failures`-th failure when `free` are allowed.
 pub fn throttle_delay(failures: u32, free: u32, window: TimeDelta) -> TimeDelta {
     if failures < free {
         return TimeDelta::zero();
     }
     let doublings = (failures - free).min(20);
-    TimeDelta::seconds(1i64 << doublings).min(window)
+    (FIRST_DELAY * (1i32 << doublings)).min(window)
 }
 
 #[derive(sqlx::FromRow)]
@@ -124,7 +127,11 @@ macro_rules! guard_store {
                         expires_at: row.expires_at,
                     })
                     .collect();
-                Ok(RevocationFeed { now: at, revocations })
+                Ok(RevocationFeed {
+                    now: at,
+                    revocations,
+                    kids: Vec::new(),
+                })
             }
 
             async fn is_revoked(&self, token: &TokenSession) -> Result<bool, StoreError> {
@@ -141,16 +148,16 @@ macro_rules! guard_store {
                 let Some(sid) = token.session_id else {
                     return Ok(false);
                 };
-                let revoked: Option<i64> = sqlx::query_scalar(
-                    "SELECT 1 FROM revocations WHERE kind = 'session' AND subject = $1 \
-                     AND expires_at > $2 LIMIT 1",
+                let revoked: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM revocations WHERE kind = 'session' AND subject = $1 \
+                     AND expires_at > $2",
                 )
                 .bind(sid)
                 .bind(now())
-                .fetch_optional(self.pool())
+                .fetch_one(self.pool())
                 .await
                 .map_err(db)?;
-                Ok(revoked.is_some())
+                Ok(revoked > 0)
             }
 
             async fn throttle_blocked_until(
@@ -294,9 +301,9 @@ mod tests {
     fn delays_double_after_the_free_failures_and_stop_at_the_window() {
         let window = TimeDelta::seconds(900);
         assert_eq!(throttle_delay(4, 5, window), TimeDelta::zero());
-        assert_eq!(throttle_delay(5, 5, window), TimeDelta::seconds(1));
-        assert_eq!(throttle_delay(6, 5, window), TimeDelta::seconds(2));
-        assert_eq!(throttle_delay(8, 5, window), TimeDelta::seconds(8));
+        assert_eq!(throttle_delay(5, 5, window), TimeDelta::seconds(5));
+        assert_eq!(throttle_delay(6, 5, window), TimeDelta::seconds(10));
+        assert_eq!(throttle_delay(8, 5, window), TimeDelta::seconds(40));
         assert_eq!(throttle_delay(50, 5, window), window);
         assert_eq!(throttle_delay(u32::MAX, 5, window), window);
     }

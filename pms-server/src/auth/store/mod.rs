@@ -215,8 +215,8 @@ impl AuditEvent {
             actor_id: None,
             actor_role: None,
             subject_user_id: None,
-            client_ip: origin.client_ip.clone(),
-            request_id: origin.request_id.clone(),
+            client_ip: bounded(origin.client_ip.as_deref(), 45),
+            request_id: bounded(origin.request_id.as_deref(), 128),
         }
     }
 
@@ -232,6 +232,14 @@ impl AuditEvent {
         self.subject_user_id = Some(subject_user_id);
         self
     }
+}
+
+/// `value` if it is at most `max` visible ASCII characters, else nothing: the client controls
+/// these, and an unbounded value in every audit row would let anyone fill the disk.
+fn bounded(value: Option<&str>, max: usize) -> Option<String> {
+    value
+        .filter(|v| v.len() <= max && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
 }
 
 /// Storage of the auth service. Implemented for PostgreSQL and SQLite; both pass the same

@@ -290,6 +290,12 @@ macro_rules! sql_store {
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(db)?;
+                let before: Option<(String, bool)> =
+                    sqlx::query_as("SELECT role, disabled FROM users WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db)?;
                 let updated: UserRecord = sqlx::query_as::<_, UserRow>(concat!(
                     "UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled), \
                      updated_at = $4 WHERE id = $1 RETURNING ",
@@ -316,8 +322,11 @@ macro_rules! sql_store {
                 if change.disabled == Some(true) {
                     Self::revoke_user_tokens(&mut tx, id, at).await?;
                 }
-                // Access tokens carry the role: a role change or a disable must end them too.
-                if change.disabled == Some(true) || change.role.is_some() {
+                // Access tokens carry the role: a role change or a disable must end them too
+                // (a no-op change, e.g. an admin "setting" their own role, revokes nothing).
+                let (old_role, was_disabled) = before.unwrap_or_default();
+                let role_changed = change.role.is_some_and(|role| role.as_str() != old_role);
+                if role_changed || (change.disabled == Some(true) && !was_disabled) {
                     Self::bump_epoch(&mut tx, id, at).await?;
                 }
                 Self::audit(&mut tx, audit, at).await?;
