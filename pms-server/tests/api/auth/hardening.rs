@@ -157,6 +157,16 @@ async fn a_disabled_viewer_is_refused_everywhere_within_seconds() {
                 .expect("get");
             assert_eq!(status.status(), StatusCode::UNAUTHORIZED, "{path}");
         }
+        // A verifier that starts now (a restarted service) knows the revocation from its start.
+        let fresh = pms_server::authn::Verifier::remote(
+            &format!("http://{}", app.auth_addr),
+            &app.settings.auth.issuer,
+            &app.settings.auth.audience,
+        );
+        assert!(matches!(
+            fresh.verify(&token).await,
+            Err(pms_server::authn::TokenError::Revoked)
+        ));
         let at_gateway = until_refused(&app, &gateway, &token).await;
         let at_service = until_refused(&app, &service, &token).await;
         println!(
