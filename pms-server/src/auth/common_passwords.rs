@@ -57,7 +57,8 @@ pub fn weakness(password: &str) -> Option<&'static str> {
 fn is_repetition(password: &str) -> bool {
     let chars: Vec<char> = password.chars().collect();
     (1..=8.min(chars.len() / 2)).any(|period| {
-        chars.len() % period == 0 && chars.chunks(period).all(|chunk| chunk == &chars[..period])
+        chars.len().is_multiple_of(period)
+            && chars.chunks(period).all(|chunk| chunk == &chars[..period])
     })
 }
 
