@@ -1,6 +1,10 @@
 //! Access-token verification, shared by the gateway and every service: EdDSA JWTs whose public
 //! keys come from the auth service's JWKS (cached; refetched on an unknown `kid`, at most once per
-//! [`REFETCH_INTERVAL`]). The algorithm is pinned and `exp`, `iss`, `aud` are required.
+//! [`REFETCH_INTERVAL`]). The algorithm is pinned and `exp`, `iss`, `aud` are required. Revoked
+//! tokens (a disabled user, a logged-out session, …) are refused: see [`revocation`].
+
+pub mod revocation;
+pub mod streams;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +22,7 @@ use tokio::sync::{Mutex, RwLock};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use revocation::{FeedFollower, RevocationCheck, TokenSession};
 
 /// How often an unknown `kid` may trigger a JWKS refetch (forged kids must not cause a storm).
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
@@ -34,6 +39,31 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: Uuid,
+}
+
+/// The claims of a token as signed and verified: [`Claims`] plus the session claims that
+/// revocation needs. Kept apart from [`Claims`] so that code minting test tokens need not know them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenClaims {
+    #[serde(flatten)]
+    pub claims: Claims,
+    /// Session id: the refresh-token family the token was issued in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
+    /// The user's token epoch at issue; a revocation bumps it.
+    #[serde(default)]
+    pub epoch: i64,
+}
+
+impl TokenClaims {
+    /// What revocation checks look at.
+    pub fn session(&self) -> TokenSession {
+        TokenSession {
+            user_id: self.claims.sub,
+            session_id: self.sid,
+            epoch: self.epoch,
+        }
+    }
 }
 
 /// A JSON Web Key Set as served at `/.well-known/jwks.json`.
@@ -83,6 +113,18 @@ pub enum TokenError {
     Invalid(#[from] jsonwebtoken::errors::Error),
     #[error("signing keys unavailable: {0}")]
     KeysUnavailable(String),
+    #[error("revoked token")]
+    Revoked,
+}
+
+/// Where a verifier learns about revoked tokens.
+enum Revocations {
+    /// Not at all (unit tests of token minting).
+    None,
+    /// The auth service's feed, polled.
+    Feed(Arc<FeedFollower>),
+    /// An authoritative check on every verification (the auth service itself).
+    Check(Arc<dyn RevocationCheck>),
 }
 
 enum KeySource {
@@ -101,6 +143,7 @@ pub struct Verifier {
     source: KeySource,
     keys: RwLock<HashMap<String, DecodingKey>>,
     last_fetch: Mutex<Option<Instant>>,
+    revocations: Revocations,
 }
 
 impl Verifier {
@@ -112,6 +155,7 @@ impl Verifier {
             .unwrap_or_else(|_| reqwest::Client::new());
         Verifier {
             validation: validation(issuer, audience),
+            revocations: Revocations::Feed(FeedFollower::new(auth_url, http.clone())),
             source: KeySource::Remote {
                 jwks_url: format!("{}/.well-known/jwks.json", auth_url.trim_end_matches('/')),
                 http,
@@ -128,11 +172,52 @@ impl Verifier {
             source: KeySource::Local,
             keys: RwLock::new(decode_jwks(jwks)?),
             last_fetch: Mutex::new(None),
+            revocations: Revocations::None,
         })
+    }
+
+    /// Checks every verification against `check` (the auth service's own database).
+    pub fn with_revocation_check(mut self, check: Arc<dyn RevocationCheck>) -> Verifier {
+        self.revocations = Revocations::Check(check);
+        self
+    }
+
+    /// Replaces the key set of a local verifier (after a key rotation).
+    pub async fn replace_keys(&self, jwks: &Jwks) -> Result<(), TokenError> {
+        *self.keys.write().await = decode_jwks(jwks)?;
+        Ok(())
     }
 
     /// Verifies a compact JWS and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        Ok(self.verify_token(token).await?.claims)
+    }
+
+    /// Whether a token verified earlier has been revoked since (long-lived streams ask this).
+    pub async fn is_revoked(&self, session: &TokenSession) -> Result<bool, TokenError> {
+        match &self.revocations {
+            Revocations::None => Ok(false),
+            Revocations::Feed(follower) => {
+                follower.ensure_started().await;
+                Ok(follower.denies(session))
+            }
+            Revocations::Check(check) => check
+                .is_revoked(session)
+                .await
+                .map_err(TokenError::KeysUnavailable),
+        }
+    }
+
+    /// Verifies a compact JWS (signature, claims, revocation) and returns all its claims.
+    pub async fn verify_token(&self, token: &str) -> Result<TokenClaims, TokenError> {
+        let claims = self.verify_signature(token).await?;
+        if self.is_revoked(&claims.session()).await? {
+            return Err(TokenError::Revoked);
+        }
+        Ok(claims)
+    }
+
+    async fn verify_signature(&self, token: &str) -> Result<TokenClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Malformed);
@@ -145,7 +230,7 @@ impl Verifier {
             Some(key) => key,
             None => self.refetch(&kid).await?,
         };
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)?;
+        let data = jsonwebtoken::decode::<TokenClaims>(token, &key, &self.validation)?;
         Ok(data.claims)
     }
 
@@ -158,9 +243,17 @@ impl Verifier {
     }
 
     async fn refetch(&self, kid: &str) -> Result<DecodingKey, TokenError> {
+        // A kid the revocation feed announced is a real, newly rotated key: fetch at once.
+        let announced = match &self.revocations {
+            Revocations::Feed(follower) => {
+                follower.ensure_started().await;
+                follower.announces(kid)
+            }
+            _ => false,
+        };
         {
             let mut last = self.last_fetch.lock().await;
-            if last.is_some_and(|t| t.elapsed() < REFETCH_INTERVAL) {
+            if !announced && last.is_some_and(|t| t.elapsed() < REFETCH_INTERVAL) {
                 return Err(TokenError::UnknownKey);
             }
             *last = Some(Instant::now());
@@ -222,6 +315,8 @@ pub struct AuthUser {
     pub email: String,
     pub role: Role,
     pub expires_at: DateTime<Utc>,
+    /// What revocation checks need (long-lived streams re-check it).
+    pub session: TokenSession,
 }
 
 impl AuthUser {
@@ -263,13 +358,18 @@ where
         let verifier = Arc::<Verifier>::from_ref(state);
         let token = bearer(parts)
             .ok_or_else(|| ApiError::Unauthorized("missing bearer token".to_owned()))?;
-        match verifier.verify(token).await {
-            Ok(claims) => Ok(AuthUser {
-                id: claims.sub,
-                email: claims.email,
-                role: claims.role,
-                expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now),
-            }),
+        match verifier.verify_token(token).await {
+            Ok(verified) => {
+                let session = verified.session();
+                let claims = verified.claims;
+                Ok(AuthUser {
+                    id: claims.sub,
+                    email: claims.email,
+                    role: claims.role,
+                    expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now),
+                    session,
+                })
+            }
             Err(TokenError::KeysUnavailable(reason)) => {
                 tracing::warn!(%reason, "cannot fetch signing keys from auth");
                 Err(ApiError::Unavailable(

@@ -123,11 +123,17 @@ pub struct AuthSettings {
     /// First-start admin password (`PMS_ADMIN_PASSWORD` also sets it). Unset: a random one is
     /// generated, printed once and saved (0600) in the data dir.
     pub admin_password: Option<SecretString>,
-    /// Failed logins per account within `throttle_window_secs` before 429.
+    /// Failed logins for one account from one client address before delays start (429).
     pub max_failed_logins_per_account: u32,
-    /// Failed logins per client IP within `throttle_window_secs` before 429.
+    /// Failed logins from one client address (any accounts) before delays start (429).
     pub max_failed_logins_per_ip: u32,
+    /// Failures are forgotten this long after the last one; delays never exceed it.
     pub throttle_window_secs: u64,
+    /// Key-encryption key (base64 of 32 random bytes, `openssl rand -base64 32`): private
+    /// signing keys are stored encrypted with it (AES-256-GCM). Required in production.
+    pub key_encryption_key: Option<SecretString>,
+    /// A file holding the key-encryption key instead (e.g. a Docker/Kubernetes secret).
+    pub key_encryption_key_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,6 +168,8 @@ pub struct AnalyticsSettings {
     pub database_url: Option<SecretString>,
     /// Seconds between SSE heartbeats on `/events/stream`.
     pub heartbeat_secs: u64,
+    /// Live event streams one user may have open at once (429 beyond).
+    pub max_streams_per_user: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -221,6 +229,8 @@ impl Default for Settings {
                 max_failed_logins_per_account: 5,
                 max_failed_logins_per_ip: 20,
                 throttle_window_secs: 900,
+                key_encryption_key: None,
+                key_encryption_key_file: None,
             },
             patient: PatientSettings {
                 bind: loopback(),
@@ -239,6 +249,7 @@ impl Default for Settings {
                 port: 4002,
                 database_url: None,
                 heartbeat_secs: 15,
+                max_streams_per_user: 8,
             },
             kafka: KafkaSettings {
                 brokers: String::new(),
@@ -390,6 +401,7 @@ impl Settings {
                 "invalid configuration: `auth.admin_password` (PMS_ADMIN_PASSWORD) must be at least 12 characters"
             );
         }
+        crate::auth::Kek::from_settings(a)?;
         if !a.admin_email.contains('@') {
             bail!(
                 "invalid configuration: `auth.admin_email` (PMS_ADMIN_EMAIL) is not an email address"
@@ -433,6 +445,9 @@ impl Settings {
         }
         if self.kafka.partitions < 1 {
             bail!("invalid configuration: `kafka.partitions` must be at least 1");
+        }
+        if self.analytics.max_streams_per_user == 0 {
+            bail!("invalid configuration: `analytics.max_streams_per_user` must be positive");
         }
         if self.analytics.heartbeat_secs == 0 {
             bail!("invalid configuration: `analytics.heartbeat_secs` must be positive");
@@ -594,10 +609,16 @@ refresh_token_ttl_secs = 2592000
 # is generated, printed once and saved with mode 0600 in <data_dir>/admin-password.
 admin_email = "admin@pms.local"
 # admin_password = "at least 12 characters"
-# Failed logins allowed per account / per client IP within the window before 429.
+# Failed logins allowed for one account from one client address / from one client address
+# before 429 with growing delays (doubling, at most the window). Another address is never
+# locked out by these; a correct password is refused only while its own address is delayed.
 max_failed_logins_per_account = 5
 max_failed_logins_per_ip = 20
 throttle_window_secs = 900
+# Key-encryption key: private signing keys are stored encrypted (AES-256-GCM) with it. Base64 of
+# 32 random bytes (`openssl rand -base64 32`), or a file holding it. Set one in production.
+# key_encryption_key = "…"          # or PMS_AUTH__KEY_ENCRYPTION_KEY
+# key_encryption_key_file = "/run/secrets/pms_kek"
 
 [patient]
 bind = "127.0.0.1"
@@ -619,6 +640,9 @@ port = 4002
 # database_url = "postgres://..."   # overrides [database] url for this service
 # Seconds between heartbeats on the live event stream.
 heartbeat_secs = 15
+# Live event streams one user may have open at once (429 beyond). Streams end when the token
+# expires or is revoked (an `event: reauthenticate` first).
+max_streams_per_user = 8
 
 [kafka]
 # Comma-separated bootstrap servers, e.g. "kafka:9092". Empty: the embedded event log, stored in

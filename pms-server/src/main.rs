@@ -57,6 +57,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before anything creates a file or a thread: nothing this process writes is for others.
+    pms_server::private::restrict_umask();
     let cli = Cli::parse();
     let topology = match cli.command {
         Some(Command::DefaultConfig) => {
@@ -118,6 +120,12 @@ async fn run(topology: Topology, mut settings: Settings) -> anyhow::Result<()> {
     } else {
         None
     };
+    // The data dir holds the databases (SQLite) and the generated admin password: 0700, its
+    // files 0600, repaired with a warning if an older version or a copy left them open. (Created
+    // only when something is stored in it: a PostgreSQL deployment may never need it.)
+    if settings.data_dir.exists() {
+        pms_server::private::private_dir(&settings.data_dir)?;
+    }
     let token = CancellationToken::new();
     shutdown::cancel_on_signal(token.clone());
     let running = app::start(topology, settings, token).await?;

@@ -144,9 +144,8 @@ pub async fn connect_postgres(
 
 /// A SQLite pool on `path` (created if missing).
 pub async fn connect_sqlite(path: &Path, max_connections: u32) -> anyhow::Result<SqlitePool> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        crate::private::private_dir(parent)?;
     }
     let options = SqliteConnectOptions::new()
         .filename(path)
@@ -156,12 +155,21 @@ pub async fn connect_sqlite(path: &Path, max_connections: u32) -> anyhow::Result
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10))
         .log_statements(tracing::log::LevelFilter::Trace);
-    SqlitePoolOptions::new()
+    let pool = SqlitePoolOptions::new()
         .max_connections(max_connections.min(8))
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await
-        .with_context(|| format!("cannot open SQLite database {}", path.display()))
+        .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
+    // SQLite creates the files itself, with the process umask: repair them for processes that
+    // did not restrict it (library users, tests). The WAL/SHM files copy the database's mode.
+    crate::private::private_file(path)?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        crate::private::private_file(Path::new(&side))?;
+    }
+    Ok(pool)
 }
 
 /// Starts a write transaction. SQLite gets `BEGIN IMMEDIATE`: taking the write lock up front

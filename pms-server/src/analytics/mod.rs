@@ -40,6 +40,8 @@ pub(crate) struct AnalyticsState {
     heartbeat_secs: u64,
     /// Ends live streams when the service shuts down (graceful shutdown waits for open responses).
     shutdown: CancellationToken,
+    /// Open live streams per user (capped).
+    streams: Arc<crate::authn::streams::UserStreams>,
 }
 
 impl FromRef<AnalyticsState> for Arc<Verifier> {
@@ -104,6 +106,9 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
         verifier: verifier.clone(),
         heartbeat_secs: settings.analytics.heartbeat_secs,
         shutdown: shutdown.clone(),
+        streams: Arc::new(crate::authn::streams::UserStreams::new(
+            settings.analytics.max_streams_per_user,
+        )),
     };
     let ready: ReadyCheck = Arc::new(move || {
         let (db, transport, verifier) = (db.clone(), transport.clone(), verifier.clone());

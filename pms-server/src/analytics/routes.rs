@@ -21,6 +21,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::AnalyticsState;
 use super::store::counter;
 use crate::authn::AuthUser;
+use crate::authn::streams::{STREAM_CAP_RETRY_SECS, SessionStream};
 use crate::error::ApiError;
 use crate::http::ApiQuery;
 
@@ -269,14 +270,28 @@ pub(crate) struct StreamQuery {
 /// Live events as Server-Sent Events (`id:` = seq, `event:` = type, `data:` = `StoredEvent`).
 /// Without `Last-Event-ID`, `after` or `since` it starts with the next event. Heartbeat comments
 /// keep idle connections open.
+///
+/// The stream ends with the session: when the token expires or is revoked it sends
+/// `event: reauthenticate` with data `{"reason":"expired"|"revoked"}` and closes; the client
+/// refreshes its token and reconnects with `Last-Event-ID`. Each user may have a limited number
+/// of streams open (`analytics.max_streams_per_user`).
 #[utoipa::path(get, path = "/analytics/events/stream", tag = "analytics", params(StreamQuery), security(("bearer" = [])),
-    responses((status = 200, description = "text/event-stream of StoredEvent"), (status = 401, body = pms_proto::rest::Problem)))]
+    responses((status = 200, description = "text/event-stream of StoredEvent, ended by a `reauthenticate` event"),
+        (status = 401, body = pms_proto::rest::Problem),
+        (status = 429, description = "Too many open streams for this user", body = pms_proto::rest::Problem)))]
 pub(crate) async fn stream(
     State(state): State<AnalyticsState>,
-    _user: AuthUser,
+    user: AuthUser,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let slot = state
+        .streams
+        .open(user.id)
+        .ok_or_else(|| ApiError::TooManyRequests {
+            detail: "too many open event streams for this user; close one first".to_owned(),
+            retry_after_secs: STREAM_CAP_RETRY_SECS,
+        })?;
     let last_event_id =
         match headers
             .get("last-event-id")
@@ -295,10 +310,11 @@ pub(crate) async fn stream(
         (None, None, None) => state.store.last_seq().await?,
     };
     let types = parse_types(query.types.as_deref());
-    let (tx, mut rx) = mpsc::channel::<Event>(256);
+    let (tx, rx) = mpsc::channel::<Event>(256);
     tokio::spawn(pump(state.clone(), live, start, types, tx));
     metrics::gauge!("analytics_stream_clients").increment(1.0);
-    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|e| e.map(Ok)));
+    // Ends with the session (expiry or revocation): a `reauthenticate` event, then the end.
+    let stream = SessionStream::new(rx, state.verifier.clone(), user, slot);
     Ok(Sse::new(StreamGuard(stream)).keep_alive(
         KeepAlive::new()
             .interval(Duration::from_secs(state.heartbeat_secs))

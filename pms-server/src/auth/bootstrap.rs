@@ -112,7 +112,7 @@ fn announce(email: &Email, password: &SecretString, data_dir: &Path) -> Option<P
 /// Writes `password` to a new file readable by the owner only; never replaces an existing file.
 fn save(path: &Path, password: &SecretString) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        crate::private::private_dir(dir).map_err(std::io::Error::other)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -1,10 +1,15 @@
-//! The Ed25519 signing key: generated on the first start, stored in the auth database and reused
+//! The Ed25519 signing keys: generated on the first start, stored in the auth database and reused
 //! by later starts and by every auth replica on the same database. Creation is race-safe: each
 //! replica inserts its candidate only if no key of that generation exists, then re-reads the
 //! winner.
 //!
-//! The private key (PKCS#8) sits in the auth database unencrypted; whoever can read that database
-//! can mint tokens, so protect it like the password hashes next to it.
+//! With a key-encryption key ([`Kek`]) the private keys are stored sealed; plaintext keys left by
+//! an earlier start are sealed on the first start with a KEK. Without one they are stored as is
+//! (whoever reads the database can then mint tokens; the data dir is private for that reason).
+//!
+//! Rotation ([`rotate`]) adds a newer generation, which signs from then on; an older key stays
+//! published until every token it signed has expired ([`KeyRing::from_keys`] retires it), then it
+//! is deleted.
 
 use anyhow::{Context, bail};
 use base64::Engine;
@@ -15,14 +20,15 @@ use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use secrecy::{ExposeSecret, SecretSlice};
 
-use crate::auth::store::AuthStore;
+use crate::auth::kek::{Kek, is_sealed};
+use crate::auth::store::{AuditEvent, AuthStore};
 use crate::authn::{Jwk, Jwks};
 
-/// The generation of the first key. Rotation would add generation 2, 3, … (newest signs, all are
-/// published until retired).
+/// The generation of the first key. Rotation adds generation 2, 3, … (newest signs, older ones
+/// are published until retired).
 pub const FIRST_GENERATION: i64 = 1;
 
-/// A signing key as stored.
+/// A signing key. `pkcs8` is the private key as stored: sealed or plaintext (see [`open_keys`]).
 pub struct StoredKey {
     pub generation: i64,
     pub kid: String,
@@ -92,37 +98,92 @@ pub fn kid_of(public_key: &[u8]) -> String {
     kid
 }
 
+/// How long past a token's expiry its key stays published (verifiers' clock leeway and margin).
+const RETIRE_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 /// The keys the service signs with and publishes.
 pub struct KeyRing {
     /// Signs new tokens (the newest generation).
     pub kid: String,
     pub encoding: EncodingKey,
-    /// Every stored public key.
+    /// The published public keys: the newest, and older ones whose tokens may still be live.
     pub jwks: Jwks,
+    /// Generations no token can need any more (to delete).
+    pub retired: Vec<i64>,
 }
 
 impl KeyRing {
-    /// A ring over `keys` (any order); the newest generation signs.
-    pub fn from_keys(keys: &[StoredKey]) -> anyhow::Result<KeyRing> {
+    /// A ring over plaintext `keys` (any order); the newest generation signs. An older key is
+    /// retired once its successor has signed for longer than `token_ttl` (plus a margin).
+    pub fn from_keys(keys: &[StoredKey], token_ttl: chrono::TimeDelta) -> anyhow::Result<KeyRing> {
         for key in keys {
             key.check()?;
         }
-        let newest = keys
-            .iter()
-            .max_by_key(|k| k.generation)
-            .context("no signing key")?;
+        let mut sorted: Vec<&StoredKey> = keys.iter().collect();
+        sorted.sort_by_key(|k| k.generation);
+        let newest = *sorted.last().context("no signing key")?;
+        let now = Utc::now();
+        let mut published = Vec::new();
+        let mut retired = Vec::new();
+        for pair in sorted.windows(2) {
+            let (key, successor) = (pair[0], pair[1]);
+            if successor.created_at + token_ttl + RETIRE_MARGIN < now {
+                retired.push(key.generation);
+            } else {
+                published.push(key.jwk());
+            }
+        }
+        published.push(newest.jwk());
+        published.reverse();
         Ok(KeyRing {
             kid: newest.kid.clone(),
             encoding: EncodingKey::from_ed_der(newest.pkcs8.expose_secret()),
-            jwks: Jwks {
-                keys: keys.iter().map(StoredKey::jwk).collect(),
-            },
+            jwks: Jwks { keys: published },
+            retired,
         })
     }
 }
 
-/// Loads the stored keys, creating the first one if there is none.
-pub async fn load_or_create(store: &dyn AuthStore) -> anyhow::Result<KeyRing> {
+/// Opens stored keys: unseals sealed ones with `kek`; with a `kek`, seals plaintext ones in the
+/// store. A sealed key without a KEK, or with the wrong one, is a start error.
+async fn open_keys(
+    store: &dyn AuthStore,
+    keys: Vec<StoredKey>,
+    kek: Option<&Kek>,
+) -> anyhow::Result<Vec<StoredKey>> {
+    let mut open = Vec::with_capacity(keys.len());
+    for mut key in keys {
+        let stored = key.pkcs8.expose_secret().to_vec();
+        match (is_sealed(&stored), kek) {
+            (true, Some(kek)) => key.pkcs8 = SecretSlice::from(kek.open(&key.kid, &stored)?),
+            (true, None) => bail!(
+                "signing key {} is encrypted but no key-encryption key is configured: set                  `auth.key_encryption_key` (PMS_AUTH__KEY_ENCRYPTION_KEY) or                  `auth.key_encryption_key_file`",
+                key.kid
+            ),
+            (false, Some(kek)) => {
+                key.check()?;
+                let sealed = kek.seal(&key.kid, &stored)?;
+                if store
+                    .seal_signing_key(key.generation, &stored, &sealed)
+                    .await
+                    .context("while encrypting a signing key at rest")?
+                {
+                    tracing::info!(kid = %key.kid, "encrypted the signing key at rest");
+                }
+            }
+            (false, None) => {}
+        }
+        open.push(key);
+    }
+    Ok(open)
+}
+
+/// Loads the stored keys, creating the first one if there is none, and deletes retired ones.
+pub async fn load_or_create(
+    store: &dyn AuthStore,
+    kek: Option<&Kek>,
+    token_ttl: chrono::TimeDelta,
+) -> anyhow::Result<KeyRing> {
     let mut keys = store
         .signing_keys()
         .await
@@ -130,7 +191,7 @@ pub async fn load_or_create(store: &dyn AuthStore) -> anyhow::Result<KeyRing> {
     if keys.is_empty() {
         let candidate = StoredKey::generate(FIRST_GENERATION)?;
         let created = store
-            .insert_signing_key(&candidate)
+            .insert_signing_key(&sealed(&candidate, kek)?)
             .await
             .context("while storing the new signing key")?;
         if created {
@@ -142,7 +203,56 @@ pub async fn load_or_create(store: &dyn AuthStore) -> anyhow::Result<KeyRing> {
             .await
             .context("while loading signing keys")?;
     }
-    KeyRing::from_keys(&keys)
+    let ring = KeyRing::from_keys(&open_keys(store, keys, kek).await?, token_ttl)?;
+    for generation in &ring.retired {
+        store
+            .delete_signing_key(*generation)
+            .await
+            .context("while deleting a retired signing key")?;
+        tracing::info!(generation, "deleted a retired signing key");
+    }
+    Ok(ring)
+}
+
+/// Adds a new signing key (the next generation), audited. Returns the new `kid`.
+pub async fn rotate(
+    store: &dyn AuthStore,
+    kek: Option<&Kek>,
+    audit: &AuditEvent,
+) -> anyhow::Result<String> {
+    let newest = store
+        .signing_keys()
+        .await
+        .context("while loading signing keys")?
+        .iter()
+        .map(|k| k.generation)
+        .max()
+        .unwrap_or(0);
+    let key = StoredKey::generate(newest + 1)?;
+    if !store
+        .add_signing_key(&sealed(&key, kek)?, audit)
+        .await
+        .context("while storing the new signing key")?
+    {
+        bail!("another key rotation happened at the same moment; try again");
+    }
+    tracing::info!(kid = %key.kid, generation = key.generation, "rotated the token signing key");
+    Ok(key.kid)
+}
+
+/// `key` as it is to be stored (sealed when there is a KEK).
+fn sealed(key: &StoredKey, kek: Option<&Kek>) -> anyhow::Result<StoredKey> {
+    let pkcs8 = match kek {
+        Some(kek) => kek.seal(&key.kid, key.pkcs8.expose_secret())?,
+        None => key.pkcs8.expose_secret().to_vec(),
+    };
+    Ok(StoredKey {
+        generation: key.generation,
+        kid: key.kid.clone(),
+        pkcs8: SecretSlice::from(pkcs8),
+        public_key: key.public_key.clone(),
+        created_at: key.created_at,
+    })
 }
 
 #[cfg(test)]
@@ -165,24 +275,37 @@ mod tests {
         assert_eq!(key.jwk().x, URL_SAFE_NO_PAD.encode(&key.public_key));
     }
 
+    const TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(900);
+
     #[test]
-    fn the_newest_generation_signs_and_all_are_published() {
+    fn the_newest_generation_signs_and_older_keys_are_published_until_retired() {
         let old = StoredKey::generate(1).expect("key");
         let new = StoredKey::generate(2).expect("key");
-        let ring = KeyRing::from_keys(&[new, old]).expect("ring");
+        let old_kid = old.kid.clone();
+        let ring = KeyRing::from_keys(&[new, old], TTL).expect("ring");
         assert_eq!(ring.jwks.keys.len(), 2);
         assert_eq!(ring.kid, ring.jwks.keys[0].kid);
+        assert!(ring.retired.is_empty());
+        // Once the successor has signed for longer than a token lives, the old key is retired.
+        let old = StoredKey::generate(1).expect("key");
+        let mut new = StoredKey::generate(2).expect("key");
+        new.created_at -= TTL + chrono::TimeDelta::seconds(120);
+        let ring = KeyRing::from_keys(&[old, new], TTL).expect("ring");
+        assert_eq!(ring.jwks.keys.len(), 1);
+        assert_eq!(ring.kid, ring.jwks.keys[0].kid);
+        assert_ne!(ring.kid, old_kid);
+        assert_eq!(ring.retired, vec![1]);
     }
 
     #[test]
     fn a_mismatched_key_is_refused() {
         let mut key = StoredKey::generate(1).expect("key");
         key.public_key = StoredKey::generate(1).expect("key").public_key;
-        assert!(KeyRing::from_keys(&[key]).is_err());
+        assert!(KeyRing::from_keys(&[key], TTL).is_err());
         let mut key = StoredKey::generate(1).expect("key");
         key.kid = "AAAAAAAAAAAAAAAA".to_owned();
-        assert!(KeyRing::from_keys(&[key]).is_err());
-        assert!(KeyRing::from_keys(&[]).is_err());
+        assert!(KeyRing::from_keys(&[key], TTL).is_err());
+        assert!(KeyRing::from_keys(&[], TTL).is_err());
         assert!(!format!("{:?}", StoredKey::generate(1).expect("key")).contains("pkcs8"));
     }
 }

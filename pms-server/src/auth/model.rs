@@ -12,7 +12,8 @@ pub const PASSWORD_MAX_CHARS: usize = 128;
 /// Logins are the server's one email type; stored and looked up by [`Email::key`] (lowercase).
 pub use crate::email::Email;
 
-/// A new password of acceptable length. Never trimmed: spaces are part of a passphrase.
+/// A new password of acceptable length that is not a common one. Never trimmed: spaces are part
+/// of a passphrase.
 pub struct Password(SecretString);
 
 impl Password {
@@ -24,6 +25,9 @@ impl Password {
         }
         if chars > PASSWORD_MAX_CHARS {
             return Err(format!("must be at most {PASSWORD_MAX_CHARS} characters"));
+        }
+        if let Some(weakness) = crate::auth::common_passwords::weakness(&raw) {
+            return Err(weakness.to_owned());
         }
         Ok(Password(SecretString::from(raw)))
     }
@@ -62,15 +66,21 @@ mod tests {
             Password::parse("a".repeat(11)).expect_err("short"),
             "must be at least 12 characters"
         );
-        assert!(Password::parse("a".repeat(12)).is_ok());
+        assert!(Password::parse("vivid otter1".to_owned()).is_ok());
         assert!(
-            Password::parse("é".repeat(12)).is_ok(),
+            Password::parse("élan vital é".to_owned()).is_ok(),
             "characters, not bytes"
         );
-        assert!(Password::parse("a".repeat(128)).is_ok());
+        let longest: String = "vivid otter lamp ".repeat(8);
+        assert!(Password::parse(longest[..128].to_owned()).is_ok());
         assert_eq!(
             Password::parse("a".repeat(129)).expect_err("long"),
             "must be at most 128 characters"
+        );
+        assert!(
+            Password::parse("passwordpassword".to_owned())
+                .expect_err("common")
+                .contains("choose another")
         );
         let spaced = Password::parse("  twelve chars  ".to_owned()).expect("valid");
         assert_eq!(spaced.expose(), "  twelve chars  ", "never trimmed");

@@ -10,15 +10,15 @@ use pms_proto::rest::Role;
 use ring::rand::{SecureRandom, SystemRandom};
 use uuid::Uuid;
 
-use crate::authn::Claims;
+use crate::authn::{Claims, TokenClaims};
 
 /// Refresh tokens longer than this cannot be ours; they are refused without hashing.
 const REFRESH_TOKEN_MAX_LEN: usize = 256;
 
 /// Signs access tokens.
 pub struct AccessTokens {
-    kid: String,
-    key: EncodingKey,
+    /// The current signing key and its `kid`; replaced by a key rotation.
+    signer: std::sync::RwLock<(String, EncodingKey)>,
     issuer: String,
     audience: String,
     ttl_secs: u64,
@@ -30,17 +30,34 @@ pub struct Subject {
     pub id: Uuid,
     pub email: String,
     pub role: Role,
+    /// The refresh-token family the token belongs to (`sid`).
+    pub session_id: Uuid,
+    /// The user's token epoch (`epoch`).
+    pub epoch: i64,
 }
 
 impl AccessTokens {
     pub fn new(kid: String, key: EncodingKey, issuer: &str, audience: &str, ttl_secs: u64) -> Self {
         AccessTokens {
-            kid,
-            key,
+            signer: std::sync::RwLock::new((kid, key)),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl_secs,
         }
+    }
+
+    /// Signs with `key` (`kid`) from now on.
+    pub fn set_signer(&self, kid: String, key: EncodingKey) {
+        *self.signer.write().unwrap_or_else(|p| p.into_inner()) = (kid, key);
+    }
+
+    /// `kid` of the current signing key.
+    pub fn kid(&self) -> String {
+        self.signer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone()
     }
 
     /// Lifetime of issued tokens, in seconds (`expiresIn`).
@@ -57,20 +74,26 @@ impl AccessTokens {
     pub fn issue_at(&self, subject: &Subject, iat: DateTime<Utc>) -> anyhow::Result<String> {
         let iat = iat.timestamp();
         let exp = iat + i64::try_from(self.ttl_secs)?;
-        let claims = Claims {
-            sub: subject.id,
-            email: subject.email.clone(),
-            role: subject.role,
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
-            iat,
-            exp,
-            jti: Uuid::new_v4(),
+        let claims = TokenClaims {
+            claims: Claims {
+                sub: subject.id,
+                email: subject.email.clone(),
+                role: subject.role,
+                iss: self.issuer.clone(),
+                aud: self.audience.clone(),
+                iat,
+                exp,
+                jti: Uuid::new_v4(),
+            },
+            sid: Some(subject.session_id),
+            epoch: subject.epoch,
         };
+        // A poisoned lock still holds a whole (kid, key) pair: writes replace it in one step.
+        let signer = self.signer.read().unwrap_or_else(|p| p.into_inner());
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.kid.clone());
+        header.kid = Some(signer.0.clone());
         header.typ = Some("JWT".to_owned());
-        jsonwebtoken::encode(&header, &claims, &self.key)
+        jsonwebtoken::encode(&header, &claims, &signer.1)
             .map_err(|e| anyhow::anyhow!("cannot sign access token: {e}"))
     }
 }
@@ -128,7 +151,11 @@ mod tests {
     use crate::authn::{TokenError, Verifier};
 
     fn issuer_and_verifier(audience: &str) -> (AccessTokens, Verifier) {
-        let ring = KeyRing::from_keys(&[StoredKey::generate(1).expect("key")]).expect("ring");
+        let ring = KeyRing::from_keys(
+            &[StoredKey::generate(1).expect("key")],
+            chrono::TimeDelta::seconds(900),
+        )
+        .expect("ring");
         let tokens = AccessTokens::new(ring.kid.clone(), ring.encoding, "pms-auth", "pms-api", 900);
         let verifier = Verifier::local(&ring.jwks, "pms-auth", audience).expect("verifier");
         (tokens, verifier)
@@ -139,6 +166,8 @@ mod tests {
             id: Uuid::new_v4(),
             email: "jane@example.org".to_owned(),
             role: Role::Clinician,
+            session_id: Uuid::new_v4(),
+            epoch: 3,
         }
     }
 
@@ -150,8 +179,11 @@ mod tests {
         let header = jsonwebtoken::decode_header(&token).expect("header");
         assert_eq!(header.alg, Algorithm::EdDSA);
         assert_eq!(header.typ.as_deref(), Some("JWT"));
-        assert_eq!(header.kid.as_deref(), Some(tokens.kid.as_str()));
-        let claims = verifier.verify(&token).await.expect("valid");
+        assert_eq!(header.kid.as_deref(), Some(tokens.kid().as_str()));
+        let verified = verifier.verify_token(&token).await.expect("valid");
+        assert_eq!(verified.sid, Some(subject.session_id));
+        assert_eq!(verified.epoch, 3);
+        let claims = verified.claims;
         assert_eq!(claims.sub, subject.id);
         assert_eq!(claims.email, subject.email);
         assert_eq!(claims.role, Role::Clinician);

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::helpers::TestApp;
 
+mod hardening;
 mod login;
 mod sessions;
 mod tokens;

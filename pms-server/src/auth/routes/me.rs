@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::auth::AppState;
 use crate::auth::model::Password;
 use crate::auth::store::{Action, AuditEvent, Outcome};
+use crate::auth::throttle::AttemptKeys;
 use crate::authn::AuthUser;
 use crate::error::ApiError;
 use crate::http::{ApiJson, RequestMeta};
@@ -30,8 +31,8 @@ pub async fn me(caller: AuthUser) -> ApiJson<Me> {
     })
 }
 
-/// Changes the caller's password and ends all their sessions (refresh tokens). Access tokens
-/// already issued stay valid until they expire (at most 15 minutes).
+/// Changes the caller's password and ends all their sessions: refresh tokens at once, access
+/// tokens within seconds everywhere (revocation).
 ///
 /// A wrong current password is 403 and counts as a failed login for the throttle.
 #[utoipa::path(
@@ -67,13 +68,13 @@ pub async fn change_password(
         .await?
         .filter(|user| !user.disabled)
         .ok_or_else(|| ApiError::Unauthorized("the account is disabled or gone".to_owned()))?;
-    let attempt = state
-        .throttle
-        .attempt(&account.email, meta.client_ip_text().as_deref())
-        .map_err(|throttled| ApiError::TooManyRequests {
+    let keys = AttemptKeys::new(&account.email, meta.client_ip_text().as_deref());
+    if let Err(throttled) = state.throttle.check(&*state.store, &keys).await? {
+        return Err(ApiError::TooManyRequests {
             detail: "too many failed attempts; try again later".to_owned(),
-            retry_after_secs: throttled.retry_after_secs(),
-        })?;
+            retry_after_secs: throttled.retry_after_secs,
+        });
+    }
     let current = SecretString::from(req.current_password);
     if !state
         .passwords
@@ -83,12 +84,13 @@ pub async fn change_password(
         let event = AuditEvent::new(Action::UserPassword, Outcome::Failed, &meta)
             .by(caller.id, caller.role)
             .about(caller.id);
+        state.throttle.failed(&*state.store, &keys).await?;
         state.store.record(&event).await?;
         return Err(ApiError::Forbidden(
             "the current password is incorrect".to_owned(),
         ));
     }
-    attempt.succeeded();
+    state.throttle.succeeded(&*state.store, &keys).await?;
     let hash = state.passwords.hash(new_password.into_secret()).await?;
     let event = AuditEvent::new(Action::UserPassword, Outcome::Success, &meta)
         .by(caller.id, caller.role)

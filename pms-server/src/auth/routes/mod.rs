@@ -2,6 +2,7 @@
 //! prefix stripped), and its OpenAPI document.
 
 mod audit;
+mod keys;
 mod me;
 mod session;
 mod users;
@@ -30,6 +31,8 @@ pub(super) fn router(state: AppState) -> Router {
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}", get(users::get).patch(users::update))
         .route("/audit", get(audit::list))
+        .route("/keys/rotate", post(keys::rotate))
+        .route("/revocations", get(keys::revocations))
         .route("/openapi.json", get(openapi))
         .with_state(state)
 }
@@ -54,6 +57,8 @@ pub(super) fn router(state: AppState) -> Router {
         users::get,
         users::update,
         audit::list,
+        keys::rotate,
+        keys::revocations,
     ),
     components(schemas(Problem)),
     modifiers(&BearerAuth),
@@ -61,6 +66,7 @@ pub(super) fn router(state: AppState) -> Router {
         (name = "session", description = "Login, token refresh and logout"),
         (name = "users", description = "User accounts (ADMIN), and one's own account"),
         (name = "audit", description = "The auth audit log (ADMIN)"),
+        (name = "keys", description = "Signing-key rotation and token revocation"),
     )
 )]
 struct ApiDoc;
@@ -114,6 +120,8 @@ mod tests {
             "/users",
             "/users/{id}",
             "/audit",
+            "/keys/rotate",
+            "/revocations",
         ] {
             assert!(
                 paths.contains_key(path),

@@ -12,8 +12,10 @@ use uuid::Uuid;
 use crate::auth::AppState;
 use crate::auth::model::Email;
 use crate::auth::store::{Action, AuditEvent, NewSession, Outcome, Rotation, UserRecord};
+use crate::auth::throttle::AttemptKeys;
 use crate::auth::tokens::{NewRefreshToken, RefreshTokenHash, Subject};
 use crate::authn::{AuthUser, Jwks};
+use crate::email::EMAIL_MAX as EMAIL_MAX_LEN;
 use crate::error::ApiError;
 use crate::http::{ApiJson, RequestMeta};
 
@@ -39,15 +41,17 @@ fn no_store(body: TokenResponse) -> Response {
 /// Logs in with email and password.
 ///
 /// Unknown accounts, wrong passwords and disabled accounts get the same 401, after the same work.
-/// Failures are throttled per account and per client IP (429 + `Retry-After`).
+/// Failures are throttled per (account, client address) and per client address with growing
+/// delays (429 + `Retry-After`); a correct password from an address that is not delayed is
+/// always accepted.
 #[utoipa::path(
     post, path = "/login", tag = "session",
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
-        (status = 400, description = "Malformed body", body = Problem),
+        (status = 400, description = "Malformed body, or an email longer than 254 characters", body = Problem),
         (status = 401, description = "Invalid email or password", body = Problem),
-        (status = 429, description = "Too many failed logins", body = Problem,
+        (status = 429, description = "Too many failed logins from this address", body = Problem,
             headers(("Retry-After" = u64, description = "Seconds until a login may be tried again"))),
     )
 )]
@@ -57,23 +61,27 @@ pub async fn login(
     meta: RequestMeta,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    // Bounded before it becomes a key or causes any work.
+    if req.email.len() > EMAIL_MAX_LEN {
+        return Err(ApiError::field(
+            "email",
+            format!("must be at most {EMAIL_MAX_LEN} characters"),
+        ));
+    }
     let account = Email::normalize_login(&req.email);
     let password = SecretString::from(req.password);
-    let attempt = match state
-        .throttle
-        .attempt(&account, meta.client_ip_text().as_deref())
-    {
-        Ok(attempt) => attempt,
-        Err(throttled) => {
-            metrics::counter!("auth_logins_throttled_total").increment(1);
+    let keys = AttemptKeys::new(&account, meta.client_ip_text().as_deref());
+    if let Err(throttled) = state.throttle.check(&*state.store, &keys).await? {
+        metrics::counter!("auth_logins_throttled_total").increment(1);
+        if state.audit_budget.allow() {
             let event = AuditEvent::new(Action::LoginFailed, Outcome::Throttled, &meta);
             state.store.record(&event).await?;
-            return Err(ApiError::TooManyRequests {
-                detail: "too many failed logins; try again later".to_owned(),
-                retry_after_secs: throttled.retry_after_secs(),
-            });
         }
-    };
+        return Err(ApiError::TooManyRequests {
+            detail: "too many failed logins from this address; try again later".to_owned(),
+            retry_after_secs: throttled.retry_after_secs,
+        });
+    }
     let user = state.store.user_by_email(&account).await?;
     // Always verify, against a dummy hash for unknown accounts: same work, same timing.
     let hash = user.as_ref().map(|u| u.password_hash.expose_secret());
@@ -81,6 +89,8 @@ pub async fn login(
     let user = match user {
         Some(user) if matches && !user.disabled => user,
         other => {
+            // Counted only now: concurrent correct logins never see each other's attempts.
+            state.throttle.failed(&*state.store, &keys).await?;
             let event = match &other {
                 Some(user) => {
                     tracing::Span::current().record("user_id", tracing::field::display(user.id));
@@ -89,17 +99,23 @@ pub async fn login(
                     } else {
                         Outcome::Failed
                     };
-                    AuditEvent::new(Action::LoginFailed, outcome, &meta).about(user.id)
+                    Some(AuditEvent::new(Action::LoginFailed, outcome, &meta).about(user.id))
                 }
-                None => AuditEvent::new(Action::LoginFailed, Outcome::Failed, &meta),
+                // Unknown accounts cost an attacker nothing to invent: audited within budget.
+                None => state
+                    .audit_budget
+                    .allow()
+                    .then(|| AuditEvent::new(Action::LoginFailed, Outcome::Failed, &meta)),
             };
-            state.store.record(&event).await?;
+            if let Some(event) = event {
+                state.store.record(&event).await?;
+            }
             metrics::counter!("auth_logins_failed_total").increment(1);
             return Err(invalid_credentials());
         }
     };
     tracing::Span::current().record("user_id", tracing::field::display(user.id));
-    attempt.succeeded();
+    state.throttle.succeeded(&*state.store, &keys).await?;
     let refresh = NewRefreshToken::generate()?;
     let session = NewSession {
         token_hash: refresh.hash,
@@ -111,18 +127,26 @@ pub async fn login(
         .by(user.id, user.role)
         .about(user.id);
     state.store.start_session(&session, &event).await?;
-    Ok(no_store(token_response(&state, &user, refresh.token)?))
+    Ok(no_store(token_response(
+        &state,
+        &user,
+        session.family_id,
+        refresh.token,
+    )?))
 }
 
 fn token_response(
     state: &AppState,
     user: &UserRecord,
+    session_id: Uuid,
     refresh_token: String,
 ) -> Result<TokenResponse, ApiError> {
     let token = state.tokens.issue(&Subject {
         id: user.id,
         email: user.email.clone(),
         role: user.role,
+        session_id,
+        epoch: user.token_epoch,
     })?;
     Ok(TokenResponse {
         token,
@@ -151,7 +175,10 @@ pub async fn refresh(
     meta: RequestMeta,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {
-    let presented = RefreshTokenHash::of(&req.refresh_token).ok_or_else(invalid_refresh_token)?;
+    let Some(presented) = RefreshTokenHash::of(&req.refresh_token) else {
+        audit_unknown_refresh(&state, &meta).await?;
+        return Err(invalid_refresh_token());
+    };
     let next = NewRefreshToken::generate()?;
     let expires_at = Utc::now() + state.refresh_ttl;
     match state
@@ -159,17 +186,33 @@ pub async fn refresh(
         .rotate_refresh_token(&presented, &next.hash, expires_at, &meta)
         .await?
     {
-        Rotation::Rotated { user } => {
+        Rotation::Rotated { user, session_id } => {
             tracing::Span::current().record("user_id", tracing::field::display(user.id));
-            Ok(no_store(token_response(&state, &user, next.token)?))
+            Ok(no_store(token_response(
+                &state, &user, session_id, next.token,
+            )?))
         }
         Rotation::Reused => {
             metrics::counter!("auth_refresh_reuse_total").increment(1);
             tracing::warn!("refresh token reused: its family is revoked");
             Err(invalid_refresh_token())
         }
-        Rotation::Expired | Rotation::Disabled | Rotation::Unknown => Err(invalid_refresh_token()),
+        Rotation::Unknown => {
+            audit_unknown_refresh(&state, &meta).await?;
+            Err(invalid_refresh_token())
+        }
+        Rotation::Expired | Rotation::Disabled => Err(invalid_refresh_token()),
     }
+}
+
+/// Audits a refresh with a token that is not ours, within the unauthenticated audit budget
+/// (anyone can send garbage, as fast as they like).
+async fn audit_unknown_refresh(state: &AppState, meta: &RequestMeta) -> Result<(), ApiError> {
+    if state.audit_budget.allow() {
+        let event = AuditEvent::new(Action::RefreshFailed, Outcome::Failed, meta);
+        state.store.record(&event).await?;
+    }
+    Ok(())
 }
 
 /// Ends the session of a refresh token (revokes its family). Idempotent: unknown tokens get 204.
@@ -217,7 +260,7 @@ pub async fn validate(caller: AuthUser) -> ApiJson<TokenValidation> {
     responses((status = 200, description = "The key set", body = Jwks))
 )]
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    let mut response = ApiJson(state.jwks.as_ref().clone()).into_response();
+    let mut response = ApiJson(state.jwks()).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),

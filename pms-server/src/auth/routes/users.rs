@@ -125,8 +125,9 @@ pub async fn get(
     Ok(ApiJson(user.to_api()))
 }
 
-/// Changes a user's role and/or disables or re-enables them. Disabling ends all their sessions
-/// (refresh tokens); a role change takes effect at their next refresh or login.
+/// Changes a user's role and/or disables or re-enables them. Both revoke the user's access
+/// tokens (refused everywhere within seconds); disabling also ends their sessions (refresh
+/// tokens), while after a role change the next refresh yields a token with the new role.
 ///
 /// An administrator may not disable or demote themselves (409), so there is always at least one
 /// enabled administrator.

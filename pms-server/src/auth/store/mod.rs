@@ -5,11 +5,14 @@
 //! recorded if and only if it happened. Refresh-token rotation and reuse detection happen inside
 //! one transaction too: the decisions cannot be split from the writes without opening races.
 
+mod guard;
 mod rows;
 mod sql;
 
 #[cfg(test)]
 mod conformance;
+#[cfg(test)]
+mod conformance_guard;
 
 use std::sync::Arc;
 
@@ -24,10 +27,12 @@ use crate::audit::AuditMeta;
 use crate::auth::keys::StoredKey;
 use crate::auth::model::Email;
 use crate::auth::tokens::RefreshTokenHash;
+use crate::authn::revocation::RevocationKind;
 use crate::error::StoreError;
 use crate::http::RequestMeta;
 use crate::store::{Db, Migrations};
 
+pub use guard::{GuardStore, ThrottleKey};
 pub use sql::{PgAuthStore, SqliteAuthStore};
 
 static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres/auth");
@@ -43,6 +48,17 @@ pub static MIGRATIONS: Migrations = Migrations {
 pub const EMAIL_CONSTRAINT: &str = "users_email_key";
 /// [`StoreError::Conflict`] name of an update that would leave no enabled admin.
 pub const LAST_ADMIN: &str = "last_admin";
+
+/// How long a revocation is kept: longer than any access token lives (at most 900 s, checked
+/// by the configuration) plus the verifiers' clock leeway.
+pub const REVOCATION_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::minutes(20);
+
+fn kind_str(kind: RevocationKind) -> &'static str {
+    match kind {
+        RevocationKind::User => "user",
+        RevocationKind::Session => "session",
+    }
+}
 
 /// The store over a connected database.
 pub fn for_db(db: Db) -> Arc<dyn AuthStore> {
@@ -63,6 +79,8 @@ pub struct UserRecord {
     pub password_hash: SecretString,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Access tokens issued with a lower epoch are revoked.
+    pub token_epoch: i64,
 }
 
 impl UserRecord {
@@ -107,8 +125,8 @@ pub struct NewSession {
 /// What presenting a refresh token led to.
 #[derive(Debug)]
 pub enum Rotation {
-    /// The token was live: it is now used and `next` is live in its family.
-    Rotated { user: UserRecord },
+    /// The token was live: it is now used and `next` is live in its family (`session_id`).
+    Rotated { user: UserRecord, session_id: Uuid },
     /// The token was already used or revoked: the whole family is now revoked.
     Reused,
     /// The token had expired (its family is now revoked).
@@ -133,6 +151,7 @@ pub enum Action {
     UserCreate,
     UserUpdate,
     UserPassword,
+    KeyRotate,
 }
 
 impl Action {
@@ -148,6 +167,7 @@ impl Action {
             Action::UserCreate => "user.create",
             Action::UserUpdate => "user.update",
             Action::UserPassword => "user.password",
+            Action::KeyRotate => "key.rotate",
         }
     }
 }
@@ -207,7 +227,7 @@ impl AuditEvent {
 /// Storage of the auth service. Implemented for PostgreSQL and SQLite; both pass the same
 /// conformance suite.
 #[async_trait]
-pub trait AuthStore: Send + Sync {
+pub trait AuthStore: GuardStore + Send + Sync {
     async fn count_users(&self) -> Result<i64, StoreError>;
 
     /// Creates `user` only if there are no users at all (audited as `user.bootstrap`). `false`

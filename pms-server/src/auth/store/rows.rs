@@ -20,6 +20,7 @@ pub(super) struct UserRow {
     pub(super) disabled: bool,
     pub(super) created_at: DateTime<Utc>,
     pub(super) updated_at: DateTime<Utc>,
+    pub(super) token_epoch: i64,
 }
 
 impl TryFrom<UserRow> for UserRecord {
@@ -33,6 +34,7 @@ impl TryFrom<UserRow> for UserRecord {
             password_hash: SecretString::from(row.password_hash),
             created_at: row.created_at,
             updated_at: row.updated_at,
+            token_epoch: row.token_epoch,
         })
     }
 }

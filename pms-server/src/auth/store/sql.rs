@@ -13,18 +13,19 @@ use uuid::Uuid;
 
 use super::rows::{AuditRow, ClaimedToken, KeyRow, UserRow, db};
 use super::{
-    Action, AuditEvent, AuthStore, LAST_ADMIN, NewSession, NewUser, Outcome, Rotation, UserChange,
-    UserRecord, now,
+    Action, AuditEvent, AuthStore, LAST_ADMIN, NewSession, NewUser, Outcome, REVOCATION_LIFETIME,
+    Rotation, UserChange, UserRecord, kind_str, now,
 };
 use crate::auth::keys::StoredKey;
 use crate::auth::tokens::RefreshTokenHash;
+use crate::authn::revocation::RevocationKind;
 use crate::error::StoreError;
 use crate::http::RequestMeta;
 use crate::store::BeginWrite;
 
 macro_rules! user_columns {
     () => {
-        "id, email, password_hash, role, disabled, created_at, updated_at"
+        "id, email, password_hash, role, disabled, created_at, updated_at, token_epoch"
     };
 }
 
@@ -39,6 +40,10 @@ macro_rules! sql_store {
         impl $store {
             pub fn new(pool: $pool) -> Self {
                 Self { pool }
+            }
+
+            pub(super) fn pool(&self) -> &$pool {
+                &self.pool
             }
 
             async fn insert_user(
@@ -62,7 +67,7 @@ macro_rules! sql_store {
                 .try_into()
             }
 
-            async fn audit(
+            pub(super) async fn audit(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 event: &AuditEvent,
                 at: DateTime<Utc>,
@@ -116,6 +121,50 @@ macro_rules! sql_store {
                 .bind(user_id)
                 .bind(at)
                 .execute(conn)
+                .await
+                .map_err(db)?;
+                Ok(())
+            }
+
+            /// Bumps the user's token epoch and publishes the revocation of lower epochs.
+            async fn bump_epoch(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                user_id: Uuid,
+                at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let epoch: i64 = sqlx::query_scalar(
+                    "UPDATE users SET token_epoch = token_epoch + 1 WHERE id = $1 RETURNING token_epoch",
+                )
+                .bind(user_id)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db)?;
+                Self::add_revocation(conn, RevocationKind::User, user_id, epoch, at).await
+            }
+
+            /// Publishes a revocation (and drops the ones no token can be affected by any more).
+            async fn add_revocation(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                kind: RevocationKind,
+                subject: Uuid,
+                epoch: i64,
+                at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM revocations WHERE expires_at < $1")
+                    .bind(at)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                sqlx::query(
+                    "INSERT INTO revocations (kind, subject, epoch, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(kind_str(kind))
+                .bind(subject)
+                .bind(epoch)
+                .bind(at)
+                .bind(at + REVOCATION_LIFETIME)
+                .execute(&mut *conn)
                 .await
                 .map_err(db)?;
                 Ok(())
@@ -234,6 +283,12 @@ macro_rules! sql_store {
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(db)?;
+                let before: Option<(String, bool)> =
+                    sqlx::query_as("SELECT role, disabled FROM users WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db)?;
                 let updated: UserRecord = sqlx::query_as::<_, UserRow>(concat!(
                     "UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled), \
                      updated_at = $4 WHERE id = $1 RETURNING ",
@@ -260,6 +315,13 @@ macro_rules! sql_store {
                 if change.disabled == Some(true) {
                     Self::revoke_user_tokens(&mut tx, id, at).await?;
                 }
+                // Access tokens carry the role: a role change or a disable must end them too
+                // (a no-op change, e.g. an admin "setting" their own role, revokes nothing).
+                let (old_role, was_disabled) = before.unwrap_or_default();
+                let role_changed = change.role.is_some_and(|role| role.as_str() != old_role);
+                if role_changed || (change.disabled == Some(true) && !was_disabled) {
+                    Self::bump_epoch(&mut tx, id, at).await?;
+                }
                 Self::audit(&mut tx, audit, at).await?;
                 tx.commit().await.map_err(db)?;
                 Ok(updated)
@@ -284,6 +346,7 @@ macro_rules! sql_store {
                     return Err(StoreError::NotFound);
                 }
                 Self::revoke_user_tokens(&mut tx, id, at).await?;
+                Self::bump_epoch(&mut tx, id, at).await?;
                 Self::audit(&mut tx, audit, at).await?;
                 tx.commit().await.map_err(db)?;
                 Ok(())
@@ -341,12 +404,15 @@ macro_rules! sql_store {
                         .await
                         .map_err(db)?;
                         match known {
-                            None => (
-                                Rotation::Unknown,
-                                AuditEvent::new(Action::RefreshFailed, Outcome::Failed, origin),
-                            ),
+                            // Nothing to record in the transaction: the caller audits unknown
+                            // tokens within its rate limit (anyone can send garbage).
+                            None => return Ok(Rotation::Unknown),
                             Some((family_id, user_id)) => {
                                 Self::revoke_family(&mut tx, family_id, at).await?;
+                                Self::add_revocation(
+                                    &mut tx, RevocationKind::Session, family_id, 0, at,
+                                )
+                                .await?;
                                 (
                                     Rotation::Reused,
                                     AuditEvent::new(Action::RefreshReuse, Outcome::Denied, origin)
@@ -380,7 +446,7 @@ macro_rules! sql_store {
                                 let event = AuditEvent::new(Action::Refresh, Outcome::Success, origin)
                                     .by(user.id, user.role)
                                     .about(user.id);
-                                (Rotation::Rotated { user }, event)
+                                (Rotation::Rotated { user, session_id: token.family_id }, event)
                             }
                             _ => {
                                 Self::revoke_family(&mut tx, token.family_id, at).await?;
@@ -416,6 +482,7 @@ macro_rules! sql_store {
                     return Ok(false);
                 };
                 Self::revoke_family(&mut tx, family_id, at).await?;
+                Self::add_revocation(&mut tx, RevocationKind::Session, family_id, 0, at).await?;
                 let event = AuditEvent::new(Action::Logout, Outcome::Success, origin).about(user_id);
                 Self::audit(&mut tx, &event, at).await?;
                 tx.commit().await.map_err(db)?;

@@ -241,8 +241,11 @@ async fn the_audit_log_records_auth_events_without_secrets() {
             .await
             .expect("tokens");
         unauthorized(auth.refresh(&session.refresh_token).await).await;
+        // Reuse detection revoked the whole session, its access tokens included.
+        unauthorized(auth.fetch("/audit?limit=10", Some(&rotated.token)).await).await;
+        let reader = auth.admin().await.token;
 
-        let response = auth.fetch("/audit?limit=10", Some(&rotated.token)).await;
+        let response = auth.fetch("/audit?limit=11", Some(&reader)).await;
         assert_eq!(response.status(), StatusCode::OK, "{backend:?}");
         let text = response.text().await.expect("body");
         for secret in [
@@ -264,6 +267,7 @@ async fn the_audit_log_records_auth_events_without_secrets() {
         assert_eq!(
             summary,
             [
+                ("auth.login", "SUCCESS", Some(admin_id)),
                 ("auth.refresh_reuse", "DENIED", Some(admin_id)),
                 ("auth.refresh", "SUCCESS", Some(admin_id)),
                 ("user.create", "SUCCESS", Some(user.id)),
@@ -273,7 +277,7 @@ async fn the_audit_log_records_auth_events_without_secrets() {
             ],
             "{backend:?}"
         );
-        let create = &entries[2];
+        let create = &entries[3];
         assert_eq!(
             (create.actor_id, create.actor_role),
             (Some(admin_id), Some(Role::Admin))
@@ -287,7 +291,7 @@ async fn the_audit_log_records_auth_events_without_secrets() {
         );
 
         let one: Vec<AuthAuditEntry> = auth
-            .fetch("/audit?limit=1", Some(&rotated.token))
+            .fetch("/audit?limit=1", Some(&reader))
             .await
             .json()
             .await
