@@ -16,4 +16,5 @@ pub mod http;
 pub mod patient;
 pub mod shutdown;
 pub mod store;
+pub mod supervise;
 pub mod telemetry;

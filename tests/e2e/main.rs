@@ -6,4 +6,5 @@ mod compose;
 mod distributed;
 mod process;
 mod scenario;
+mod soak;
 mod topologies;
