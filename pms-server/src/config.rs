@@ -741,6 +741,35 @@ mod tests {
     }
 
     #[test]
+    fn kafka_security_settings_are_checked() {
+        let load = |toml: &str| Settings::from_figment(Figment::new().merge(Toml::string(toml)));
+        let ok = load(
+            "[kafka]\nsecurity_protocol = \"sasl_ssl\"\nsasl_mechanism = \"SCRAM-SHA-512\"\nsasl_username = \"pms\"\nsasl_password = \"s3cret-s3cret\"",
+        )
+        .expect("MSK-style settings are valid");
+        assert!(!format!("{ok:?}").contains("s3cret"), "redacted");
+        for (toml, key) in [
+            (
+                "[kafka]\nsecurity_protocol = \"tls\"",
+                "kafka.security_protocol",
+            ),
+            (
+                "[kafka]\nsecurity_protocol = \"sasl_ssl\"\nsasl_mechanism = \"GSSAPI\"",
+                "kafka.sasl_mechanism",
+            ),
+            (
+                "[kafka]\nsecurity_protocol = \"sasl_ssl\"\nsasl_mechanism = \"PLAIN\"",
+                "kafka.sasl_password",
+            ),
+            ("[kafka]\nsasl_username = \"pms\"", "kafka.sasl_*"),
+            ("[kafka]\nssl_ca_location = \"/ca.pem\"", "kafka.ssl_*"),
+        ] {
+            let err = load(toml).expect_err(toml);
+            assert!(format!("{err:#}").contains(key), "{toml}: {err:#}");
+        }
+    }
+
+    #[test]
     fn secrets_are_redacted_in_debug() {
         let settings = Settings::from_figment(Figment::new().merge(Toml::string(
             "[database]\nurl = \"postgres://u:hunter2hunter2@h/db\"",
