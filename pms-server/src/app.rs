@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::supervise::Background;
 use crate::{analytics, auth, billing, gateway, http, patient};
 
 /// What a process runs.
@@ -40,6 +41,8 @@ pub struct Running {
     pub billing_grpc: Option<SocketAddr>,
     pub analytics: Option<SocketAddr>,
     shutdown: CancellationToken,
+    /// Supervised background tasks (relays, consumers, …); one given up stops the process.
+    background: Background,
     tasks: JoinSet<(&'static str, std::io::Result<()>)>,
 }
 
@@ -54,12 +57,18 @@ impl Running {
         Ok(())
     }
 
-    /// Runs until `shutdown` fires (then drains) or a service stops on its own (then stops the
-    /// others and reports which one and why).
+    /// Runs until `shutdown` fires (then drains), a service stops on its own, or a supervised
+    /// background task is given up (then stops the others and reports which one and why).
     pub async fn wait(mut self) -> anyhow::Result<()> {
+        let background = self.background.clone();
         let first = tokio::select! {
             biased;
             _ = self.shutdown.cancelled() => None,
+            message = background.failed() => {
+                self.shutdown.cancel();
+                while self.tasks.join_next().await.is_some() {}
+                anyhow::bail!("{message}");
+            }
             done = self.tasks.join_next() => done,
         };
         // A service that finished cleanly because shutdown began (it may win the race above)
@@ -112,8 +121,10 @@ pub async fn start(
         billing_grpc: None,
         analytics: None,
         shutdown: shutdown.clone(),
+        background: Background::new(shutdown.clone()),
         tasks: JoinSet::new(),
     };
+    let background = running.background.clone();
     // Services that exchange events across processes need a shared transport: Kafka, or at least
     // the embedded log in a shared PostgreSQL. Per-process SQLite logs never meet; say so loudly
     // (a service alone on SQLite is still useful: development, tests).
@@ -166,18 +177,18 @@ pub async fn start(
             running.gateway = Some(gateway_l.local_addr()?);
             // Auth first: it creates the signing keys the others fetch.
             routers.push(("auth", auth_l, auth::build(&settings).await?));
-            let billing = billing::build(&settings, &shutdown).await?;
+            let billing = billing::build(&settings, &background).await?;
             routers.push(("billing", billing_l, billing.rest));
             grpc = Some((billing_grpc_l, billing.grpc));
             routers.push((
                 "patient",
                 patient_l,
-                patient::build(&settings, &shutdown).await?,
+                patient::build(&settings, &background).await?,
             ));
             routers.push((
                 "analytics",
                 analytics_l,
-                analytics::build(&settings, &shutdown).await?,
+                analytics::build(&settings, &background).await?,
             ));
             routers.push((
                 "gateway",
@@ -210,7 +221,7 @@ pub async fn start(
             )
             .await?;
             running.patient = Some(l.local_addr()?);
-            routers.push(("patient", l, patient::build(&settings, &shutdown).await?));
+            routers.push(("patient", l, patient::build(&settings, &background).await?));
         }
         Topology::Billing => {
             let b = &settings.billing;
@@ -218,7 +229,7 @@ pub async fn start(
             let grpc_l = bind(SocketAddr::new(b.bind, b.grpc_port), "billing gRPC").await?;
             running.billing = Some(rest_l.local_addr()?);
             running.billing_grpc = Some(grpc_l.local_addr()?);
-            let billing = billing::build(&settings, &shutdown).await?;
+            let billing = billing::build(&settings, &background).await?;
             routers.push(("billing", rest_l, billing.rest));
             grpc = Some((grpc_l, billing.grpc));
         }
@@ -232,7 +243,7 @@ pub async fn start(
             routers.push((
                 "analytics",
                 l,
-                analytics::build(&settings, &shutdown).await?,
+                analytics::build(&settings, &background).await?,
             ));
         }
     }

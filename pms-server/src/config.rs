@@ -28,6 +28,7 @@ pub struct Settings {
     pub billing: BillingSettings,
     pub analytics: AnalyticsSettings,
     pub kafka: KafkaSettings,
+    pub events: EventsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -183,6 +184,33 @@ pub struct KafkaSettings {
     pub session_timeout_ms: u64,
     /// How long the producer keeps trying to deliver one message.
     pub message_timeout_ms: u64,
+    /// After the brokers were unreachable or lost their topics, events published this long
+    /// before the outage are published again (consumers deduplicate): a broker that lost its
+    /// data loses no event. Bounded by `events.outbox_retention_secs`.
+    pub replay_window_secs: u64,
+    /// `plaintext` (default), `ssl`, `sasl_plaintext` or `sasl_ssl`.
+    pub security_protocol: String,
+    /// SASL mechanism: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (with `sasl_*` protocols).
+    pub sasl_mechanism: String,
+    pub sasl_username: String,
+    pub sasl_password: Option<SecretString>,
+    /// PEM file of the CA certificates that verify the brokers (empty: the system's).
+    pub ssl_ca_location: String,
+    /// Client certificate and key (PEM) for mutual TLS.
+    pub ssl_certificate_location: String,
+    pub ssl_key_location: String,
+    pub ssl_key_password: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsSettings {
+    /// Published outbox rows are deleted this long after publication (0: at once). Also bounds
+    /// how far back events can be republished after a broker lost its data.
+    pub outbox_retention_secs: u64,
+    /// Embedded event log rows are deleted once every consumer group has consumed them and they
+    /// are older than this.
+    pub log_retention_secs: u64,
 }
 
 impl Default for Settings {
@@ -257,6 +285,19 @@ impl Default for Settings {
                 partitions: 3,
                 session_timeout_ms: 10_000,
                 message_timeout_ms: 30_000,
+                replay_window_secs: 60,
+                security_protocol: "plaintext".to_owned(),
+                sasl_mechanism: String::new(),
+                sasl_username: String::new(),
+                sasl_password: None,
+                ssl_ca_location: String::new(),
+                ssl_certificate_location: String::new(),
+                ssl_key_location: String::new(),
+                ssl_key_password: None,
+            },
+            events: EventsSettings {
+                outbox_retention_secs: 3600,
+                log_retention_secs: 3600,
             },
         }
     }
@@ -295,6 +336,11 @@ impl Default for AnalyticsSettings {
 impl Default for KafkaSettings {
     fn default() -> Self {
         Settings::default().kafka
+    }
+}
+impl Default for EventsSettings {
+    fn default() -> Self {
+        Settings::default().events
     }
 }
 impl Default for BillingSettings {
@@ -449,6 +495,7 @@ impl Settings {
         if self.analytics.max_streams_per_user == 0 {
             bail!("invalid configuration: `analytics.max_streams_per_user` must be positive");
         }
+        self.kafka.validate_security()?;
         if self.analytics.heartbeat_secs == 0 {
             bail!("invalid configuration: `analytics.heartbeat_secs` must be positive");
         }
@@ -536,6 +583,63 @@ impl Settings {
             ServiceDb::Events => None,
         };
         own.or(self.database.url.as_ref())
+    }
+}
+
+impl KafkaSettings {
+    /// Checks the security settings: a known protocol, a known SASL mechanism with credentials
+    /// for `sasl_*`, no SASL settings that would be ignored.
+    fn validate_security(&self) -> anyhow::Result<()> {
+        let protocol = self.security_protocol.to_ascii_lowercase();
+        if !matches!(
+            protocol.as_str(),
+            "plaintext" | "ssl" | "sasl_plaintext" | "sasl_ssl"
+        ) {
+            bail!(
+                "invalid configuration: `kafka.security_protocol` must be plaintext, ssl, sasl_plaintext or sasl_ssl (got {:?})",
+                self.security_protocol
+            );
+        }
+        let sasl = protocol.starts_with("sasl_");
+        if sasl {
+            if !matches!(
+                self.sasl_mechanism.as_str(),
+                "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512"
+            ) {
+                bail!(
+                    "invalid configuration: `kafka.sasl_mechanism` must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with `kafka.security_protocol = {protocol}` (got {:?})",
+                    self.sasl_mechanism
+                );
+            }
+            if self.sasl_username.is_empty()
+                || self
+                    .sasl_password
+                    .as_ref()
+                    .is_none_or(|p| p.expose_secret().is_empty())
+            {
+                bail!(
+                    "invalid configuration: `kafka.sasl_username` and `kafka.sasl_password` are required with `kafka.security_protocol = {protocol}`"
+                );
+            }
+        } else if !self.sasl_mechanism.is_empty()
+            || !self.sasl_username.is_empty()
+            || self.sasl_password.is_some()
+        {
+            bail!(
+                "invalid configuration: `kafka.sasl_*` is set but `kafka.security_protocol = {protocol}` does not use SASL (use sasl_ssl)"
+            );
+        }
+        let tls = protocol == "ssl" || protocol == "sasl_ssl";
+        if !tls
+            && (!self.ssl_ca_location.is_empty()
+                || !self.ssl_certificate_location.is_empty()
+                || !self.ssl_key_location.is_empty())
+        {
+            bail!(
+                "invalid configuration: `kafka.ssl_*` is set but `kafka.security_protocol = {protocol}` does not use TLS (use ssl or sasl_ssl)"
+            );
+        }
+        Ok(())
     }
 }
 
@@ -654,6 +758,31 @@ client_id = "pms"
 partitions = 3
 session_timeout_ms = 10000
 message_timeout_ms = 30000
+# After the brokers were unreachable or lost their topics, events published up to this long before
+# the outage are published again (consumers deduplicate on the event id).
+replay_window_secs = 60
+# Security (passed to every Kafka client): plaintext | ssl | sasl_plaintext | sasl_ssl.
+# Amazon MSK with SASL/SCRAM: security_protocol = "sasl_ssl", sasl_mechanism = "SCRAM-SHA-512",
+# brokers = "b-1.<cluster>.kafka.<region>.amazonaws.com:9096".
+security_protocol = "plaintext"
+# PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512 (sasl_* protocols only).
+sasl_mechanism = ""
+sasl_username = ""
+# sasl_password = "..."             # better: PMS_KAFKA__SASL_PASSWORD
+# PEM CA bundle that verifies the brokers (empty: the system's trust store).
+ssl_ca_location = ""
+# Client certificate and key (PEM) for mutual TLS.
+ssl_certificate_location = ""
+ssl_key_location = ""
+# ssl_key_password = "..."
+
+[events]
+# Published outbox rows are deleted this long after publication (0: at once). Keep it at least
+# kafka.replay_window_secs so events can be republished after a broker lost its data.
+outbox_retention_secs = 3600
+# Embedded event log rows are deleted once every consumer group has consumed them and they are
+# older than this.
+log_retention_secs = 3600
 "#;
 
 #[cfg(test)]
@@ -695,6 +824,35 @@ mod tests {
         )
         .expect_err("non-postgres URL must fail");
         assert!(format!("{err:#}").contains("database.url"), "{err:#}");
+    }
+
+    #[test]
+    fn kafka_security_settings_are_checked() {
+        let load = |toml: &str| Settings::from_figment(Figment::new().merge(Toml::string(toml)));
+        let ok = load(
+            "[kafka]\nsecurity_protocol = \"sasl_ssl\"\nsasl_mechanism = \"SCRAM-SHA-512\"\nsasl_username = \"pms\"\nsasl_password = \"s3cret-s3cret\"",
+        )
+        .expect("MSK-style settings are valid");
+        assert!(!format!("{ok:?}").contains("s3cret"), "redacted");
+        for (toml, key) in [
+            (
+                "[kafka]\nsecurity_protocol = \"tls\"",
+                "kafka.security_protocol",
+            ),
+            (
+                "[kafka]\nsecurity_protocol = \"sasl_ssl\"\nsasl_mechanism = \"GSSAPI\"",
+                "kafka.sasl_mechanism",
+            ),
+            (
+                "[kafka]\nsecurity_protocol = \"sasl_ssl\"\nsasl_mechanism = \"PLAIN\"",
+                "kafka.sasl_password",
+            ),
+            ("[kafka]\nsasl_username = \"pms\"", "kafka.sasl_*"),
+            ("[kafka]\nssl_ca_location = \"/ca.pem\"", "kafka.ssl_*"),
+        ] {
+            let err = load(toml).expect_err(toml);
+            assert!(format!("{err:#}").contains(key), "{toml}: {err:#}");
+        }
     }
 
     #[test]

@@ -21,4 +21,5 @@ pub mod private;
 pub mod request_meta;
 pub mod shutdown;
 pub mod store;
+pub mod supervise;
 pub mod telemetry;

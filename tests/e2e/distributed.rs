@@ -14,18 +14,18 @@ use crate::compose::pms_services;
 use crate::scenario::{Api, auth_checks, patient_lifecycle};
 
 const READY: Duration = Duration::from_secs(60);
-const START_ORDER: [&str; 5] = ["auth", "billing", "patient", "analytics", "gateway"];
+pub(crate) const START_ORDER: [&str; 5] = ["auth", "billing", "patient", "analytics", "gateway"];
 
-struct Cluster {
+pub(crate) struct Cluster {
     env: HashMap<String, Vec<(String, String)>>,
-    processes: HashMap<String, ServerProcess>,
+    pub(crate) processes: HashMap<String, ServerProcess>,
     ready_url: HashMap<String, String>,
     data: tempfile::TempDir,
 }
 
 impl Cluster {
     /// Rewrites each compose service's environment for this machine.
-    fn from_compose(db: &str, broker: &str) -> (Cluster, String, String, String) {
+    pub(crate) fn from_compose(db: &str, broker: &str) -> (Cluster, String, String, String) {
         let services = pms_services();
         // compose host:port → loopback port.
         let mut ports: HashMap<(String, String), u16> = HashMap::new();
@@ -97,7 +97,7 @@ impl Cluster {
         (cluster, admin_email, admin_password, gateway)
     }
 
-    async fn start(&mut self, role: &str) {
+    pub(crate) async fn start(&mut self, role: &str) {
         let env: Vec<(&str, String)> = self.env[role]
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))
@@ -109,7 +109,7 @@ impl Cluster {
         self.processes.insert(role.to_owned(), process);
     }
 
-    async fn stop(&mut self, role: &str) {
+    pub(crate) async fn stop(&mut self, role: &str) {
         let mut process = self.processes.remove(role).expect("running");
         let status = process.terminate(Duration::from_secs(30)).await;
         assert!(
@@ -120,7 +120,7 @@ impl Cluster {
     }
 
     /// Panics if a service that should run has exited.
-    fn assert_alive(&mut self) {
+    pub(crate) fn assert_alive(&mut self) {
         for (role, process) in &mut self.processes {
             if let Some(status) = process.exited() {
                 panic!(
@@ -142,7 +142,11 @@ impl Cluster {
     }
 }
 
-async fn create(api: &Api, token: &str, tag: &str) -> reqwest::Result<reqwest::Response> {
+pub(crate) async fn create(
+    api: &Api,
+    token: &str,
+    tag: &str,
+) -> reqwest::Result<reqwest::Response> {
     api.client
         .post(api.url("/api/patients"))
         .bearer_auth(token)
@@ -164,7 +168,7 @@ async fn create_ok(api: &Api, token: &str, tag: &str) -> Value {
 }
 
 /// Every live patient id (paging through the Link header).
-async fn all_patients(api: &Api, token: &str) -> Vec<String> {
+pub(crate) async fn all_patients(api: &Api, token: &str) -> Vec<String> {
     let mut ids = Vec::new();
     let mut next = Some("/api/patients?limit=1000".to_owned());
     while let Some(path) = next {
@@ -235,7 +239,7 @@ async fn accounts_of(api: &Api, token: &str, patient: &str) -> usize {
 
 /// Waits until analytics has exactly one creation event and billing exactly one account for
 /// every id in `patients`, and checks no other counts (duplicates) appear.
-async fn converge(api: &Api, token: &str, patients: &[String], what: &str) {
+pub(crate) async fn converge(api: &Api, token: &str, patients: &[String], what: &str) {
     let started = Instant::now();
     loop {
         let events = analytics_created(api, token).await;

@@ -6,5 +6,6 @@ mod compose;
 mod distributed;
 mod process;
 mod scenario;
+mod soak;
 mod topologies;
 mod tui;

@@ -23,6 +23,7 @@ use crate::config::Settings;
 use crate::events::{TOPICS, Transport};
 use crate::http::{self, BearerSecurity, ReadyCheck};
 use crate::store::{Db, Migrations, ServiceDb};
+use crate::supervise::Background;
 
 static MIGRATIONS: Migrations = Migrations {
     postgres: &sqlx::migrate!("./migrations/postgres/analytics"),
@@ -69,8 +70,14 @@ impl FromRef<AnalyticsState> for Arc<Verifier> {
 )]
 struct ApiDoc;
 
-/// Builds the analytics service: its store, its consumer (stopped by `shutdown`) and its router.
-pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow::Result<Router> {
+/// Builds the analytics service: its store, its consumer (supervised in `background`) and its
+/// router.
+pub async fn build(
+    settings: &Settings,
+    background: impl Into<Background>,
+) -> anyhow::Result<Router> {
+    let background: Background = background.into();
+    let shutdown = background.shutdown().clone();
     let db = crate::store::connect(
         ServiceDb::Analytics,
         settings.database_url_for(ServiceDb::Analytics),
@@ -84,12 +91,12 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
         Db::Sqlite(pool) => Arc::new(SqliteAnalyticsStore(pool.clone())),
     };
     let (live, _) = broadcast::channel(1024);
-    let transport = Transport::from_settings(settings).await?;
+    let transport = Transport::from_settings(settings, &background).await?;
     let handler = Arc::new(consumer::AnalyticsConsumer {
         store: store.clone(),
         live: live.clone(),
     });
-    transport.spawn_consumer(CONSUMER_GROUP, &TOPICS, handler, shutdown.clone())?;
+    transport.spawn_consumer(CONSUMER_GROUP, &TOPICS, handler, &background);
     tracing::info!(
         transport = transport.name(),
         "analytics consuming {TOPICS:?}"

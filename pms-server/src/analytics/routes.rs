@@ -19,7 +19,7 @@ use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc};
 
 use super::AnalyticsState;
-use super::store::counter;
+use super::store::{MAX_TYPES, counter};
 use crate::authn::AuthUser;
 use crate::authn::streams::{STREAM_CAP_RETRY_SECS, SessionStream};
 use crate::error::ApiError;
@@ -39,7 +39,7 @@ pub(crate) async fn summary(
     let midnight = Utc.from_utc_datetime(&now.date_naive().and_time(chrono::NaiveTime::MIN));
     let end = now.timestamp_millis() + 1;
     let since =
-        |from: DateTime<Utc>| store.occurrences("PATIENT_CREATED", from.timestamp_millis(), end);
+        |from: DateTime<Utc>| store.count_between("PATIENT_CREATED", from.timestamp_millis(), end);
     let created = store.counter(counter::PATIENTS_CREATED).await?;
     let deleted = store.counter(counter::PATIENTS_DELETED).await?;
     let accounts = store.counter(counter::ACCOUNTS_CREATED).await?;
@@ -48,9 +48,9 @@ pub(crate) async fn summary(
         patients: PatientStats {
             total: created,
             active: created - deleted,
-            new_today: since(midnight).await?.len() as i64,
-            new_7d: since(now - ChronoDuration::days(7)).await?.len() as i64,
-            new_30d: since(now - ChronoDuration::days(30)).await?.len() as i64,
+            new_today: since(midnight).await?,
+            new_7d: since(now - ChronoDuration::days(7)).await?,
+            new_30d: since(now - ChronoDuration::days(30)).await?,
         },
         accounts: AccountStats {
             total: accounts,
@@ -94,11 +94,11 @@ pub(crate) async fn registrations(
         .ok_or_else(|| ApiError::field("bucket", "must be day, week or month"))?;
     let start_ms = day_start_ms(from);
     let end_ms = day_start_ms(to + ChronoDuration::days(1));
-    let times = state
+    let days = state
         .store
-        .occurrences("PATIENT_CREATED", start_ms, end_ms)
+        .daily_counts("PATIENT_CREATED", start_ms, end_ms)
         .await?;
-    Ok(Json(bucketize(&times, from, to, bucket)))
+    Ok(Json(bucketize(&days, from, to, bucket)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,9 +145,9 @@ fn day_start_ms(day: NaiveDate) -> i64 {
         .timestamp_millis()
 }
 
-/// Counts `times` (ms since epoch) into consecutive buckets covering `from..=to`.
+/// Adds `days` (`(ms since epoch, count)`) into consecutive buckets covering `from..=to`.
 pub(crate) fn bucketize(
-    times: &[i64],
+    days: &[(i64, i64)],
     from: NaiveDate,
     to: NaiveDate,
     bucket: Bucket,
@@ -158,13 +158,13 @@ pub(crate) fn bucketize(
         buckets.push(RegistrationBucket { start, count: 0 });
         start = bucket.next(start);
     }
-    for &ms in times {
+    for &(ms, count) in days {
         let Some(day) = DateTime::from_timestamp_millis(ms).map(|t| t.date_naive()) else {
             continue;
         };
         let key = bucket.start_of(day);
         if let Ok(i) = buckets.binary_search_by(|b| b.start.cmp(&key)) {
-            buckets[i].count += 1;
+            buckets[i].count += count;
         }
     }
     buckets
@@ -177,9 +177,24 @@ pub(crate) struct EventsQuery {
     after: Option<i64>,
     /// Page size, 1–1000 (default 100).
     limit: Option<i64>,
-    /// Comma-separated event types, e.g. `PATIENT_CREATED,PAYMENT_RECEIVED`.
+    /// Comma-separated event types, e.g. `PATIENT_CREATED,PAYMENT_RECEIVED` (at most 20).
     #[serde(rename = "type")]
     types: Option<String>,
+}
+
+/// The `type` filter, bounded: at most [`MAX_TYPES`] types of at most 64 characters.
+fn checked_types(types: Option<&str>) -> Result<Vec<String>, ApiError> {
+    let types = parse_types(types);
+    if types.len() > MAX_TYPES {
+        return Err(ApiError::field("type", "at most 20 event types"));
+    }
+    if types.iter().any(|t| t.len() > 64) {
+        return Err(ApiError::field(
+            "type",
+            "event types are at most 64 characters",
+        ));
+    }
+    Ok(types)
 }
 
 fn parse_types(types: Option<&str>) -> Vec<String> {
@@ -213,28 +228,10 @@ pub(crate) async fn events(
     if after < 0 {
         return Err(ApiError::field("after", "must not be negative"));
     }
-    let types = parse_types(query.types.as_deref());
-    let mut cursor = after;
-    let mut page = Vec::new();
-    // Filtering happens after the read: keep reading until the page is full or the store ends.
-    loop {
-        let batch = state.store.events_after(cursor, MAX_PAGE).await?;
-        let Some(last) = batch.last().map(|e| e.seq) else {
-            break;
-        };
-        for event in batch {
-            if page.len() as i64 == limit {
-                break;
-            }
-            cursor = event.seq;
-            if wanted(&types, &event) {
-                page.push(event);
-            }
-        }
-        if page.len() as i64 == limit || cursor < last {
-            break;
-        }
-    }
+    let types = checked_types(query.types.as_deref())?;
+    // One bounded query: the type filter is SQL (index on event type and seq).
+    let page = state.store.events_after(after, limit, &types).await?;
+    let cursor = page.last().map_or(after, |e| e.seq);
     let mut response = Json(&page).into_response();
     if page.len() as i64 == limit {
         let mut next = format!("</api/analytics/events?after={cursor}&limit={limit}");
@@ -309,7 +306,7 @@ pub(crate) async fn stream(
         (None, None, Some(since)) => state.store.seq_before(since).await?,
         (None, None, None) => state.store.last_seq().await?,
     };
-    let types = parse_types(query.types.as_deref());
+    let types = checked_types(query.types.as_deref())?;
     let (tx, rx) = mpsc::channel::<Event>(256);
     tokio::spawn(pump(state.clone(), live, start, types, tx));
     metrics::gauge!("analytics_stream_clients").increment(1.0);
@@ -340,7 +337,7 @@ async fn pump(
     };
     'replay: loop {
         loop {
-            let batch = match state.store.events_after(cursor, 500).await {
+            let batch = match state.store.events_after(cursor, 500, &types).await {
                 Ok(batch) => batch,
                 Err(e) => {
                     tracing::warn!(error = %e, "event stream: cannot read the store; closing the stream");
@@ -413,7 +410,7 @@ mod tests {
         let from: NaiveDate = "2026-01-30".parse().expect("date");
         let to: NaiveDate = "2026-02-02".parse().expect("date");
         let days = bucketize(
-            &[ms("2026-01-30"), ms("2026-01-30"), ms("2026-02-02")],
+            &[(ms("2026-01-30"), 2), (ms("2026-02-02"), 1)],
             from,
             to,
             Bucket::Day,
@@ -421,7 +418,7 @@ mod tests {
         let counts: Vec<i64> = days.iter().map(|b| b.count).collect();
         assert_eq!(counts, [2, 0, 0, 1]);
         let months = bucketize(
-            &[ms("2026-01-30"), ms("2026-02-02")],
+            &[(ms("2026-01-30"), 1), (ms("2026-02-02"), 1)],
             from,
             to,
             Bucket::Month,
@@ -435,7 +432,7 @@ mod tests {
         );
         // 2026-01-30 is a Friday: its ISO week starts Monday 2026-01-26.
         let weeks = bucketize(
-            &[ms("2026-01-30"), ms("2026-02-02")],
+            &[(ms("2026-01-30"), 1), (ms("2026-02-02"), 1)],
             from,
             to,
             Bucket::Week,

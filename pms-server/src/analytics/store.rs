@@ -50,18 +50,28 @@ pub trait AnalyticsStore: Send + Sync {
     async fn money(&self) -> Result<Vec<CurrencyTotals>, StoreError>;
     /// Number of stored events.
     async fn events_total(&self) -> Result<i64, StoreError>;
-    /// Occurrence times (ms since epoch) of events of `event_type` in `[from_ms, to_ms)`.
-    async fn occurrences(
+    /// How many events of `event_type` occurred in `[from_ms, to_ms)` (counted in SQL).
+    async fn count_between(
         &self,
         event_type: &str,
         from_ms: i64,
         to_ms: i64,
-    ) -> Result<Vec<i64>, StoreError>;
-    /// Stored events after `after_seq`, oldest first.
+    ) -> Result<i64, StoreError>;
+    /// Events of `event_type` in `[from_ms, to_ms)` per UTC day: `(day start in ms, count)`,
+    /// grouped in SQL (at most one row per day of the range).
+    async fn daily_counts(
+        &self,
+        event_type: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, i64)>, StoreError>;
+    /// Stored events after `after_seq`, oldest first, at most `limit`, only of `types` (all when
+    /// empty; filtered in SQL on the `(event_type, seq)` index).
     async fn events_after(
         &self,
         after_seq: i64,
         limit: i64,
+        types: &[String],
     ) -> Result<Vec<StoredEvent>, StoreError>;
     /// The highest seq stored (0 if none).
     async fn last_seq(&self) -> Result<i64, StoreError>;
@@ -109,7 +119,25 @@ const BUMP_COUNTER: &str = "INSERT INTO counters (name, value) VALUES ($1, $2) \
 const BUMP_MONEY: &str = "INSERT INTO money_totals (currency, invoiced, collected, refunded) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (currency) DO UPDATE SET invoiced = money_totals.invoiced + excluded.invoiced, \
      collected = money_totals.collected + excluded.collected, refunded = money_totals.refunded + excluded.refunded";
-const SELECT_EVENTS: &str = "SELECT seq, event_id, topic, event_type, key, occurred_at, data FROM events WHERE seq > $1 ORDER BY seq LIMIT $2";
+/// Most event types one query filters on (the API refuses more).
+pub const MAX_TYPES: usize = 20;
+
+/// `SELECT … WHERE seq > $1 [AND event_type IN ($3, …)] ORDER BY seq LIMIT $2`.
+fn select_events(types: usize) -> String {
+    let mut sql = String::from(
+        "SELECT seq, event_id, topic, event_type, key, occurred_at, data FROM events WHERE seq > $1",
+    );
+    if types > 0 {
+        let placeholders: Vec<String> = (0..types).map(|i| format!("${}", i + 3)).collect();
+        sql.push_str(&format!(" AND event_type IN ({})", placeholders.join(", ")));
+    }
+    sql.push_str(" ORDER BY seq LIMIT $2");
+    sql
+}
+
+const COUNT_BETWEEN: &str = "SELECT COUNT(*) FROM events WHERE event_type = $1 AND occurred_at_ms >= $2 AND occurred_at_ms < $3";
+const DAILY_COUNTS: &str = "SELECT (occurred_at_ms / 86400000) * 86400000 AS day, COUNT(*) AS n FROM events \
+     WHERE event_type = $1 AND occurred_at_ms >= $2 AND occurred_at_ms < $3 GROUP BY day ORDER BY day";
 
 /// Analytics store on PostgreSQL.
 pub struct PgAnalyticsStore(pub PgPool);
@@ -192,8 +220,18 @@ macro_rules! analytics_store {
                 sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&self.0).await.map_err(StoreError::from_sqlx)
             }
 
-            async fn occurrences(&self, event_type: &str, from_ms: i64, to_ms: i64) -> Result<Vec<i64>, StoreError> {
-                sqlx::query_scalar("SELECT occurred_at_ms FROM events WHERE event_type = $1 AND occurred_at_ms >= $2 AND occurred_at_ms < $3")
+            async fn count_between(&self, event_type: &str, from_ms: i64, to_ms: i64) -> Result<i64, StoreError> {
+                sqlx::query_scalar(COUNT_BETWEEN)
+                    .bind(event_type)
+                    .bind(from_ms)
+                    .bind(to_ms)
+                    .fetch_one(&self.0)
+                    .await
+                    .map_err(StoreError::from_sqlx)
+            }
+
+            async fn daily_counts(&self, event_type: &str, from_ms: i64, to_ms: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+                sqlx::query_as(DAILY_COUNTS)
                     .bind(event_type)
                     .bind(from_ms)
                     .bind(to_ms)
@@ -202,13 +240,13 @@ macro_rules! analytics_store {
                     .map_err(StoreError::from_sqlx)
             }
 
-            async fn events_after(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
-                let rows: Vec<EventRow> = sqlx::query_as(SELECT_EVENTS)
-                    .bind(after_seq)
-                    .bind(limit)
-                    .fetch_all(&self.0)
-                    .await
-                    .map_err(StoreError::from_sqlx)?;
+            async fn events_after(&self, after_seq: i64, limit: i64, types: &[String]) -> Result<Vec<StoredEvent>, StoreError> {
+                let sql = select_events(types.len().min(MAX_TYPES));
+                let mut query = sqlx::query_as::<_, EventRow>(&sql).bind(after_seq).bind(limit);
+                for t in types.iter().take(MAX_TYPES) {
+                    query = query.bind(t);
+                }
+                let rows = query.fetch_all(&self.0).await.map_err(StoreError::from_sqlx)?;
                 Ok(rows.into_iter().map(Into::into).collect())
             }
 

@@ -22,13 +22,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use pms_proto::billing::billing_service_server::BillingServiceServer;
-use tokio_util::sync::CancellationToken;
 
 use crate::authn::Verifier;
 use crate::config::Settings;
 use crate::events::{TOPIC_PATIENT, Transport, relay};
 use crate::http::{ReadyCheck, with_common_layers};
 use crate::store as db;
+use crate::supervise::Background;
 
 /// The billing gRPC server, ready to serve with [`grpc::serve`].
 pub type BillingGrpcServer = BillingServiceServer<grpc::BillingGrpc>;
@@ -41,8 +41,12 @@ pub struct Billing {
 }
 
 /// Connects and migrates the billing database, starts the outbox relay and the patient-event
-/// consumer (both stop when `shutdown` fires) and builds both APIs.
-pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow::Result<Billing> {
+/// consumer (both supervised in `background`, stopped by its shutdown) and builds both APIs.
+pub async fn build(
+    settings: &Settings,
+    background: impl Into<Background>,
+) -> anyhow::Result<Billing> {
+    let background: Background = background.into();
     let database = db::connect(
         db::ServiceDb::Billing,
         settings.database_url_for(db::ServiceDb::Billing),
@@ -52,15 +56,16 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
     )
     .await
     .context("while opening the billing database")?;
-    let transport = Transport::from_settings(settings)
+    let transport = Transport::from_settings(settings, &background)
         .await
         .context("while opening billing's event transport")?;
-    // The relay drains once more when `shutdown` fires; anything left goes out at next start.
-    let (waker, _relay) = relay::spawn(
+    // The relay drains once more at shutdown; anything left goes out at next start.
+    let (waker, _supervised) = relay::spawn(
         "billing",
         database.clone(),
         transport.publisher(),
-        shutdown.clone(),
+        std::time::Duration::from_secs(settings.events.outbox_retention_secs),
+        &background,
     );
     let store = store::for_db(&database, waker);
     let consumer = Arc::new(events::PatientEvents {
@@ -70,8 +75,8 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
         events::CONSUMER_GROUP,
         &[TOPIC_PATIENT],
         consumer,
-        shutdown.clone(),
-    )?;
+        &background,
+    );
     tracing::info!(
         transport = transport.name(),
         "billing consuming `{TOPIC_PATIENT}`"

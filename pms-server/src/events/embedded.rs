@@ -3,6 +3,7 @@
 //! `events.db` in the data dir, or schema `events` on PostgreSQL — and consumer groups keep their
 //! committed position in `consumer_offsets`. Durable and replayable: a restart resumes every group
 //! after its last committed event. Consumers in the same process are woken on append; others poll.
+//! Events every registered group has consumed are deleted after `events.log_retention_secs`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Weak};
@@ -15,9 +16,10 @@ use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{EventRecord, Handler, PublishError, Publisher, handle_with_retry};
+use super::{EventRecord, Handler, PublishError, Publisher, deliver};
 use crate::config::Settings;
 use crate::store::{self, Db, Migrations, ServiceDb};
+use crate::supervise::{self, Background};
 
 static MIGRATIONS: Migrations = Migrations {
     postgres: &sqlx::migrate!("./migrations/postgres/events"),
@@ -54,11 +56,19 @@ const APPEND: &str = "INSERT INTO event_log (id, topic, key, event_type, payload
 const APPEND_LOCK: i64 = 0x706d_732d_656c_6f67;
 const READ: &str = "SELECT seq, id, topic, key, event_type, payload, occurred_at FROM event_log WHERE seq > $1 ORDER BY seq LIMIT $2";
 const OFFSET: &str = "SELECT last_seq FROM consumer_offsets WHERE group_id = $1";
+const REGISTER: &str = "INSERT INTO consumer_offsets (group_id, last_seq) VALUES ($1, 0) ON CONFLICT (group_id) DO NOTHING";
+/// Past every registered group and old enough (no group registered: MIN is NULL, nothing goes).
+const PRUNE: &str = "DELETE FROM event_log WHERE seq <= (SELECT MIN(last_seq) FROM consumer_offsets) AND appended_at <= $1";
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const COMMIT: &str = "INSERT INTO consumer_offsets (group_id, last_seq) VALUES ($1, $2) ON CONFLICT (group_id) DO UPDATE SET last_seq = excluded.last_seq";
 
 impl EmbeddedLog {
-    /// Opens (or joins, within this process) the log the settings point at.
-    pub async fn open(settings: &Settings) -> anyhow::Result<Arc<EmbeddedLog>> {
+    /// Opens (or joins, within this process) the log the settings point at; the first opener
+    /// starts its supervised pruning (see [`EmbeddedLog::prune`]).
+    pub async fn open(
+        settings: &Settings,
+        background: &Background,
+    ) -> anyhow::Result<Arc<EmbeddedLog>> {
         let url = settings.database_url_for(ServiceDb::Events);
         let location = match url {
             Some(url) => url.expose_secret().to_owned(),
@@ -87,6 +97,12 @@ impl EmbeddedLog {
         });
         open.retain(|_, weak| weak.strong_count() > 0);
         open.insert(location, Arc::downgrade(&log));
+        let retention = Duration::from_secs(settings.events.log_retention_secs);
+        let weak = Arc::downgrade(&log);
+        let shutdown = background.shutdown().clone();
+        supervise::spawn(background, "embedded event log pruning", move || {
+            prune_periodically(weak.clone(), retention, shutdown.clone())
+        });
         Ok(log)
     }
 
@@ -171,17 +187,37 @@ impl EmbeddedLog {
         self.db.ping().await.map_err(|e| format!("event log: {e}"))
     }
 
-    /// Runs consumer group `group` over `topics` until `shutdown`.
+    /// Runs consumer group `group` over `topics`, supervised in `background`, until shutdown.
     pub fn spawn_consumer(
         self: Arc<Self>,
         group: &str,
         topics: &[&str],
         handler: Arc<dyn Handler>,
-        shutdown: CancellationToken,
+        background: &Background,
     ) -> tokio::task::JoinHandle<()> {
         let group = group.to_owned();
         let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
-        tokio::spawn(async move {
+        let shutdown = background.shutdown().clone();
+        supervise::spawn(background, format!("event consumer {group}"), move || {
+            self.clone().consume(
+                group.clone(),
+                topics.clone(),
+                handler.clone(),
+                shutdown.clone(),
+            )
+        })
+    }
+
+    async fn consume(
+        self: Arc<Self>,
+        group: String,
+        topics: Vec<String>,
+        handler: Arc<dyn Handler>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        // Registered at once: the log is never pruned past a group that has not consumed yet.
+        self.register(&group).await?;
+        {
             let mut woken = self.appended.subscribe();
             let mut backoff = Duration::from_millis(100);
             'outer: loop {
@@ -194,7 +230,7 @@ impl EmbeddedLog {
                         }
                         for (seq, event) in batch {
                             if topics.contains(&event.topic)
-                                && !handle_with_retry(handler.as_ref(), &event, &shutdown).await
+                                && !deliver(&group, handler.as_ref(), &event, &shutdown).await
                             {
                                 return Ok(false);
                             }
@@ -223,7 +259,79 @@ impl EmbeddedLog {
                     _ = tokio::time::sleep(POLL) => {}
                 }
             }
-        })
+        }
+        Ok(())
+    }
+
+    async fn register(&self, group: &str) -> Result<(), sqlx::Error> {
+        match &self.db {
+            Db::Postgres(pool) => sqlx::query(REGISTER)
+                .bind(group)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            Db::Sqlite(pool) => sqlx::query(REGISTER)
+                .bind(group)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        };
+        Ok(())
+    }
+
+    /// Deletes the events every registered consumer group has consumed that were appended at
+    /// least `retention` ago (nothing while no group is registered); returns how many.
+    pub async fn prune(&self, retention: Duration) -> Result<u64, sqlx::Error> {
+        let cutoff = chrono::Duration::from_std(retention)
+            .ok()
+            .and_then(|r| Utc::now().checked_sub_signed(r))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let done = match &self.db {
+            Db::Postgres(pool) => sqlx::query(PRUNE)
+                .bind(cutoff)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            Db::Sqlite(pool) => sqlx::query(PRUNE)
+                .bind(cutoff)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        };
+        Ok(done)
+    }
+
+    /// Rows in the log (a test hook for retention).
+    pub async fn rows(&self) -> Result<i64, sqlx::Error> {
+        const COUNT: &str = "SELECT COUNT(*) FROM event_log";
+        match &self.db {
+            Db::Postgres(pool) => sqlx::query_scalar(COUNT).fetch_one(pool).await,
+            Db::Sqlite(pool) => sqlx::query_scalar(COUNT).fetch_one(pool).await,
+        }
+    }
+}
+
+/// Prunes the log every minute while it is open.
+async fn prune_periodically(
+    log: Weak<EmbeddedLog>,
+    retention: Duration,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(PRUNE_EVERY) => {}
+        }
+        // Closed (every user gone): nothing left to prune; wait for shutdown.
+        let Some(log) = log.upgrade() else {
+            shutdown.cancelled().await;
+            return Ok(());
+        };
+        match log.prune(retention).await {
+            Ok(n) if n > 0 => tracing::debug!(deleted = n, "embedded event log pruned"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot prune the embedded event log"),
+        }
     }
 }
 

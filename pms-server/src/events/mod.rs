@@ -15,14 +15,17 @@ pub mod embedded;
 pub mod kafka;
 pub mod outbox;
 pub mod relay;
+pub mod validate;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::Settings;
+use crate::supervise::Background;
 
 /// The `patient` topic (reference system name): `PatientEvent`, keyed by patient id.
 pub const TOPIC_PATIENT: &str = "patient";
@@ -62,6 +65,11 @@ pub trait Publisher: Send + Sync {
     async fn publish(&self, event: &EventRecord) -> Result<(), PublishError>;
     /// Flushes anything buffered (on shutdown).
     async fn flush(&self) {}
+    /// For transports that can lose published events (a broker that lost its data): changes to
+    /// "republish what was published since this instant".
+    fn replays(&self) -> Option<watch::Receiver<Option<DateTime<Utc>>>> {
+        None
+    }
 }
 
 /// A consumer's side effect for one event. Returning an error makes the consumer retry the same
@@ -79,15 +87,19 @@ pub enum Transport {
 }
 
 impl Transport {
-    /// Kafka when `kafka.brokers` is set, else the embedded log in the events database.
-    pub async fn from_settings(settings: &Settings) -> anyhow::Result<Transport> {
+    /// Kafka when `kafka.brokers` is set, else the embedded log in the events database. Its
+    /// background tasks run supervised in `background`.
+    pub async fn from_settings(
+        settings: &Settings,
+        background: &Background,
+    ) -> anyhow::Result<Transport> {
         if settings.kafka.brokers.trim().is_empty() {
             Ok(Transport::Embedded(
-                embedded::EmbeddedLog::open(settings).await?,
+                embedded::EmbeddedLog::open(settings, background).await?,
             ))
         } else {
             Ok(Transport::Kafka(Arc::new(
-                kafka::KafkaTransport::connect(&settings.kafka).await?,
+                kafka::KafkaTransport::connect(&settings.kafka, background).await?,
             )))
         }
     }
@@ -100,20 +112,21 @@ impl Transport {
         }
     }
 
-    /// Starts a consumer of `topics` in consumer group `group`, delivering to `handler` until
-    /// `shutdown`. Offsets are committed only after the handler succeeded.
+    /// Starts a consumer of `topics` in consumer group `group`, supervised in `background`,
+    /// delivering to `handler` until the process shuts down. Offsets are committed only after the handler
+    /// succeeded (or the event was skipped as poison, see [`validate`]).
     pub fn spawn_consumer(
         &self,
         group: &str,
         topics: &[&str],
         handler: Arc<dyn Handler>,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        background: &Background,
+    ) -> tokio::task::JoinHandle<()> {
         match self {
-            Transport::Kafka(k) => k.spawn_consumer(group, topics, handler, shutdown),
-            Transport::Embedded(log) => {
-                Ok(log.clone().spawn_consumer(group, topics, handler, shutdown))
-            }
+            Transport::Kafka(k) => k.spawn_consumer(group, topics, handler, background),
+            Transport::Embedded(log) => log
+                .clone()
+                .spawn_consumer(group, topics, handler, background),
         }
     }
 
@@ -132,6 +145,23 @@ impl Transport {
             Transport::Embedded(_) => "embedded",
         }
     }
+}
+
+/// Delivers one consumed event: poison (see [`validate`]) is logged, counted and skipped (`true`:
+/// commit past it); anything else goes to [`handle_with_retry`].
+pub(crate) async fn deliver(
+    group: &str,
+    handler: &dyn Handler,
+    event: &EventRecord,
+    shutdown: &CancellationToken,
+) -> bool {
+    if let Err(reason) = validate::check(event) {
+        tracing::warn!(group, event_id = %event.id, topic = %event.topic, reason, "poison event skipped");
+        metrics::counter!("events_poison_total", "group" => group.to_owned(), "topic" => event.topic.clone())
+            .increment(1);
+        return true;
+    }
+    handle_with_retry(handler, event, shutdown).await
 }
 
 /// Retries `handler` on `event` with capped exponential backoff until it succeeds or `shutdown`

@@ -55,6 +55,9 @@ const MARK_UP_TO: &str =
 const MARK_EACH: &str =
     "UPDATE outbox SET published_at = $1 WHERE seq = ANY($2) AND published_at IS NULL";
 const BACKLOG: &str = "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL";
+const PRUNE: &str = "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at <= $1";
+const REPLAY: &str = "UPDATE outbox SET published_at = NULL WHERE published_at >= $1";
+const ROWS: &str = "SELECT COUNT(*) FROM outbox";
 
 macro_rules! enqueue_impl {
     ($conn:ty) => {
@@ -115,5 +118,52 @@ pub async fn backlog(db: &Db) -> Result<i64, sqlx::Error> {
     match db {
         Db::Postgres(pool) => sqlx::query_scalar(BACKLOG).fetch_one(pool).await,
         Db::Sqlite(pool) => sqlx::query_scalar(BACKLOG).fetch_one(pool).await,
+    }
+}
+
+/// Deletes rows published at least `retention` ago; returns how many.
+pub async fn prune(db: &Db, retention: std::time::Duration) -> Result<u64, sqlx::Error> {
+    let cutoff = chrono::Duration::from_std(retention)
+        .ok()
+        .and_then(|r| Utc::now().checked_sub_signed(r))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let done = match db {
+        Db::Postgres(pool) => sqlx::query(PRUNE)
+            .bind(cutoff)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+        Db::Sqlite(pool) => sqlx::query(PRUNE)
+            .bind(cutoff)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    };
+    Ok(done)
+}
+
+/// Marks rows published since `since` unpublished again (the relay sends them once more);
+/// returns how many.
+pub async fn replay_since(db: &Db, since: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let done = match db {
+        Db::Postgres(pool) => sqlx::query(REPLAY)
+            .bind(since)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+        Db::Sqlite(pool) => sqlx::query(REPLAY)
+            .bind(since)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    };
+    Ok(done)
+}
+
+/// Every row, published or not (a test hook for retention).
+pub async fn rows(db: &Db) -> Result<i64, sqlx::Error> {
+    match db {
+        Db::Postgres(pool) => sqlx::query_scalar(ROWS).fetch_one(pool).await,
+        Db::Sqlite(pool) => sqlx::query_scalar(ROWS).fetch_one(pool).await,
     }
 }

@@ -13,15 +13,47 @@ use uuid::Uuid;
 use super::*;
 use crate::store::{self, Db};
 
+/// The id standing for a short name (keys must be UUIDs to pass validation).
+fn id_of(name: &str) -> String {
+    Uuid::new_v5(&Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
+}
+
+/// A well-formed event on `topic` keyed by the id standing for `key`; `n` travels as the
+/// version (patient) or amount (billing).
 fn event(topic: &str, key: &str, n: u8) -> EventRecord {
+    use prost::Message;
+    let key = id_of(key);
+    let (event_type, payload) = if topic == TOPIC_BILLING {
+        let t = validate::BILLING_TYPES[usize::from(n) % validate::BILLING_TYPES.len()];
+        let message = pms_proto::billing_events::BillingEvent {
+            event_type: t.into(),
+            account_id: key.clone(),
+            amount: i64::from(n),
+            ..Default::default()
+        };
+        (t, message.encode_to_vec())
+    } else {
+        let t = validate::PATIENT_TYPES[usize::from(n) % validate::PATIENT_TYPES.len()];
+        let message = pms_proto::patient_events::PatientEvent {
+            event_type: t.into(),
+            patient_id: key.clone(),
+            version: i64::from(n),
+            ..Default::default()
+        };
+        (t, message.encode_to_vec())
+    };
     EventRecord {
         id: Uuid::new_v4(),
         topic: topic.into(),
-        key: key.into(),
-        event_type: format!("T{n}"),
-        payload: vec![n],
+        key,
+        event_type: event_type.into(),
+        payload,
         occurred_at: Utc::now(),
     }
+}
+
+fn background() -> crate::supervise::Background {
+    crate::supervise::Background::new(CancellationToken::new())
 }
 
 /// Records what it handled; fails the first `fail_first` calls.
@@ -82,7 +114,7 @@ async fn settings(postgres: bool, dir: &std::path::Path) -> Settings {
 
 async fn embedded_log_appends_once_and_groups_resume(postgres: bool) {
     let dir = tempfile::tempdir().expect("dir");
-    let log = embedded::EmbeddedLog::open(&settings(postgres, dir.path()).await)
+    let log = embedded::EmbeddedLog::open(&settings(postgres, dir.path()).await, &background())
         .await
         .expect("open");
     let (a, b) = (
@@ -106,10 +138,11 @@ async fn embedded_log_appends_once_and_groups_resume(postgres: bool) {
         fail_first: StdMutex::new(1),
         ..Default::default()
     });
-    let stop = CancellationToken::new();
+    let bg = background();
+    let stop = bg.shutdown().clone();
     let task = log
         .clone()
-        .spawn_consumer("g1", &[TOPIC_PATIENT], recorder.clone(), stop.clone());
+        .spawn_consumer("g1", &[TOPIC_PATIENT], recorder.clone(), &bg);
     wait_until("first event", || recorder.ids() == [a.id]).await;
     let c = event(TOPIC_PATIENT, "p2", 3);
     log.publish(&c).await.expect("publish");
@@ -133,15 +166,63 @@ async fn embedded_log_appends_once_and_groups_resume(postgres: bool) {
     let d = event(TOPIC_PATIENT, "p3", 4);
     log.publish(&d).await.expect("publish");
     let again = Arc::new(Recorder::default());
-    let stop = CancellationToken::new();
+    let bg = background();
     let task = log
         .clone()
-        .spawn_consumer("g1", &[TOPIC_PATIENT], again.clone(), stop.clone());
+        .spawn_consumer("g1", &[TOPIC_PATIENT], again.clone(), &bg);
     wait_until("event after restart", || again.ids() == [d.id]).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(again.ids(), [d.id], "no redelivery of committed events");
-    stop.cancel();
+
+    // Poison (undecodable, unknown type) is skipped and committed past; the partition goes on.
+    let garbage = EventRecord {
+        payload: vec![0xff, 0xff, 0xff],
+        ..event(TOPIC_PATIENT, "p4", 5)
+    };
+    let unknown = EventRecord {
+        event_type: "PATIENT_EXPLODED".into(),
+        ..event(TOPIC_PATIENT, "p4", 6)
+    };
+    let after = event(TOPIC_PATIENT, "p4", 7);
+    for e in [&garbage, &unknown, &after] {
+        log.publish(e).await.expect("publish");
+    }
+    wait_until("event after poison", || again.ids() == [d.id, after.id]).await;
+    bg.shutdown().cancel();
     task.await.expect("stops");
+    assert_eq!(bg.failure(), None, "poison never kills the consumer");
+
+    // Retention: only what every registered group consumed goes, once old enough.
+    let total = log.rows().await.expect("len");
+    assert_eq!(total, 7);
+    assert_eq!(
+        log.prune(Duration::from_secs(3600)).await.expect("prune"),
+        0,
+        "too young"
+    );
+    let lagging = background();
+    let slow = Arc::new(Recorder {
+        fail_first: StdMutex::new(u32::MAX),
+        ..Default::default()
+    });
+    let stuck = log
+        .clone()
+        .spawn_consumer("g2", &[TOPIC_BILLING], slow, &lagging);
+    // g2 commits past the patient event at seq 1, then is stuck on the billing event at seq 2.
+    let mut rounds = 0;
+    while log.committed("g2").await.expect("offset") < 1 {
+        rounds += 1;
+        assert!(rounds < 400, "g2 never committed seq 1");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    lagging.shutdown().cancel();
+    stuck.await.expect("stops");
+    assert_eq!(
+        log.prune(Duration::ZERO).await.expect("prune"),
+        1,
+        "{total}"
+    );
+    assert_eq!(log.rows().await.expect("len"), total - 1);
 }
 
 #[tokio::test]
@@ -195,8 +276,15 @@ async fn relay_publishes_committed_events_in_order_and_survives_outages() {
     publisher
         .down
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    let stop = CancellationToken::new();
-    let (waker, task) = relay::spawn("test", db.clone(), publisher.clone(), stop.clone());
+    let bg = background();
+    let stop = bg.shutdown().clone();
+    let (waker, task) = relay::spawn(
+        "test",
+        db.clone(),
+        publisher.clone(),
+        Duration::from_secs(3600),
+        &bg,
+    );
 
     let events: Vec<EventRecord> = (0..5)
         .map(|n| event(TOPIC_PATIENT, "same-key", n))
@@ -238,6 +326,32 @@ async fn relay_publishes_committed_events_in_order_and_survives_outages() {
     stop.cancel();
     task.await.expect("relay stops");
     assert_eq!(outbox::backlog(&db).await.expect("backlog"), 0);
+    assert_eq!(
+        outbox::rows(&db).await.expect("rows"),
+        5,
+        "kept for the retention"
+    );
+
+    // A replay (the broker lost data) republishes what was published since; retention deletes.
+    let since = Utc::now() - chrono::Duration::minutes(1);
+    assert_eq!(outbox::replay_since(&db, since).await.expect("replay"), 5);
+    assert_eq!(outbox::backlog(&db).await.expect("backlog"), 5);
+    relay::drain("test", &db, publisher.as_ref())
+        .await
+        .expect("drain");
+    assert_eq!(
+        publisher.published.lock().expect("lock").len(),
+        10,
+        "sent again"
+    );
+    assert_eq!(
+        outbox::prune(&db, Duration::from_secs(3600))
+            .await
+            .expect("prune"),
+        0
+    );
+    assert_eq!(outbox::prune(&db, Duration::ZERO).await.expect("prune"), 5);
+    assert_eq!(outbox::rows(&db).await.expect("rows"), 0);
 }
 
 mod kafka_mock {
@@ -253,7 +367,32 @@ mod kafka_mock {
             partitions: 2,
             session_timeout_ms: 6000,
             message_timeout_ms: 3000,
+            ..KafkaSettings::default()
         }
+    }
+
+    #[tokio::test]
+    async fn security_settings_reach_every_client() {
+        use rdkafka::producer::FutureProducer;
+        let settings = KafkaSettings {
+            brokers: "127.0.0.1:9".into(),
+            security_protocol: "SASL_SSL".into(),
+            sasl_mechanism: "SCRAM-SHA-512".into(),
+            sasl_username: "pms".into(),
+            sasl_password: Some(SecretString::from("hunter2hunter2")),
+            ..KafkaSettings::default()
+        };
+        let config = kafka::base_config(&settings);
+        assert_eq!(config.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(config.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+        assert_eq!(config.get("sasl.username"), Some("pms"));
+        assert_eq!(config.get("sasl.password"), Some("hunter2hunter2"));
+        // librdkafka accepts it (built with TLS and SCRAM support).
+        let _producer: FutureProducer = config.create().expect("a SASL_SSL client");
+        assert!(
+            !format!("{settings:?}").contains("hunter2"),
+            "the password is redacted"
+        );
     }
 
     #[tokio::test]
@@ -262,8 +401,9 @@ mod kafka_mock {
         for topic in TOPICS {
             cluster.create_topic(topic, 2, 1).expect("topic");
         }
+        let bg = background();
         let kafka = Arc::new(
-            kafka::KafkaTransport::connect(&kafka_settings(cluster.bootstrap_servers()))
+            kafka::KafkaTransport::connect(&kafka_settings(cluster.bootstrap_servers()), &bg)
                 .await
                 .expect("connect"),
         );
@@ -272,11 +412,8 @@ mod kafka_mock {
             fail_first: StdMutex::new(1),
             ..Default::default()
         });
-        let stop = CancellationToken::new();
         let group = format!("g-{}", Uuid::new_v4().simple());
-        transport
-            .spawn_consumer(&group, &[TOPIC_PATIENT], recorder.clone(), stop.clone())
-            .expect("consumer");
+        transport.spawn_consumer(&group, &[TOPIC_PATIENT], recorder.clone(), &bg);
 
         let first: Vec<EventRecord> = (0..5).map(|n| event(TOPIC_PATIENT, "p1", n)).collect();
         for e in &first {
@@ -295,7 +432,11 @@ mod kafka_mock {
                 got[2].event_type.as_str(),
                 got[2].payload.as_slice()
             ),
-            ("p1", "T2", &[2u8][..])
+            (
+                id_of("p1").as_str(),
+                first[2].event_type.as_str(),
+                first[2].payload.as_slice()
+            )
         );
 
         // Broker down: publishing fails within the message timeout (the relay would keep the
@@ -320,7 +461,8 @@ mod kafka_mock {
             recorder.ids().iter().filter(|id| **id == during.id).count(),
             1
         );
-        stop.cancel();
+        assert_eq!(bg.failure(), None);
+        bg.shutdown().cancel();
     }
 }
 

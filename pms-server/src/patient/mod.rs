@@ -8,14 +8,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::authn::Verifier;
 use crate::clients::billing::BillingClient;
 use crate::config::Settings;
 use crate::events::{Transport, relay};
 use crate::http::{self, ReadyCheck};
 use crate::store::{self as db, ServiceDb};
+use crate::supervise::Background;
 
 pub mod cursor;
 pub mod events;
@@ -28,8 +27,13 @@ pub use routes::ApiDoc;
 pub use store::MIGRATIONS;
 
 /// Builds the patient service's router (with the common layers): connects and migrates its
-/// database, and readies token verification against the auth service's keys.
-pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow::Result<Router> {
+/// database, and readies token verification against the auth service's keys. Its outbox relay
+/// runs supervised in `background` (a shutdown token works too).
+pub async fn build(
+    settings: &Settings,
+    background: impl Into<Background>,
+) -> anyhow::Result<Router> {
+    let background: Background = background.into();
     let db = db::connect(
         ServiceDb::Patient,
         settings.database_url_for(ServiceDb::Patient),
@@ -58,12 +62,13 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
         })
     };
     // Events leave through the outbox: the relay publishes what the store's transactions commit.
-    let transport = Transport::from_settings(settings).await?;
-    let (waker, _relay) = relay::spawn(
+    let transport = Transport::from_settings(settings, &background).await?;
+    let (waker, _supervised) = relay::spawn(
         "patient",
         db.clone(),
         transport.publisher(),
-        shutdown.clone(),
+        std::time::Duration::from_secs(settings.events.outbox_retention_secs),
+        &background,
     );
     let store = store::for_db(db, waker);
     let offer = cursor::CursorKey::generate_bytes()?;

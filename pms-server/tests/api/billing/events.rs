@@ -31,7 +31,10 @@ where
 }
 
 async fn publish_patient_created(app: &TestApp, patient_id: Uuid) {
-    let log = EmbeddedLog::open(&app.settings).await.expect("event log");
+    let background = pms_server::supervise::Background::new(Default::default());
+    let log = EmbeddedLog::open(&app.settings, &background)
+        .await
+        .expect("event log");
     let event_id = Uuid::now_v7();
     let payload = PatientEvent {
         patient_id: patient_id.to_string(),

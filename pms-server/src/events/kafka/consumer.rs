@@ -1,0 +1,173 @@
+//! One consumer group member, rebuilt for every client generation: it starts only after a probe
+//! found every topic, consumes (committing after the handler), and on a new generation or a sign
+//! that the brokers went away stops polling, pauses its partitions and is destroyed off the
+//! runtime — an old consumer never fetches from a broker that lost its topics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Headers, Message};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{Shared, base_config, drop_off_runtime};
+use crate::events::{EventRecord, Handler, deliver};
+
+enum End {
+    Shutdown,
+    Rebuild(String),
+}
+
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    group: String,
+    topics: Vec<String>,
+    handler: Arc<dyn Handler>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut healthy = shared.healthy.subscribe();
+    let mut generations = shared.generation.subscribe();
+    let mut seen = 0;
+    loop {
+        // Only after a probe newer than the last teardown found the brokers and every topic.
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            waited = healthy.wait_for(|n| *n > seen) => { waited?; }
+        }
+        let generation = *generations.borrow_and_update();
+        let consumer: StreamConsumer = base_config(&shared.settings)
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set(
+                "session.timeout.ms",
+                shared.settings.session_timeout_ms.to_string(),
+            )
+            .create()
+            .with_context(|| format!("cannot create Kafka consumer {group}"))?;
+        let subscribed: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&subscribed)
+            .with_context(|| format!("cannot subscribe {group} to {topics:?}"))?;
+        tracing::debug!(group, generation, "Kafka consumer started");
+        let end = consume(
+            &shared,
+            &consumer,
+            &group,
+            &mut generations,
+            handler.as_ref(),
+            &shutdown,
+        )
+        .await;
+        seen = *healthy.borrow();
+        // Stop fetching at once; destroying the client (leaving the group) may take a while.
+        if let Ok(assigned) = consumer.assignment() {
+            let _ = consumer.pause(&assigned);
+        }
+        drop_off_runtime(Some(consumer));
+        match end {
+            End::Shutdown => return Ok(()),
+            End::Rebuild(why) => {
+                tracing::info!(group, reason = %why, "Kafka consumer retired; rebuilding")
+            }
+        }
+    }
+}
+
+async fn consume(
+    shared: &Shared,
+    consumer: &StreamConsumer,
+    group: &str,
+    generations: &mut tokio::sync::watch::Receiver<u64>,
+    handler: &dyn Handler,
+    shutdown: &CancellationToken,
+) -> End {
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.cancelled() => return End::Shutdown,
+            _ = generations.changed() => return End::Rebuild("new client generation".to_owned()),
+            message = consumer.recv() => message,
+        };
+        let message = match message {
+            Ok(m) => m,
+            Err(KafkaError::MessageConsumption(code)) if brokers_lost(code) => {
+                shared.report_outage();
+                return End::Rebuild(code.to_string());
+            }
+            Err(e) => {
+                tracing::warn!(group, error = %e, "Kafka consumer error");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return End::Shutdown,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+                continue;
+            }
+        };
+        let event = record_of(&message);
+        if !deliver(group, handler, &event, shutdown).await {
+            return End::Shutdown;
+        }
+        // Commit after the side effect: a crash before the commit lands redelivers, and the
+        // handler's dedup makes that harmless. Async: a sync commit would block a runtime thread
+        // for as long as the broker is unreachable.
+        if let Err(e) = consumer.commit_message(&message, CommitMode::Async) {
+            tracing::warn!(group, error = %e, "offset commit failed; the event may be redelivered");
+        }
+    }
+}
+
+/// Errors after which this consumer must not fetch again: the brokers went away (they may come
+/// back without their data) or the topic is gone (it may come back with a new id).
+fn brokers_lost(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::UnknownTopic
+            | RDKafkaErrorCode::UnknownPartition
+            | RDKafkaErrorCode::UnknownTopicOrPartition
+            | RDKafkaErrorCode::UnknownTopicId
+    )
+}
+
+/// Rebuilds the event from a Kafka message. Messages produced by others (no `event-id` header)
+/// get a stable id derived from their position, so dedup still works on redelivery.
+fn record_of<M: Message>(message: &M) -> EventRecord {
+    let header = |name: &str| -> Option<String> {
+        message.headers().and_then(|h| {
+            h.iter()
+                .find(|x| x.key == name)
+                .and_then(|x| x.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        })
+    };
+    let id = header("event-id")
+        .and_then(|v| Uuid::parse_str(&v).ok())
+        .unwrap_or_else(|| {
+            let position = format!(
+                "{}/{}/{}",
+                message.topic(),
+                message.partition(),
+                message.offset()
+            );
+            Uuid::new_v5(&Uuid::NAMESPACE_OID, position.as_bytes())
+        });
+    EventRecord {
+        id,
+        topic: message.topic().to_owned(),
+        key: message
+            .key()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .unwrap_or_default(),
+        event_type: header("event-type").unwrap_or_default(),
+        payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        occurred_at: header("occurred-at")
+            .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(Utc::now),
+    }
+}
