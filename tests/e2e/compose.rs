@@ -26,21 +26,73 @@ fn env_example() -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Replaces `${VAR}` with values from `vars`; panics on an undefined variable.
+/// The variables a deployer ends up with: docker/.env.example, plus the secrets it leaves empty
+/// on purpose (compose refuses to start without them) generated the way its comments say.
+fn deployed_env() -> BTreeMap<String, String> {
+    use base64::Engine;
+    let mut vars = env_example();
+    let kek = vars
+        .entry("PMS_AUTH__KEY_ENCRYPTION_KEY".to_owned())
+        .or_default();
+    if kek.is_empty() {
+        // What `openssl rand -base64 32` gives: 32 random bytes (two v4 UUIDs here).
+        let bytes = [
+            uuid::Uuid::new_v4().into_bytes(),
+            uuid::Uuid::new_v4().into_bytes(),
+        ]
+        .concat();
+        *kek = base64::engine::general_purpose::STANDARD.encode(bytes);
+    }
+    vars
+}
+
+/// `${NAME}`, `${NAME:-default}` and `${NAME:?message}` as compose substitutes them (`:?`
+/// refuses a missing or empty value).
 fn substitute(text: &str, vars: &BTreeMap<String, String>) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let end = rest[start..].find('}').expect("closing brace") + start;
-        let name = &rest[start + 2..end];
-        out.push_str(vars.get(name).unwrap_or_else(|| {
-            panic!("compose.yml uses ${{{name}}}, which docker/.env.example does not define")
-        }));
+        let expr = &rest[start + 2..end];
+        let (name, rule) = match expr.find(':') {
+            Some(i) => (&expr[..i], Some(&expr[i + 1..])),
+            None => (expr, None),
+        };
+        let value = vars.get(name).map(String::as_str);
+        let value = match (rule, value) {
+            (Some(r), Some(v)) if r.starts_with('?') && v.is_empty() => {
+                panic!("compose.yml requires {name} ({}), which is empty", &r[1..])
+            }
+            (Some(r), None | Some("")) if r.starts_with('-') => &r[1..],
+            (_, Some(v)) => v,
+            (_, None) => {
+                panic!("compose.yml uses ${{{name}}}, which docker/.env.example does not define")
+            }
+        };
+        out.push_str(value);
         rest = &rest[end + 1..];
     }
     out.push_str(rest);
     out
+}
+
+#[test]
+fn compose_refuses_to_start_without_a_key_encryption_key() {
+    let text = std::fs::read_to_string(repo().join("docker/compose.yml")).expect("compose.yml");
+    assert!(
+        text.contains("${PMS_AUTH__KEY_ENCRYPTION_KEY:?"),
+        "the signing keys must be sealed in every compose deployment"
+    );
+    assert_eq!(
+        env_example()
+            .get("PMS_AUTH__KEY_ENCRYPTION_KEY")
+            .map(String::as_str),
+        Some(""),
+        "docker/.env.example must not ship a usable key"
+    );
+    let refused = std::panic::catch_unwind(|| substitute(&text, &env_example()));
+    assert!(refused.is_err(), "an empty key must stop the substitution");
 }
 
 pub struct ComposeService {
@@ -54,7 +106,7 @@ pub struct ComposeService {
 /// The PMS services of docker/compose.yml, with variables substituted and merge keys applied.
 pub fn pms_services() -> Vec<ComposeService> {
     let text = std::fs::read_to_string(repo().join("docker/compose.yml")).expect("compose.yml");
-    let text = substitute(&text, &env_example());
+    let text = substitute(&text, &deployed_env());
     let mut doc: serde_norway::Value = serde_norway::from_str(&text).expect("compose.yml is YAML");
     doc.apply_merge().expect("merge keys");
     let services = doc["services"].as_mapping().expect("services");

@@ -279,7 +279,13 @@ async fn tui_login_create_search_live_event_payment_quit() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(tmux.format("#{pane_dead_status}"), "0", "exit status");
+    assert_eq!(
+        tmux.format("#{pane_dead_status}"),
+        "0",
+        "exit status (signal: {:?}); screen:\n{}",
+        tmux.format("#{pane_dead_signal}"),
+        tmux.screen()
+    );
     assert_eq!(
         tmux.format("#{alternate_on}"),
         "0",

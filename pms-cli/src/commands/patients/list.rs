@@ -16,10 +16,15 @@ pub struct ListArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub limit: Option<u32>,
     /// Order: createdAt, -createdAt, name, -name.
-    #[arg(long, value_name = "FIELD")]
+    #[arg(long, value_name = "FIELD", allow_hyphen_values = true)]
     pub sort: Option<String>,
-    /// Start at this page (the cursor printed by a previous list).
-    #[arg(long, value_name = "CURSOR", conflicts_with = "all")]
+    /// Start at this page (the cursor printed by a previous list; opaque, may begin with `-`).
+    #[arg(
+        long,
+        value_name = "CURSOR",
+        conflicts_with = "all",
+        allow_hyphen_values = true
+    )]
     pub cursor: Option<String>,
     /// Fetch every page.
     #[arg(long)]
