@@ -111,7 +111,15 @@ fn check_alive(name: &str, process: &mut ServerProcess, pid: u32, round: usize) 
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         );
     }
-    assert_eq!(process.pid(), pid, "{name} keeps its pid");
+    // Read from outside the handle: the kernel still runs that pid, and it is still pms-server
+    // (not a restarted or re-executed process).
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .unwrap_or_else(|e| panic!("{name}: pid {pid} is gone ({e})"));
+    assert!(
+        exe.file_name().is_some_and(|n| n == "pms-server"),
+        "{name}: pid {pid} now runs {}",
+        exe.display()
+    );
 }
 
 /// Every created patient (and every listed one) converged exactly once.

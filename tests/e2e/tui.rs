@@ -279,6 +279,18 @@ async fn tui_login_create_search_live_event_payment_quit() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // tmux marks the pane dead when its terminal closes and learns the exit status when it
+    // reaps the process, a moment later on a busy machine: wait for one of the two.
+    while tmux
+        .format("#{pane_dead_status}#{pane_dead_signal}")
+        .is_empty()
+    {
+        assert!(
+            started_quit.elapsed() < WAIT,
+            "tmux never reported how pms-tui ended"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(
         tmux.format("#{pane_dead_status}"),
         "0",

@@ -35,6 +35,14 @@ impl<'a> Auth<'a> {
         }
     }
 
+    /// The auth API through the gateway, as clients (and proxies in front of it) reach it.
+    fn through_gateway(app: &'a TestApp) -> Auth<'a> {
+        Auth {
+            app,
+            base: format!("{}/auth", app.base),
+        }
+    }
+
     fn get(&self, path: &str, token: Option<&str>) -> RequestBuilder {
         let request = self.app.client.get(format!("{}{path}", self.base));
         match token {
