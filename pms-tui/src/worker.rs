@@ -289,7 +289,10 @@ fn reqwest_get() -> reqwest::Method {
 /// A next-page link is followed only on the server the session belongs to: a link elsewhere
 /// would carry the bearer token to another host.
 fn same_server(client: &ApiClient, link: &str) -> Result<(), Error> {
-    if link.starts_with('/') || link.starts_with(&format!("{}/", client.base())) {
+    // Parsed origins (scheme, host, port), never string prefixes: `http://127.0.0.1:4004` is
+    // not a prefix test away from `http://127.0.0.1:40041` or `//evil.example`.
+    let resolved = client.base_url().join(link).map(|u| u.to_string());
+    if resolved.is_ok_and(|url| client.is_own_origin(&url)) {
         Ok(())
     } else {
         Err(Error::Other(format!(
@@ -320,10 +323,17 @@ async fn follow(client: ApiClient, tx: UnboundedSender<Action>) {
                 }));
                 let mut parser = SseParser::default();
                 let mut response = response;
+                let mut reauthenticate = false;
                 loop {
                     match response.chunk().await {
                         Ok(Some(chunk)) => {
                             for event in parser.push(&chunk) {
+                                if event.event == "reauthenticate" {
+                                    // The server ends the stream when the access token expired
+                                    // or was revoked: renew the session and resume where we were.
+                                    reauthenticate = true;
+                                    continue;
+                                }
                                 if let Some(id) = &event.id {
                                     last_id = Some(id.clone());
                                 }
@@ -336,6 +346,13 @@ async fn follow(client: ApiClient, tx: UnboundedSender<Action>) {
                                 }
                             }
                         }
+                        Ok(None) if reauthenticate => match client.reauthenticate().await {
+                            Ok(()) => break "session renewed".to_owned(),
+                            Err(error) => {
+                                let _ = tx.send(Action::Failed { op: Op::Me, error });
+                                return;
+                            }
+                        },
                         Ok(None) => break "the server closed the stream".to_owned(),
                         Err(e) => break format!("stream error: {e}"),
                     }
