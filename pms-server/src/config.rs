@@ -296,7 +296,7 @@ impl Default for Settings {
                 ssl_key_password: None,
             },
             events: EventsSettings {
-                outbox_retention_secs: 3600,
+                outbox_retention_secs: 120,
                 log_retention_secs: 3600,
             },
         }
@@ -779,7 +779,7 @@ ssl_key_location = ""
 [events]
 # Published outbox rows are deleted this long after publication (0: at once). Keep it at least
 # kafka.replay_window_secs so events can be republished after a broker lost its data.
-outbox_retention_secs = 3600
+outbox_retention_secs = 120
 # Embedded event log rows are deleted once every consumer group has consumed them and they are
 # older than this.
 log_retention_secs = 3600
