@@ -282,23 +282,7 @@ impl EmbeddedLog {
     /// Deletes the events every registered consumer group has consumed that were appended at
     /// least `retention` ago (nothing while no group is registered); returns how many.
     pub async fn prune(&self, retention: Duration) -> Result<u64, sqlx::Error> {
-        let cutoff = chrono::Duration::from_std(retention)
-            .ok()
-            .and_then(|r| Utc::now().checked_sub_signed(r))
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let done = match &self.db {
-            Db::Postgres(pool) => sqlx::query(PRUNE)
-                .bind(cutoff)
-                .execute(pool)
-                .await?
-                .rows_affected(),
-            Db::Sqlite(pool) => sqlx::query(PRUNE)
-                .bind(cutoff)
-                .execute(pool)
-                .await?
-                .rows_affected(),
-        };
-        Ok(done)
+        super::outbox::delete_older_than(&self.db, PRUNE, retention).await
     }
 
     /// Rows in the log (a test hook for retention).

@@ -123,23 +123,32 @@ pub async fn backlog(db: &Db) -> Result<i64, sqlx::Error> {
 
 /// Deletes rows published at least `retention` ago; returns how many.
 pub async fn prune(db: &Db, retention: std::time::Duration) -> Result<u64, sqlx::Error> {
+    delete_older_than(db, PRUNE, retention).await
+}
+
+/// Runs `sql` — a DELETE whose one bind is a cutoff time — for rows older than `retention`;
+/// returns how many went. Shared by the outbox and the embedded log.
+pub(crate) async fn delete_older_than(
+    db: &Db,
+    sql: &'static str,
+    retention: std::time::Duration,
+) -> Result<u64, sqlx::Error> {
     let cutoff = chrono::Duration::from_std(retention)
         .ok()
         .and_then(|r| Utc::now().checked_sub_signed(r))
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let done = match db {
-        Db::Postgres(pool) => sqlx::query(PRUNE)
+    Ok(match db {
+        Db::Postgres(pool) => sqlx::query(sql)
             .bind(cutoff)
             .execute(pool)
             .await?
             .rows_affected(),
-        Db::Sqlite(pool) => sqlx::query(PRUNE)
+        Db::Sqlite(pool) => sqlx::query(sql)
             .bind(cutoff)
             .execute(pool)
             .await?
             .rows_affected(),
-    };
-    Ok(done)
+    })
 }
 
 /// Marks rows published since `since` unpublished again (the relay sends them once more);

@@ -425,31 +425,6 @@ pub async fn the_signing_key_is_created_once(store: &dyn AuthStore) {
     assert_eq!(again.jwks.keys[0].x, a.jwks.keys[0].x);
 }
 
-/// Expands each check into a SQLite and a PostgreSQL test.
-macro_rules! conformance {
-    ($($check:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    let (store, _dir) = crate::auth::store::testing::sqlite_store().await;
-                    super::$check(&*store).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    let url = crate::store::testing::fresh_postgres_url().await;
-                    let store = crate::auth::store::testing::postgres_store(&url).await;
-                    super::$check(&*store).await;
-                }
-            )*
-        }
-    };
-}
-
 conformance!(
     users_are_created_found_listed_and_unique_by_email,
     the_first_user_is_created_only_once,

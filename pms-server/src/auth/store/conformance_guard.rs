@@ -288,30 +288,6 @@ pub async fn signing_keys_are_sealed_with_the_kek_and_rotate(store: &dyn AuthSto
     assert_eq!(store.signing_keys().await.expect("keys").len(), 1);
 }
 
-macro_rules! conformance {
-    ($($check:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    let (store, _dir) = crate::auth::store::testing::sqlite_store().await;
-                    super::$check(&*store).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    let url = crate::store::testing::fresh_postgres_url().await;
-                    let store = crate::auth::store::testing::postgres_store(&url).await;
-                    super::$check(&*store).await;
-                }
-            )*
-        }
-    };
-}
-
 conformance!(
     disable_role_and_password_changes_revoke_by_epoch,
     logout_and_reuse_revoke_the_session,

@@ -9,6 +9,33 @@ mod guard;
 mod rows;
 mod sql;
 
+/// Expands each check of a conformance module into a SQLite and a PostgreSQL test (textual
+/// scope: visible in the modules declared below).
+#[cfg(test)]
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let (store, _dir) = crate::auth::store::testing::sqlite_store().await;
+                    super::$check(&*store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let url = crate::store::testing::fresh_postgres_url().await;
+                    let store = crate::auth::store::testing::postgres_store(&url).await;
+                    super::$check(&*store).await;
+                }
+            )*
+        }
+    };
+}
+
 #[cfg(test)]
 mod conformance;
 #[cfg(test)]
