@@ -179,12 +179,15 @@ async fn tui_login_create_search_live_event_payment_quit() {
     tmux.keys(&["/"]);
     tmux.type_text(&name);
     tmux.keys(&["Enter"]);
+    // The list already shows the new patient before the search answers: wait for the search's
+    // own header, not just a matching row.
+    let searched = format!("search: “{name}”");
     let screen = tmux
         .wait_for("the search result", |s| {
-            s.contains("1 loaded") && s.contains(&name)
+            s.contains(&searched) && s.contains("1 loaded") && s.contains(&name)
         })
         .await;
-    assert!(screen.contains(&format!("search: “{name}”")), "{screen}");
+    assert!(screen.contains(&searched), "{screen}");
 
     // The live event for that patient on the Events tab.
     let admin = server.admin_client().await;
