@@ -7,8 +7,8 @@ use pms_cli::Error;
 use pms_cli::api::Page;
 use pms_proto::rest::{
     AnalyticsSummary, AuditEntry, BillingAccount, CreateInvoiceRequest, CreatePaymentRequest,
-    Invoice, Patient, PatientRequest, PatientVersion, Payment, RegistrationBucket, Role,
-    StoredEvent, User,
+    CreateUserRequest, Invoice, Patient, PatientRequest, PatientVersion, Payment,
+    RegistrationBucket, Role, StoredEvent, UpdateUserRequest, User,
 };
 use uuid::Uuid;
 
@@ -139,7 +139,19 @@ pub enum Request {
         bucket: Bucket,
     },
     Users,
-    Audit,
+    /// The audit log, for one patient or all.
+    Audit {
+        patient: Option<Uuid>,
+    },
+    /// `POST /auth/users`.
+    CreateUser {
+        body: CreateUserRequest,
+    },
+    /// `PATCH /auth/users/{id}`: role or disabled.
+    UpdateUser {
+        id: Uuid,
+        body: UpdateUserRequest,
+    },
     /// Start following the live event stream.
     Stream,
 }
@@ -161,6 +173,7 @@ pub enum Op {
     Registrations,
     Users,
     Audit,
+    SaveUser,
 }
 
 /// One thing that happened.
@@ -227,6 +240,8 @@ pub enum Action {
     RegistrationsLoaded(Vec<RegistrationBucket>),
     UsersLoaded(Vec<User>),
     AuditLoaded(Vec<AuditEntry>),
+    /// A user was created or changed.
+    UserSaved(Box<User>),
     Stream(StreamUpdate),
     Failed {
         op: Op,

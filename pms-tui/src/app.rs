@@ -104,6 +104,8 @@ impl App {
                 Mode::Text
             }
             Tab::Billing if self.billing.confirm_void.is_some() => Mode::Confirm,
+            Tab::Admin if self.admin.confirm_toggle.is_some() => Mode::Confirm,
+            Tab::Admin if self.admin.form.is_some() => Mode::Text,
             Tab::Billing
                 if self.billing.payment.is_some() || self.billing.invoice_form.is_some() =>
             {
@@ -216,7 +218,9 @@ impl App {
             Tab::Admin if self.is_admin() && !self.admin.loaded && !self.admin.loading => {
                 self.admin.loading = true;
                 self.requests.push(Request::Users);
-                self.requests.push(Request::Audit);
+                self.requests.push(Request::Audit {
+                    patient: self.admin.filter.patient,
+                });
             }
             _ => {}
         }
@@ -253,6 +257,9 @@ impl App {
                     }
                 }
                 Tab::Events => self.events.detail = false,
+                Tab::Admin if self.admin.confirm_toggle.take().is_none() => {
+                    self.admin.form = None;
+                }
                 _ => {}
             }
         }
@@ -271,6 +278,8 @@ impl App {
             payment.input(c);
         } else if let Some(form) = &mut self.billing.invoice_form {
             form.input(c);
+        } else if let Some(form) = &mut self.admin.form {
+            form.input(c);
         }
     }
 
@@ -286,6 +295,8 @@ impl App {
         } else if let Some(payment) = &mut self.billing.payment {
             payment.backspace();
         } else if let Some(form) = &mut self.billing.invoice_form {
+            form.backspace();
+        } else if let Some(form) = &mut self.admin.form {
             form.backspace();
         }
     }
@@ -303,6 +314,8 @@ impl App {
             payment.next_field();
         } else if let Some(form) = &mut self.billing.invoice_form {
             form.next_field();
+        } else if let Some(form) = &mut self.admin.form {
+            form.next_field(forward);
         } else if self.tab == Tab::Admin {
             self.admin.focus = 1 - self.admin.focus;
         }
@@ -329,10 +342,22 @@ impl App {
             if let Some(r) = payment.submit() {
                 self.requests.push(r);
             }
-        } else if let Some(form) = &mut self.billing.invoice_form
-            && let Some(r) = form.submit()
-        {
-            self.requests.push(r);
+        } else if let Some(form) = &mut self.billing.invoice_form {
+            if let Some(r) = form.submit() {
+                self.requests.push(r);
+            }
+        } else if let Some(form) = &mut self.admin.form {
+            match form.submit() {
+                Some(Ok(r)) => self.requests.push(r),
+                Some(Err(filter)) => {
+                    self.admin.form = None;
+                    self.admin.audit_cursor = Default::default();
+                    let patient = filter.patient;
+                    self.admin.filter = filter;
+                    self.requests.push(Request::Audit { patient });
+                }
+                None => {}
+            }
         }
         None
     }
@@ -383,6 +408,13 @@ impl App {
             Op::Summary | Op::Registrations => {
                 self.analytics.loading = false;
                 self.analytics.error = Some(text.clone());
+            }
+            Op::SaveUser => {
+                if let Some(form) = &mut self.admin.form {
+                    form.sending = false;
+                    form.error = Some(format!("✗ {text}"));
+                    return;
+                }
             }
             Op::Users | Op::Audit => {
                 self.admin.loading = false;

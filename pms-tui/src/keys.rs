@@ -73,8 +73,16 @@ pub const HELP: &[Binding] = &[
         "Billing",
     ),
     b("b", "chart by day / week / month", "Analytics"),
-    b("t", "filter by event type", "Events"),
-    b("Space", "pause / resume the live stream", "Events"),
+    b(
+        "n e d /",
+        "new user, role, disable (asks), audit filter",
+        "Admin",
+    ),
+    b(
+        "t / Space",
+        "type filter / pause-resume the live stream",
+        "Events",
+    ),
     b("y / n", "confirm / cancel", "questions"),
 ];
 
@@ -121,6 +129,8 @@ pub fn map(key: KeyEvent, mode: Mode) -> Option<Action> {
             KeyCode::PageUp => Some(Action::PageUp),
             KeyCode::PageDown => Some(Action::PageDown),
             KeyCode::Enter => Some(Action::Open),
+            // Admin: switches between the users and the audit list.
+            KeyCode::Tab => Some(Action::NextField),
             KeyCode::Char('/') => Some(Action::StartSearch),
             KeyCode::Char('s') => Some(Action::CycleSort),
             KeyCode::Char('n') => Some(Action::NewPatient),

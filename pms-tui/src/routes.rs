@@ -4,7 +4,9 @@
 use crate::action::{Action, Request, Tab};
 use crate::app::App;
 use crate::components::TextField;
+use crate::components::admin_form::{AdminForm, AdminFormKind};
 use crate::components::patient_form::PatientForm;
+use pms_proto::rest::UpdateUserRequest;
 
 /// Applies a tab-specific action.
 pub fn route(app: &mut App, action: Action) {
@@ -21,6 +23,22 @@ pub fn route(app: &mut App, action: Action) {
         }
         Action::Open => open(app),
         Action::Refresh => refresh(app),
+        Action::StartSearch if app.tab == Tab::Admin && app.is_admin() => {
+            app.admin.form = Some(AdminForm::audit_filter(&app.admin.filter));
+        }
+        Action::NewPatient if app.tab == Tab::Admin && app.is_admin() => {
+            app.admin.form = Some(AdminForm::new_user());
+        }
+        Action::EditPatient if app.tab == Tab::Admin => {
+            if let Some(u) = app.admin.selected_user() {
+                app.admin.form = Some(AdminForm::role(u.id, u.email.clone(), u.role));
+            }
+        }
+        Action::DeletePatient if app.tab == Tab::Admin => {
+            if let Some(u) = app.admin.selected_user() {
+                app.admin.confirm_toggle = Some((u.id, u.email.clone(), !u.disabled));
+            }
+        }
         Action::StartSearch if app.tab == Tab::Patients && app.patients.form.is_none() => {
             app.patients.search = Some(TextField::with(app.patients.query.clone()));
         }
@@ -53,6 +71,15 @@ pub fn route(app: &mut App, action: Action) {
             }
         }
         Action::Confirm => {
+            if let Some((id, _, disable)) = app.admin.confirm_toggle.take() {
+                app.requests.push(Request::UpdateUser {
+                    id,
+                    body: UpdateUserRequest {
+                        role: None,
+                        disabled: Some(disable),
+                    },
+                });
+            }
             if let Some((id, _)) = app.patients.confirm_delete.take() {
                 app.requests.push(Request::DeletePatient { id });
             }
@@ -188,6 +215,29 @@ pub fn route(app: &mut App, action: Action) {
             app.admin.loaded = true;
         }
         Action::AuditLoaded(audit) => app.admin.audit = audit,
+        Action::UserSaved(user) => {
+            let created = matches!(
+                app.admin.form.as_ref().map(|f| &f.kind),
+                Some(AdminFormKind::NewUser)
+            );
+            app.admin.form = None;
+            let what = if created {
+                "created".to_owned()
+            } else if user.disabled {
+                "disabled".to_owned()
+            } else {
+                format!("is {} and active", user.role)
+            };
+            app.note(format!("✓ user {} {what}", user.email));
+            match app.admin.users.iter_mut().find(|u| u.id == user.id) {
+                Some(u) => *u = *user,
+                None => app.admin.users.push(*user),
+            }
+            // The change is audited: show it.
+            app.requests.push(Request::Audit {
+                patient: app.admin.filter.patient,
+            });
+        }
         Action::Stream(update) => app.events.on_stream(update),
         _ => {}
     }
@@ -273,7 +323,9 @@ fn refresh(app: &mut App) {
         Tab::Admin if app.is_admin() => {
             app.admin.loading = true;
             app.requests.push(Request::Users);
-            app.requests.push(Request::Audit);
+            app.requests.push(Request::Audit {
+                patient: app.admin.filter.patient,
+            });
         }
         _ => {}
     }

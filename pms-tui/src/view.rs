@@ -131,6 +131,6 @@ fn hints(app: &App) -> &'static str {
         Tab::Billing => "Enter invoices  p pay  c new  i issue  v void  Esc back  ? help",
         Tab::Analytics => "b day/week/month  r reload  ? help  q quit",
         Tab::Events => "Space pause  t type  Enter detail  ? help  q quit",
-        Tab::Admin => "Tab switch list  r reload  ? help  q quit",
+        Tab::Admin => "Tab list  n user  e role  d disable  / filter  ? help",
     }
 }

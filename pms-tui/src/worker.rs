@@ -274,11 +274,21 @@ async fn execute(client: Option<ApiClient>, request: Request) -> Action {
             .await
             .map(Action::UsersLoaded)
             .unwrap_or_else(failed(Op::Users)),
-        Request::Audit => client
-            .audit(None, Some(200), false)
+        Request::Audit { patient } => client
+            .audit(patient, Some(200), false)
             .await
             .map(|page| Action::AuditLoaded(page.items))
             .unwrap_or_else(failed(Op::Audit)),
+        Request::CreateUser { body } => client
+            .create_user(&body)
+            .await
+            .map(|u| Action::UserSaved(Box::new(u)))
+            .unwrap_or_else(failed(Op::SaveUser)),
+        Request::UpdateUser { id, body } => client
+            .update_user(id, &body)
+            .await
+            .map(|u| Action::UserSaved(Box::new(u)))
+            .unwrap_or_else(failed(Op::SaveUser)),
     }
 }
 

@@ -4,6 +4,7 @@
 //! window, popup placement, and how an error reads in the TUI.
 
 pub mod admin;
+pub mod admin_form;
 pub mod analytics;
 pub mod billing;
 pub mod events;
