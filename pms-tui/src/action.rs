@@ -7,8 +7,8 @@ use pms_cli::Error;
 use pms_cli::api::Page;
 use pms_proto::rest::{
     AnalyticsSummary, AuditEntry, BillingAccount, CreateInvoiceRequest, CreatePaymentRequest,
-    CreateUserRequest, Invoice, Patient, PatientRequest, PatientVersion, Payment,
-    RegistrationBucket, Role, StoredEvent, UpdateUserRequest, User,
+    CreateUserRequest, Invoice, Patient, PatientRequest, PatientVersion, Payment, Refund,
+    RefundRequest, RegistrationBucket, Role, StoredEvent, UpdateUserRequest, User,
 };
 use uuid::Uuid;
 
@@ -134,6 +134,16 @@ pub enum Request {
         body: CreatePaymentRequest,
         idempotency_key: String,
     },
+    /// The payments of an invoice, to offer a refund.
+    RefundCandidates {
+        invoice: Uuid,
+        number: String,
+    },
+    Refund {
+        payment: Uuid,
+        body: RefundRequest,
+        idempotency_key: String,
+    },
     Summary,
     Registrations {
         bucket: Bucket,
@@ -174,6 +184,7 @@ pub enum Op {
     Users,
     Audit,
     SaveUser,
+    Refund,
 }
 
 /// One thing that happened.
@@ -210,6 +221,8 @@ pub enum Action {
     Input(char),
     Backspace,
     RecordPayment,
+    /// `f`: refund a payment of the selected invoice.
+    RefundPayment,
     NewInvoice,
     IssueInvoice,
     VoidInvoice,
@@ -236,6 +249,12 @@ pub enum Action {
     },
     PaymentRecorded(Box<Payment>),
     InvoiceChanged(Box<Invoice>),
+    /// The payments of an invoice (answer to `RefundCandidates`).
+    PaymentsLoaded {
+        number: String,
+        payments: Vec<Payment>,
+    },
+    Refunded(Box<Refund>),
     SummaryLoaded(Box<AnalyticsSummary>),
     RegistrationsLoaded(Vec<RegistrationBucket>),
     UsersLoaded(Vec<User>),

@@ -103,7 +103,11 @@ impl App {
             Tab::Patients if self.patients.form.is_some() || self.patients.search.is_some() => {
                 Mode::Text
             }
-            Tab::Billing if self.billing.confirm_void.is_some() => Mode::Confirm,
+            Tab::Billing
+                if self.billing.confirm_void.is_some() || self.billing.refund.is_some() =>
+            {
+                Mode::Confirm
+            }
             Tab::Admin if self.admin.confirm_toggle.is_some() => Mode::Confirm,
             Tab::Admin if self.admin.form.is_some() => Mode::Text,
             Tab::Billing
@@ -251,6 +255,7 @@ impl App {
                     if b.payment.take().is_none()
                         && b.invoice_form.take().is_none()
                         && b.confirm_void.take().is_none()
+                        && b.refund.take().is_none()
                     {
                         b.account = None;
                         b.invoices.clear();
@@ -429,6 +434,12 @@ impl App {
                         format!("✗ {text}")
                     });
                     return;
+                }
+            }
+            Op::Refund => {
+                if let Some(refund) = &mut self.billing.refund {
+                    // Keep the question and its key: `y` retries the same refund.
+                    refund.sending = false;
                 }
             }
             Op::DeletePatient | Op::Me => {}

@@ -63,8 +63,8 @@ pub const HELP: &[Binding] = &[
         "forms",
     ),
     b(
-        "p / c",
-        "pay the invoice / new invoice (one line)",
+        "p / c / f",
+        "pay / new invoice (one line); f refunds",
         "Billing",
     ),
     b(
@@ -137,6 +137,7 @@ pub fn map(key: KeyEvent, mode: Mode) -> Option<Action> {
             KeyCode::Char('e') => Some(Action::EditPatient),
             KeyCode::Char('d') => Some(Action::DeletePatient),
             KeyCode::Char('p') => Some(Action::RecordPayment),
+            KeyCode::Char('f') => Some(Action::RefundPayment),
             KeyCode::Char('c') => Some(Action::NewInvoice),
             KeyCode::Char('i') => Some(Action::IssueInvoice),
             KeyCode::Char('v') => Some(Action::VoidInvoice),

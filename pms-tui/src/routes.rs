@@ -6,6 +6,7 @@ use crate::app::App;
 use crate::components::TextField;
 use crate::components::admin_form::{AdminForm, AdminFormKind};
 use crate::components::patient_form::PatientForm;
+use crate::components::refund::RefundConfirm;
 use pms_proto::rest::UpdateUserRequest;
 
 /// Applies a tab-specific action.
@@ -70,6 +71,11 @@ pub fn route(app: &mut App, action: Action) {
                 app.patients.confirm_delete = Some((p.id, p.name.clone()));
             }
         }
+        Action::Confirm if app.billing.refund.is_some() => {
+            if let Some(r) = app.billing.refund.as_mut().and_then(|r| r.confirm()) {
+                app.requests.push(r);
+            }
+        }
         Action::Confirm => {
             if let Some((id, _, disable)) = app.admin.confirm_toggle.take() {
                 app.requests.push(Request::UpdateUser {
@@ -93,6 +99,36 @@ pub fn route(app: &mut App, action: Action) {
             }
         }
         Action::RecordPayment if app.tab == Tab::Billing => app.billing.open_payment(),
+        Action::RefundPayment if app.tab == Tab::Billing && app.billing.account.is_some() => {
+            if let Some(i) = app
+                .billing
+                .invoices
+                .get(app.billing.invoice_cursor.selected)
+            {
+                app.requests.push(Request::RefundCandidates {
+                    invoice: i.id,
+                    number: i.number.clone(),
+                });
+            }
+        }
+        Action::PaymentsLoaded { number, payments } => {
+            app.billing.refund = RefundConfirm::for_payments(&payments, &number);
+            if app.billing.refund.is_none() {
+                app.note(format!("invoice {number} has no payment left to refund"));
+            }
+        }
+        Action::Refunded(refund) => {
+            app.billing.refund = None;
+            app.note(format!(
+                "✓ refunded {}",
+                crate::money::format(refund.amount, &refund.currency)
+            ));
+            if let Some(account) = app.billing.account {
+                app.billing.invoices_loading = true;
+                app.requests.push(Request::Invoices { account });
+            }
+            app.requests.push(Request::Accounts);
+        }
         Action::NewInvoice if app.tab == Tab::Billing => app.billing.open_invoice_form(),
         Action::IssueInvoice | Action::VoidInvoice if app.tab == Tab::Billing => {
             let verb = if matches!(action, Action::IssueInvoice) {

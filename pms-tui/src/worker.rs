@@ -245,6 +245,20 @@ async fn execute(client: Option<ApiClient>, request: Request) -> Action {
             .await
             .map(|i| Action::InvoiceChanged(Box::new(i)))
             .unwrap_or_else(failed(Op::InvoiceAction)),
+        Request::RefundCandidates { invoice, number } => client
+            .payments(invoice)
+            .await
+            .map(|payments| Action::PaymentsLoaded { number, payments })
+            .unwrap_or_else(failed(Op::Refund)),
+        Request::Refund {
+            payment,
+            body,
+            idempotency_key,
+        } => client
+            .refund(payment, &body, Some(&idempotency_key))
+            .await
+            .map(|r| Action::Refunded(Box::new(r)))
+            .unwrap_or_else(failed(Op::Refund)),
         Request::Summary => client
             .analytics_summary()
             .await

@@ -13,6 +13,7 @@ pub mod invoice_form;
 pub mod login;
 pub mod patient_form;
 pub mod patients;
+pub mod refund;
 
 use pms_cli::Error;
 use pms_cli::error::StatusCode;

@@ -1,0 +1,159 @@
+//! Billing beyond paying: refunding a payment after a question, with one `Idempotency-Key`
+//! per refund kept across retries — through `App::update`, and drawn at 80×24 and 120×40.
+#![allow(clippy::unwrap_used)]
+
+mod fixtures;
+
+use crossterm::event::KeyCode;
+use fixtures::*;
+use pms_cli::Error;
+use pms_proto::rest::{Payment, PaymentMethod, Refund};
+use pms_tui::action::{Action, Op, Request};
+use pms_tui::app::App;
+use pms_tui::keys::Mode;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn payment(n: u128, amount: i64, refunded: i64, day: u32) -> Payment {
+    Payment {
+        id: id(3000 + n),
+        invoice_id: id(2001),
+        account_id: id(1001),
+        amount,
+        currency: "USD".into(),
+        method: PaymentMethod::Card,
+        reference: None,
+        refunded,
+        received_at: at(day),
+    }
+}
+
+/// Billing with account 1 open and one invoice, `f` pressed and the payments answered.
+fn refund_question(w: u16, h: u16) -> App {
+    let mut app = loaded_app(w, h);
+    press(&mut app, key(KeyCode::Char('2')));
+    press(&mut app, key(KeyCode::Enter));
+    app.update(Action::InvoicesLoaded {
+        account: id(1001),
+        invoices: vec![invoice(1)],
+    });
+    app.requests.clear();
+    press(&mut app, key(KeyCode::Char('f')));
+    match app.requests.as_slice() {
+        [Request::RefundCandidates { invoice, number }] => {
+            assert_eq!(*invoice, id(2001));
+            assert!(!number.is_empty());
+        }
+        other => panic!("expected RefundCandidates, got {other:?}"),
+    }
+    app.requests.clear();
+    app.update(Action::PaymentsLoaded {
+        number: "INV-1".into(),
+        payments: vec![
+            payment(1, 5_000, 5_000, 2), // refunded in full already
+            payment(2, 3_000, 1_000, 3),
+        ],
+    });
+    app
+}
+
+#[test]
+fn f_asks_before_refunding_the_rest_of_the_newest_payment() {
+    let mut app = refund_question(80, 24);
+    assert_eq!(app.mode(), Mode::Confirm);
+    let refund = app.billing.refund.as_ref().unwrap();
+    assert_eq!(refund.payment.id, id(3002));
+    assert_eq!(refund.remaining(), 2_000);
+    assert!(app.requests.is_empty(), "nothing moves before y");
+    press(&mut app, key(KeyCode::Char('y')));
+    let first_key = match app.requests.as_slice() {
+        [
+            Request::Refund {
+                payment,
+                body,
+                idempotency_key,
+            },
+        ] => {
+            assert_eq!(*payment, id(3002));
+            assert_eq!(body.amount, Some(2_000));
+            idempotency_key.clone()
+        }
+        other => panic!("expected Refund, got {other:?}"),
+    };
+    app.requests.clear();
+    press(&mut app, key(KeyCode::Char('y')));
+    assert!(
+        app.requests.is_empty(),
+        "a second y while sending sends nothing"
+    );
+    // The answer is lost: `y` again retries with the same key, so it refunds once.
+    app.update(Action::Failed {
+        op: Op::Refund,
+        error: Error::Unreachable {
+            url: "http://127.0.0.1:1".into(),
+            reason: "Connection refused".into(),
+            source: None,
+        },
+    });
+    assert!(app.flash.as_ref().unwrap().error);
+    press(&mut app, key(KeyCode::Char('y')));
+    match app.requests.as_slice() {
+        [
+            Request::Refund {
+                idempotency_key, ..
+            },
+        ] => assert_eq!(*idempotency_key, first_key),
+        other => panic!("expected the same refund, got {other:?}"),
+    }
+    app.requests.clear();
+    app.update(Action::Refunded(Box::new(Refund {
+        id: id(4001),
+        payment_id: id(3002),
+        invoice_id: id(2001),
+        amount: 2_000,
+        currency: "USD".into(),
+        reason: None,
+        created_at: at(4),
+    })));
+    assert!(app.billing.refund.is_none());
+    assert_eq!(app.flash.as_ref().unwrap().text, "✓ refunded 20.00 USD");
+    assert!(matches!(
+        app.requests.as_slice(),
+        [Request::Invoices { .. }, Request::Accounts]
+    ));
+}
+
+#[test]
+fn n_keeps_the_money_and_a_new_question_has_a_new_key() {
+    let mut app = refund_question(80, 24);
+    let key1 = app.billing.refund.as_ref().unwrap().idempotency_key.clone();
+    press(&mut app, key(KeyCode::Char('n')));
+    assert!(app.billing.refund.is_none());
+    assert!(app.requests.is_empty());
+    app.update(Action::PaymentsLoaded {
+        number: "INV-1".into(),
+        payments: vec![payment(2, 3_000, 0, 3)],
+    });
+    assert_ne!(app.billing.refund.as_ref().unwrap().idempotency_key, key1);
+}
+
+#[test]
+fn nothing_to_refund_says_so() {
+    let mut app = loaded_app(80, 24);
+    app.update(Action::PaymentsLoaded {
+        number: "INV-1".into(),
+        payments: vec![payment(1, 5_000, 5_000, 2)],
+    });
+    assert!(app.billing.refund.is_none());
+    assert!(app.flash.as_ref().unwrap().text.contains("no payment left"));
+}
+
+#[test]
+fn snapshot_refund_question() {
+    for (w, h) in [(80, 24), (120, 40)] {
+        let app = refund_question(w, h);
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+        terminal.draw(|frame| app.draw(frame)).unwrap();
+        insta::assert_snapshot!(format!("billing_refund_{w}x{h}"), terminal.backend());
+    }
+}
