@@ -8,7 +8,7 @@ use pms_cli::api::Page;
 use pms_proto::rest::{
     AnalyticsSummary, AuditEntry, BillingAccount, CreateInvoiceRequest, CreatePaymentRequest,
     CreateUserRequest, Invoice, Patient, PatientRequest, PatientVersion, Payment, Refund,
-    RefundRequest, RegistrationBucket, Role, StoredEvent, UpdateUserRequest, User,
+    RefundRequest, RegistrationBucket, Role, Statement, StoredEvent, UpdateUserRequest, User,
 };
 use uuid::Uuid;
 
@@ -144,6 +144,10 @@ pub enum Request {
         body: RefundRequest,
         idempotency_key: String,
     },
+    /// `GET …/accounts/{id}/statement`.
+    Statement {
+        account: Uuid,
+    },
     Summary,
     Registrations {
         bucket: Bucket,
@@ -185,6 +189,7 @@ pub enum Op {
     Audit,
     SaveUser,
     Refund,
+    Statement,
 }
 
 /// One thing that happened.
@@ -223,6 +228,8 @@ pub enum Action {
     RecordPayment,
     /// `f`: refund a payment of the selected invoice.
     RefundPayment,
+    /// `a`: the account statement.
+    ShowStatement,
     NewInvoice,
     IssueInvoice,
     VoidInvoice,
@@ -255,6 +262,7 @@ pub enum Action {
         payments: Vec<Payment>,
     },
     Refunded(Box<Refund>),
+    StatementLoaded(Box<Statement>),
     SummaryLoaded(Box<AnalyticsSummary>),
     RegistrationsLoaded(Vec<RegistrationBucket>),
     UsersLoaded(Vec<User>),

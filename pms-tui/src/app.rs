@@ -256,6 +256,7 @@ impl App {
                         && b.invoice_form.take().is_none()
                         && b.confirm_void.take().is_none()
                         && b.refund.take().is_none()
+                        && b.statement.take().is_none()
                     {
                         b.account = None;
                         b.invoices.clear();
@@ -442,7 +443,7 @@ impl App {
                     refund.sending = false;
                 }
             }
-            Op::DeletePatient | Op::Me => {}
+            Op::DeletePatient | Op::Me | Op::Statement => {}
         }
         self.error(format!("✗ {text}"));
     }

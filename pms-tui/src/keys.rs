@@ -63,8 +63,8 @@ pub const HELP: &[Binding] = &[
         "forms",
     ),
     b(
-        "p / c / f",
-        "pay / new invoice (one line); f refunds",
+        "p c f a",
+        "pay / new invoice; f refund; a statement",
         "Billing",
     ),
     b(
@@ -138,6 +138,7 @@ pub fn map(key: KeyEvent, mode: Mode) -> Option<Action> {
             KeyCode::Char('d') => Some(Action::DeletePatient),
             KeyCode::Char('p') => Some(Action::RecordPayment),
             KeyCode::Char('f') => Some(Action::RefundPayment),
+            KeyCode::Char('a') => Some(Action::ShowStatement),
             KeyCode::Char('c') => Some(Action::NewInvoice),
             KeyCode::Char('i') => Some(Action::IssueInvoice),
             KeyCode::Char('v') => Some(Action::VoidInvoice),

@@ -111,6 +111,16 @@ pub fn route(app: &mut App, action: Action) {
                 });
             }
         }
+        Action::ShowStatement if app.tab == Tab::Billing => {
+            let account = app
+                .billing
+                .account
+                .or_else(|| app.billing.selected_account().map(|a| a.id));
+            if let Some(account) = account {
+                app.requests.push(Request::Statement { account });
+            }
+        }
+        Action::StatementLoaded(statement) => app.billing.statement = Some(*statement),
         Action::PaymentsLoaded { number, payments } => {
             app.billing.refund = RefundConfirm::for_payments(&payments, &number);
             if app.billing.refund.is_none() {

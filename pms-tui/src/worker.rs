@@ -259,6 +259,11 @@ async fn execute(client: Option<ApiClient>, request: Request) -> Action {
             .await
             .map(|r| Action::Refunded(Box::new(r)))
             .unwrap_or_else(failed(Op::Refund)),
+        Request::Statement { account } => client
+            .statement(account)
+            .await
+            .map(|s| Action::StatementLoaded(Box::new(s)))
+            .unwrap_or_else(failed(Op::Statement)),
         Request::Summary => client
             .analytics_summary()
             .await

@@ -7,7 +7,7 @@ mod fixtures;
 use crossterm::event::KeyCode;
 use fixtures::*;
 use pms_cli::Error;
-use pms_proto::rest::{Payment, PaymentMethod, Refund};
+use pms_proto::rest::{Payment, PaymentMethod, Refund, Statement};
 use pms_tui::action::{Action, Op, Request};
 use pms_tui::app::App;
 use pms_tui::keys::Mode;
@@ -155,5 +155,62 @@ fn snapshot_refund_question() {
         let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
         terminal.draw(|frame| app.draw(frame)).unwrap();
         insta::assert_snapshot!(format!("billing_refund_{w}x{h}"), terminal.backend());
+    }
+}
+
+fn statement() -> Statement {
+    serde_json::from_value(serde_json::json!({
+        "accountId": id(1001),
+        "currency": "USD",
+        "invoiced": 12500, "paid": 3000, "refunded": 1000, "balance": 10500,
+        "entries": [
+            {"seq": 1, "occurredAt": "2026-11-02T09:30:00Z", "kind": "INVOICE_ISSUED",
+             "invoiceId": id(2001), "invoiceNumber": "INV-000001", "amount": 12500, "balance": 12500},
+            {"seq": 2, "occurredAt": "2026-11-03T09:30:00Z", "kind": "PAYMENT",
+             "invoiceId": id(2001), "invoiceNumber": "INV-000001", "paymentId": id(3002),
+             "amount": -3000, "balance": 9500},
+            {"seq": 3, "occurredAt": "2026-11-04T09:30:00Z", "kind": "REFUND",
+             "invoiceId": id(2001), "invoiceNumber": "INV-000001", "paymentId": id(3002),
+             "refundId": id(4001), "amount": 1000, "balance": 10500}
+        ]
+    }))
+    .unwrap_or_else(|e| panic!("statement fixture does not match Statement: {e}"))
+}
+
+fn statement_open(w: u16, h: u16) -> App {
+    let mut app = loaded_app(w, h);
+    press(&mut app, key(KeyCode::Char('2')));
+    app.requests.clear();
+    press(&mut app, key(KeyCode::Char('a')));
+    match app.requests.as_slice() {
+        [Request::Statement { account }] => assert_eq!(*account, id(1001)),
+        other => panic!("expected Statement for the selected account, got {other:?}"),
+    }
+    app.requests.clear();
+    app.update(Action::StatementLoaded(Box::new(statement())));
+    app
+}
+
+#[test]
+fn a_shows_the_statement_and_esc_closes_it() {
+    let mut app = statement_open(80, 24);
+    let s = app.billing.statement.as_ref().unwrap();
+    assert_eq!(s.entries.len(), 3);
+    assert_eq!(s.balance, 10_500);
+    press(&mut app, key(KeyCode::Esc));
+    assert!(app.billing.statement.is_none());
+    assert!(
+        app.billing.account.is_none(),
+        "Esc closes the statement only"
+    );
+}
+
+#[test]
+fn snapshot_statement() {
+    for (w, h) in [(80, 24), (120, 40)] {
+        let app = statement_open(w, h);
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+        terminal.draw(|frame| app.draw(frame)).unwrap();
+        insta::assert_snapshot!(format!("billing_statement_{w}x{h}"), terminal.backend());
     }
 }

@@ -118,6 +118,8 @@ pub struct BillingView {
     pub confirm_void: Option<(Uuid, String)>,
     /// The refund question, once the invoice's payments are in.
     pub refund: Option<super::refund::RefundConfirm>,
+    /// The open account statement.
+    pub statement: Option<pms_proto::rest::Statement>,
 }
 
 impl BillingView {
@@ -216,6 +218,9 @@ impl BillingView {
         }
         if let Some(form) = &self.invoice_form {
             form.draw(frame, area, theme);
+        }
+        if let Some(statement) = &self.statement {
+            super::statement::draw(statement, frame, area, theme);
         }
         if let Some(refund) = &self.refund {
             refund.draw(frame, area, theme);

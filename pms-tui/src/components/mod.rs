@@ -14,6 +14,7 @@ pub mod login;
 pub mod patient_form;
 pub mod patients;
 pub mod refund;
+pub mod statement;
 
 use pms_cli::Error;
 use pms_cli::error::StatusCode;
