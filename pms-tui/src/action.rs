@@ -226,6 +226,9 @@ pub enum Action {
     Input(char),
     Backspace,
     RecordPayment,
+    /// `Ctrl-N` / `Ctrl-D` in the invoice editor.
+    AddLine,
+    RemoveLine,
     /// `f`: refund a payment of the selected invoice.
     RefundPayment,
     /// `a`: the account statement.

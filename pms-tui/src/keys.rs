@@ -58,8 +58,8 @@ pub const HELP: &[Binding] = &[
     b("n / e", "new / edit patient (form)", "Patients"),
     b("d", "delete patient (asks first)", "Patients"),
     b(
-        "Tab / Ctrl-S",
-        "next field / submit (Shift-Tab, Enter)",
+        "Tab/Ctrl-S",
+        "next field / submit; Ctrl-N/D add/drop line",
         "forms",
     ),
     b(
@@ -96,6 +96,8 @@ pub fn map(key: KeyEvent, mode: Mode) -> Option<Action> {
         return match key.code {
             KeyCode::Char('c') => Some(Action::Quit),
             KeyCode::Char('s') if mode == Mode::Text => Some(Action::Submit),
+            KeyCode::Char('n') if mode == Mode::Text => Some(Action::AddLine),
+            KeyCode::Char('d') if mode == Mode::Text => Some(Action::RemoveLine),
             _ => None,
         };
     }

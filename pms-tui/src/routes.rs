@@ -99,6 +99,15 @@ pub fn route(app: &mut App, action: Action) {
             }
         }
         Action::RecordPayment if app.tab == Tab::Billing => app.billing.open_payment(),
+        Action::AddLine | Action::RemoveLine => {
+            if let Some(form) = &mut app.billing.invoice_form {
+                if matches!(action, Action::AddLine) {
+                    form.add_line();
+                } else {
+                    form.remove_line();
+                }
+            }
+        }
         Action::RefundPayment if app.tab == Tab::Billing && app.billing.account.is_some() => {
             if let Some(i) = app
                 .billing

@@ -214,3 +214,78 @@ fn snapshot_statement() {
         insta::assert_snapshot!(format!("billing_statement_{w}x{h}"), terminal.backend());
     }
 }
+
+fn invoice_editor(w: u16, h: u16) -> App {
+    let mut app = loaded_app(w, h);
+    press(&mut app, key(KeyCode::Char('2')));
+    press(&mut app, key(KeyCode::Enter));
+    app.requests.clear();
+    press(&mut app, key(KeyCode::Char('c')));
+    type_text(&mut app, "Consultation");
+    press(&mut app, key(KeyCode::Tab));
+    press(&mut app, key(KeyCode::Tab));
+    type_text(&mut app, "80");
+    press(&mut app, ctrl('n'));
+    type_text(&mut app, "X-ray");
+    press(&mut app, key(KeyCode::Tab));
+    press(&mut app, key(KeyCode::Backspace));
+    type_text(&mut app, "2");
+    press(&mut app, key(KeyCode::Tab));
+    type_text(&mut app, "12.50");
+    app
+}
+
+#[test]
+fn the_invoice_editor_sends_every_line() {
+    let mut app = invoice_editor(80, 24);
+    let form = app.billing.invoice_form.as_ref().unwrap();
+    assert_eq!(form.lines.len(), 2);
+    assert_eq!(form.total(), 8_000 + 2 * 1_250);
+    // A third, empty line is refused with its number, then dropped with Ctrl-D.
+    press(&mut app, ctrl('n'));
+    press(&mut app, key(KeyCode::Enter));
+    assert!(app.requests.is_empty());
+    let form = app.billing.invoice_form.as_ref().unwrap();
+    assert_eq!(
+        form.error.as_deref(),
+        Some("line 3: a description is needed")
+    );
+    assert_eq!(form.focus, 6);
+    press(&mut app, ctrl('d'));
+    assert_eq!(app.billing.invoice_form.as_ref().unwrap().lines.len(), 2);
+    press(&mut app, ctrl('s'));
+    match app.requests.as_slice() {
+        [Request::CreateInvoice { body, .. }] => {
+            let got: Vec<_> = body
+                .lines
+                .iter()
+                .map(|l| (l.description.as_str(), l.quantity, l.unit_price))
+                .collect();
+            assert_eq!(got, [("Consultation", 1, 8_000), ("X-ray", 2, 1_250)]);
+        }
+        other => panic!("expected CreateInvoice, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_last_invoice_line_cannot_be_removed() {
+    let mut app = loaded_app(80, 24);
+    press(&mut app, key(KeyCode::Char('2')));
+    press(&mut app, key(KeyCode::Enter));
+    press(&mut app, key(KeyCode::Char('c')));
+    press(&mut app, ctrl('d'));
+    assert_eq!(app.billing.invoice_form.as_ref().unwrap().lines.len(), 1);
+}
+
+#[test]
+fn snapshot_invoice_editor() {
+    for (w, h) in [(80, 24), (120, 40)] {
+        let app = invoice_editor(w, h);
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+        terminal.draw(|frame| app.draw(frame)).unwrap();
+        insta::assert_snapshot!(
+            format!("billing_invoice_editor_{w}x{h}"),
+            terminal.backend()
+        );
+    }
+}
