@@ -289,3 +289,20 @@ fn snapshot_invoice_editor() {
         );
     }
 }
+
+#[test]
+fn snapshot_invoice_editor_with_more_lines_than_fit() {
+    for (w, h) in [(80, 24), (120, 40)] {
+        let mut app = invoice_editor(w, h);
+        for item in ["Lab", "Dressing", "Follow-up"] {
+            press(&mut app, ctrl('n'));
+            type_text(&mut app, item);
+        }
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+        terminal.draw(|frame| app.draw(frame)).unwrap();
+        insta::assert_snapshot!(
+            format!("billing_invoice_editor_5_lines_{w}x{h}"),
+            terminal.backend()
+        );
+    }
+}

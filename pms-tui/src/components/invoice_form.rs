@@ -144,13 +144,21 @@ impl InvoiceForm {
 
     /// Draws the popup over `area`.
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: Theme) {
-        let height = u16::try_from(self.lines.len() * 4).unwrap_or(32) + 5;
+        // Only the lines that fit (4 rows each, 5 rows of frame and footer), around the focus,
+        // so the footer and errors stay visible on a small screen.
+        let fit = (usize::from(area.height.saturating_sub(5)) / 4).max(1);
+        let shown = self.lines.len().min(fit);
+        let start = (self.focus / 3 + 1).saturating_sub(shown);
+        let height = u16::try_from(shown * 4).unwrap_or(32) + 5;
         let area = popup(area, 60, height);
         frame.render_widget(Clear, area);
         let mut lines: Vec<Line> = Vec::new();
-        for (n, fields) in self.lines.iter().enumerate() {
+        for (n, fields) in self.lines.iter().enumerate().skip(start).take(shown) {
             if self.lines.len() > 1 {
-                lines.push(Line::styled(format!("  line {}", n + 1), theme.dim()));
+                lines.push(Line::styled(
+                    format!("  line {} of {}", n + 1, self.lines.len()),
+                    theme.dim(),
+                ));
             }
             for (i, label) in LABELS.iter().enumerate() {
                 let focused = self.focus == n * 3 + i;
