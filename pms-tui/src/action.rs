@@ -7,8 +7,8 @@ use pms_cli::Error;
 use pms_cli::api::Page;
 use pms_proto::rest::{
     AnalyticsSummary, AuditEntry, BillingAccount, CreateInvoiceRequest, CreatePaymentRequest,
-    Invoice, Patient, PatientRequest, PatientVersion, Payment, RegistrationBucket, Role,
-    StoredEvent, User,
+    CreateUserRequest, Invoice, Patient, PatientRequest, PatientVersion, Payment, Refund,
+    RefundRequest, RegistrationBucket, Role, Statement, StoredEvent, UpdateUserRequest, User,
 };
 use uuid::Uuid;
 
@@ -134,12 +134,38 @@ pub enum Request {
         body: CreatePaymentRequest,
         idempotency_key: String,
     },
+    /// The payments of an invoice, to offer a refund.
+    RefundCandidates {
+        invoice: Uuid,
+        number: String,
+    },
+    Refund {
+        payment: Uuid,
+        body: RefundRequest,
+        idempotency_key: String,
+    },
+    /// `GET …/accounts/{id}/statement`.
+    Statement {
+        account: Uuid,
+    },
     Summary,
     Registrations {
         bucket: Bucket,
     },
     Users,
-    Audit,
+    /// The audit log, for one patient or all.
+    Audit {
+        patient: Option<Uuid>,
+    },
+    /// `POST /auth/users`.
+    CreateUser {
+        body: CreateUserRequest,
+    },
+    /// `PATCH /auth/users/{id}`: role or disabled.
+    UpdateUser {
+        id: Uuid,
+        body: UpdateUserRequest,
+    },
     /// Start following the live event stream.
     Stream,
 }
@@ -161,6 +187,9 @@ pub enum Op {
     Registrations,
     Users,
     Audit,
+    SaveUser,
+    Refund,
+    Statement,
 }
 
 /// One thing that happened.
@@ -197,6 +226,13 @@ pub enum Action {
     Input(char),
     Backspace,
     RecordPayment,
+    /// `Ctrl-N` / `Ctrl-D` in the invoice editor.
+    AddLine,
+    RemoveLine,
+    /// `f`: refund a payment of the selected invoice.
+    RefundPayment,
+    /// `a`: the account statement.
+    ShowStatement,
     NewInvoice,
     IssueInvoice,
     VoidInvoice,
@@ -223,10 +259,19 @@ pub enum Action {
     },
     PaymentRecorded(Box<Payment>),
     InvoiceChanged(Box<Invoice>),
+    /// The payments of an invoice (answer to `RefundCandidates`).
+    PaymentsLoaded {
+        number: String,
+        payments: Vec<Payment>,
+    },
+    Refunded(Box<Refund>),
+    StatementLoaded(Box<Statement>),
     SummaryLoaded(Box<AnalyticsSummary>),
     RegistrationsLoaded(Vec<RegistrationBucket>),
     UsersLoaded(Vec<User>),
     AuditLoaded(Vec<AuditEntry>),
+    /// A user was created or changed.
+    UserSaved(Box<User>),
     Stream(StreamUpdate),
     Failed {
         op: Op,

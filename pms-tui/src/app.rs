@@ -103,7 +103,13 @@ impl App {
             Tab::Patients if self.patients.form.is_some() || self.patients.search.is_some() => {
                 Mode::Text
             }
-            Tab::Billing if self.billing.confirm_void.is_some() => Mode::Confirm,
+            Tab::Billing
+                if self.billing.confirm_void.is_some() || self.billing.refund.is_some() =>
+            {
+                Mode::Confirm
+            }
+            Tab::Admin if self.admin.confirm_toggle.is_some() => Mode::Confirm,
+            Tab::Admin if self.admin.form.is_some() => Mode::Text,
             Tab::Billing
                 if self.billing.payment.is_some() || self.billing.invoice_form.is_some() =>
             {
@@ -216,7 +222,9 @@ impl App {
             Tab::Admin if self.is_admin() && !self.admin.loaded && !self.admin.loading => {
                 self.admin.loading = true;
                 self.requests.push(Request::Users);
-                self.requests.push(Request::Audit);
+                self.requests.push(Request::Audit {
+                    patient: self.admin.filter.patient,
+                });
             }
             _ => {}
         }
@@ -247,12 +255,17 @@ impl App {
                     if b.payment.take().is_none()
                         && b.invoice_form.take().is_none()
                         && b.confirm_void.take().is_none()
+                        && b.refund.take().is_none()
+                        && b.statement.take().is_none()
                     {
                         b.account = None;
                         b.invoices.clear();
                     }
                 }
                 Tab::Events => self.events.detail = false,
+                Tab::Admin if self.admin.confirm_toggle.take().is_none() => {
+                    self.admin.form = None;
+                }
                 _ => {}
             }
         }
@@ -271,6 +284,8 @@ impl App {
             payment.input(c);
         } else if let Some(form) = &mut self.billing.invoice_form {
             form.input(c);
+        } else if let Some(form) = &mut self.admin.form {
+            form.input(c);
         }
     }
 
@@ -286,6 +301,8 @@ impl App {
         } else if let Some(payment) = &mut self.billing.payment {
             payment.backspace();
         } else if let Some(form) = &mut self.billing.invoice_form {
+            form.backspace();
+        } else if let Some(form) = &mut self.admin.form {
             form.backspace();
         }
     }
@@ -303,6 +320,8 @@ impl App {
             payment.next_field();
         } else if let Some(form) = &mut self.billing.invoice_form {
             form.next_field();
+        } else if let Some(form) = &mut self.admin.form {
+            form.next_field(forward);
         } else if self.tab == Tab::Admin {
             self.admin.focus = 1 - self.admin.focus;
         }
@@ -329,10 +348,22 @@ impl App {
             if let Some(r) = payment.submit() {
                 self.requests.push(r);
             }
-        } else if let Some(form) = &mut self.billing.invoice_form
-            && let Some(r) = form.submit()
-        {
-            self.requests.push(r);
+        } else if let Some(form) = &mut self.billing.invoice_form {
+            if let Some(r) = form.submit() {
+                self.requests.push(r);
+            }
+        } else if let Some(form) = &mut self.admin.form {
+            match form.submit() {
+                Some(Ok(r)) => self.requests.push(r),
+                Some(Err(filter)) => {
+                    self.admin.form = None;
+                    self.admin.audit_cursor = Default::default();
+                    let patient = filter.patient;
+                    self.admin.filter = filter;
+                    self.requests.push(Request::Audit { patient });
+                }
+                None => {}
+            }
         }
         None
     }
@@ -384,6 +415,13 @@ impl App {
                 self.analytics.loading = false;
                 self.analytics.error = Some(text.clone());
             }
+            Op::SaveUser => {
+                if let Some(form) = &mut self.admin.form {
+                    form.sending = false;
+                    form.error = Some(format!("✗ {text}"));
+                    return;
+                }
+            }
             Op::Users | Op::Audit => {
                 self.admin.loading = false;
                 self.admin.error = Some(text.clone());
@@ -399,7 +437,13 @@ impl App {
                     return;
                 }
             }
-            Op::DeletePatient | Op::Me => {}
+            Op::Refund => {
+                if let Some(refund) = &mut self.billing.refund {
+                    // Keep the question and its key: `y` retries the same refund.
+                    refund.sending = false;
+                }
+            }
+            Op::DeletePatient | Op::Me | Op::Statement => {}
         }
         self.error(format!("✗ {text}"));
     }

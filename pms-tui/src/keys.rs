@@ -58,13 +58,13 @@ pub const HELP: &[Binding] = &[
     b("n / e", "new / edit patient (form)", "Patients"),
     b("d", "delete patient (asks first)", "Patients"),
     b(
-        "Tab / Ctrl-S",
-        "next field / submit (Shift-Tab, Enter)",
+        "Tab/Ctrl-S",
+        "next field / submit; Ctrl-N/D add/drop line",
         "forms",
     ),
     b(
-        "p / c",
-        "pay the invoice / new invoice (one line)",
+        "p c f a",
+        "pay / new invoice; f refund; a statement",
         "Billing",
     ),
     b(
@@ -73,8 +73,16 @@ pub const HELP: &[Binding] = &[
         "Billing",
     ),
     b("b", "chart by day / week / month", "Analytics"),
-    b("t", "filter by event type", "Events"),
-    b("Space", "pause / resume the live stream", "Events"),
+    b(
+        "n e d /",
+        "new user, role, disable (asks), audit filter",
+        "Admin",
+    ),
+    b(
+        "t / Space",
+        "type filter / pause-resume the live stream",
+        "Events",
+    ),
     b("y / n", "confirm / cancel", "questions"),
 ];
 
@@ -88,6 +96,8 @@ pub fn map(key: KeyEvent, mode: Mode) -> Option<Action> {
         return match key.code {
             KeyCode::Char('c') => Some(Action::Quit),
             KeyCode::Char('s') if mode == Mode::Text => Some(Action::Submit),
+            KeyCode::Char('n') if mode == Mode::Text => Some(Action::AddLine),
+            KeyCode::Char('d') if mode == Mode::Text => Some(Action::RemoveLine),
             _ => None,
         };
     }
@@ -121,12 +131,16 @@ pub fn map(key: KeyEvent, mode: Mode) -> Option<Action> {
             KeyCode::PageUp => Some(Action::PageUp),
             KeyCode::PageDown => Some(Action::PageDown),
             KeyCode::Enter => Some(Action::Open),
+            // Admin: switches between the users and the audit list.
+            KeyCode::Tab => Some(Action::NextField),
             KeyCode::Char('/') => Some(Action::StartSearch),
             KeyCode::Char('s') => Some(Action::CycleSort),
             KeyCode::Char('n') => Some(Action::NewPatient),
             KeyCode::Char('e') => Some(Action::EditPatient),
             KeyCode::Char('d') => Some(Action::DeletePatient),
             KeyCode::Char('p') => Some(Action::RecordPayment),
+            KeyCode::Char('f') => Some(Action::RefundPayment),
+            KeyCode::Char('a') => Some(Action::ShowStatement),
             KeyCode::Char('c') => Some(Action::NewInvoice),
             KeyCode::Char('i') => Some(Action::IssueInvoice),
             KeyCode::Char('v') => Some(Action::VoidInvoice),

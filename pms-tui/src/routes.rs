@@ -4,7 +4,10 @@
 use crate::action::{Action, Request, Tab};
 use crate::app::App;
 use crate::components::TextField;
+use crate::components::admin_form::{AdminForm, AdminFormKind};
 use crate::components::patient_form::PatientForm;
+use crate::components::refund::RefundConfirm;
+use pms_proto::rest::UpdateUserRequest;
 
 /// Applies a tab-specific action.
 pub fn route(app: &mut App, action: Action) {
@@ -21,6 +24,22 @@ pub fn route(app: &mut App, action: Action) {
         }
         Action::Open => open(app),
         Action::Refresh => refresh(app),
+        Action::StartSearch if app.tab == Tab::Admin && app.is_admin() => {
+            app.admin.form = Some(AdminForm::audit_filter(&app.admin.filter));
+        }
+        Action::NewPatient if app.tab == Tab::Admin && app.is_admin() => {
+            app.admin.form = Some(AdminForm::new_user());
+        }
+        Action::EditPatient if app.tab == Tab::Admin => {
+            if let Some(u) = app.admin.selected_user() {
+                app.admin.form = Some(AdminForm::role(u.id, u.email.clone(), u.role));
+            }
+        }
+        Action::DeletePatient if app.tab == Tab::Admin => {
+            if let Some(u) = app.admin.selected_user() {
+                app.admin.confirm_toggle = Some((u.id, u.email.clone(), !u.disabled));
+            }
+        }
         Action::StartSearch if app.tab == Tab::Patients && app.patients.form.is_none() => {
             app.patients.search = Some(TextField::with(app.patients.query.clone()));
         }
@@ -52,7 +71,21 @@ pub fn route(app: &mut App, action: Action) {
                 app.patients.confirm_delete = Some((p.id, p.name.clone()));
             }
         }
+        Action::Confirm if app.billing.refund.is_some() => {
+            if let Some(r) = app.billing.refund.as_mut().and_then(|r| r.confirm()) {
+                app.requests.push(r);
+            }
+        }
         Action::Confirm => {
+            if let Some((id, _, disable)) = app.admin.confirm_toggle.take() {
+                app.requests.push(Request::UpdateUser {
+                    id,
+                    body: UpdateUserRequest {
+                        role: None,
+                        disabled: Some(disable),
+                    },
+                });
+            }
             if let Some((id, _)) = app.patients.confirm_delete.take() {
                 app.requests.push(Request::DeletePatient { id });
             }
@@ -66,6 +99,55 @@ pub fn route(app: &mut App, action: Action) {
             }
         }
         Action::RecordPayment if app.tab == Tab::Billing => app.billing.open_payment(),
+        Action::AddLine | Action::RemoveLine => {
+            if let Some(form) = &mut app.billing.invoice_form {
+                if matches!(action, Action::AddLine) {
+                    form.add_line();
+                } else {
+                    form.remove_line();
+                }
+            }
+        }
+        Action::RefundPayment if app.tab == Tab::Billing && app.billing.account.is_some() => {
+            if let Some(i) = app
+                .billing
+                .invoices
+                .get(app.billing.invoice_cursor.selected)
+            {
+                app.requests.push(Request::RefundCandidates {
+                    invoice: i.id,
+                    number: i.number.clone(),
+                });
+            }
+        }
+        Action::ShowStatement if app.tab == Tab::Billing => {
+            let account = app
+                .billing
+                .account
+                .or_else(|| app.billing.selected_account().map(|a| a.id));
+            if let Some(account) = account {
+                app.requests.push(Request::Statement { account });
+            }
+        }
+        Action::StatementLoaded(statement) => app.billing.statement = Some(*statement),
+        Action::PaymentsLoaded { number, payments } => {
+            app.billing.refund = RefundConfirm::for_payments(&payments, &number);
+            if app.billing.refund.is_none() {
+                app.note(format!("invoice {number} has no payment left to refund"));
+            }
+        }
+        Action::Refunded(refund) => {
+            app.billing.refund = None;
+            app.note(format!(
+                "✓ refunded {}",
+                crate::money::format(refund.amount, &refund.currency)
+            ));
+            if let Some(account) = app.billing.account {
+                app.billing.invoices_loading = true;
+                app.requests.push(Request::Invoices { account });
+            }
+            app.requests.push(Request::Accounts);
+        }
         Action::NewInvoice if app.tab == Tab::Billing => app.billing.open_invoice_form(),
         Action::IssueInvoice | Action::VoidInvoice if app.tab == Tab::Billing => {
             let verb = if matches!(action, Action::IssueInvoice) {
@@ -188,6 +270,29 @@ pub fn route(app: &mut App, action: Action) {
             app.admin.loaded = true;
         }
         Action::AuditLoaded(audit) => app.admin.audit = audit,
+        Action::UserSaved(user) => {
+            let created = matches!(
+                app.admin.form.as_ref().map(|f| &f.kind),
+                Some(AdminFormKind::NewUser)
+            );
+            app.admin.form = None;
+            let what = if created {
+                "created".to_owned()
+            } else if user.disabled {
+                "disabled".to_owned()
+            } else {
+                format!("is {} and active", user.role)
+            };
+            app.note(format!("✓ user {} {what}", user.email));
+            match app.admin.users.iter_mut().find(|u| u.id == user.id) {
+                Some(u) => *u = *user,
+                None => app.admin.users.push(*user),
+            }
+            // The change is audited: show it.
+            app.requests.push(Request::Audit {
+                patient: app.admin.filter.patient,
+            });
+        }
         Action::Stream(update) => app.events.on_stream(update),
         _ => {}
     }
@@ -273,7 +378,9 @@ fn refresh(app: &mut App) {
         Tab::Admin if app.is_admin() => {
             app.admin.loading = true;
             app.requests.push(Request::Users);
-            app.requests.push(Request::Audit);
+            app.requests.push(Request::Audit {
+                patient: app.admin.filter.patient,
+            });
         }
         _ => {}
     }

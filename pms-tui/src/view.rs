@@ -128,9 +128,9 @@ fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
 fn hints(app: &App) -> &'static str {
     match app.tab {
         Tab::Patients => "/ search  Enter open  n new  e edit  d delete  s sort  ? help  q quit",
-        Tab::Billing => "Enter invoices  p pay  c new  i issue  v void  Esc back  ? help",
+        Tab::Billing => "Enter invoices  p pay  f refund  c new  i issue  v void  ? help",
         Tab::Analytics => "b day/week/month  r reload  ? help  q quit",
         Tab::Events => "Space pause  t type  Enter detail  ? help  q quit",
-        Tab::Admin => "Tab switch list  r reload  ? help  q quit",
+        Tab::Admin => "Tab list  n user  e role  d disable  / filter  ? help",
     }
 }

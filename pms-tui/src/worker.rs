@@ -245,6 +245,25 @@ async fn execute(client: Option<ApiClient>, request: Request) -> Action {
             .await
             .map(|i| Action::InvoiceChanged(Box::new(i)))
             .unwrap_or_else(failed(Op::InvoiceAction)),
+        Request::RefundCandidates { invoice, number } => client
+            .payments(invoice)
+            .await
+            .map(|payments| Action::PaymentsLoaded { number, payments })
+            .unwrap_or_else(failed(Op::Refund)),
+        Request::Refund {
+            payment,
+            body,
+            idempotency_key,
+        } => client
+            .refund(payment, &body, Some(&idempotency_key))
+            .await
+            .map(|r| Action::Refunded(Box::new(r)))
+            .unwrap_or_else(failed(Op::Refund)),
+        Request::Statement { account } => client
+            .statement(account)
+            .await
+            .map(|s| Action::StatementLoaded(Box::new(s)))
+            .unwrap_or_else(failed(Op::Statement)),
         Request::Summary => client
             .analytics_summary()
             .await
@@ -274,11 +293,21 @@ async fn execute(client: Option<ApiClient>, request: Request) -> Action {
             .await
             .map(Action::UsersLoaded)
             .unwrap_or_else(failed(Op::Users)),
-        Request::Audit => client
-            .audit(None, Some(200), false)
+        Request::Audit { patient } => client
+            .audit(patient, Some(200), false)
             .await
             .map(|page| Action::AuditLoaded(page.items))
             .unwrap_or_else(failed(Op::Audit)),
+        Request::CreateUser { body } => client
+            .create_user(&body)
+            .await
+            .map(|u| Action::UserSaved(Box::new(u)))
+            .unwrap_or_else(failed(Op::SaveUser)),
+        Request::UpdateUser { id, body } => client
+            .update_user(id, &body)
+            .await
+            .map(|u| Action::UserSaved(Box::new(u)))
+            .unwrap_or_else(failed(Op::SaveUser)),
     }
 }
 

@@ -1,4 +1,6 @@
 //! The Admin tab (ADMIN only): users and the audit log side by side; `Tab` switches focus.
+//! On users: `n` new user, `e` change role, `d` disable/enable (asks first); `/` filters the
+//! audit log (patient id on the server, action and outcome on the rows).
 
 use pms_proto::rest::{AuditEntry, User};
 use ratatui::Frame;
@@ -7,6 +9,7 @@ use ratatui::text::Span;
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
 
 use super::Cursor;
+use super::admin_form::{AdminForm, AuditFilter, draw_confirm};
 use crate::theme::Theme;
 
 /// State of the Admin tab.
@@ -21,15 +24,39 @@ pub struct AdminView {
     pub loading: bool,
     pub loaded: bool,
     pub error: Option<String>,
+    /// The open popup (new user, role, audit filter).
+    pub form: Option<AdminForm>,
+    /// Disable (true) or enable (false) this user, once confirmed: (id, email, disable).
+    pub confirm_toggle: Option<(uuid::Uuid, String, bool)>,
+    /// The audit filter in force.
+    pub filter: AuditFilter,
 }
 
 impl AdminView {
+    /// The selected user, when the users list has focus.
+    pub fn selected_user(&self) -> Option<&User> {
+        if self.focus == 0 {
+            self.users.get(self.users_cursor.selected)
+        } else {
+            None
+        }
+    }
+
+    /// The audit rows the filter keeps (the patient part is applied by the server).
+    pub fn visible_audit(&self) -> Vec<&AuditEntry> {
+        self.audit
+            .iter()
+            .filter(|a| self.filter.keeps(&a.action, &a.outcome))
+            .collect()
+    }
+
     /// Moves the focused list.
     pub fn move_by(&mut self, down: bool, by: usize) {
+        let audit_len = self.visible_audit().len();
         let (cursor, len) = if self.focus == 0 {
             (&mut self.users_cursor, self.users.len())
         } else {
-            (&mut self.audit_cursor, self.audit.len())
+            (&mut self.audit_cursor, audit_len)
         };
         if down {
             cursor.down(len, by);
@@ -55,7 +82,17 @@ impl AdminView {
         let status = match (&self.error, self.loading) {
             (Some(e), _) => Span::styled(format!("✗ {e}"), theme.error()),
             (None, true) => Span::styled("loading…", theme.warn()),
-            (None, false) => Span::styled("Tab switches list · r reloads", theme.dim()),
+            (None, false) => {
+                let f = self.filter.describe();
+                if f.is_empty() {
+                    Span::styled(
+                        "Tab list · n new user · e role · d disable/enable · / filter audit",
+                        theme.dim(),
+                    )
+                } else {
+                    Span::styled(format!("audit filter: {f} (/ to change)"), theme.warn())
+                }
+            }
         };
         frame.render_widget(Paragraph::new(status), top);
         let [left, right] =
@@ -100,8 +137,9 @@ impl AdminView {
             ),
             left,
         );
-        let window = self.audit_cursor.window(self.audit.len(), height);
-        let rows = self.audit[window.clone()].iter().enumerate().map(|(i, a)| {
+        let audit = self.visible_audit();
+        let window = self.audit_cursor.window(audit.len(), height);
+        let rows = audit[window.clone()].iter().enumerate().map(|(i, a)| {
             let row = Row::new(vec![
                 a.occurred_at.format("%m-%d %H:%M").to_string(),
                 a.action.clone(),
@@ -130,5 +168,11 @@ impl AdminView {
             ),
             right,
         );
+        if let Some(form) = &self.form {
+            form.draw(frame, area, theme);
+        }
+        if let Some((_, email, disable)) = &self.confirm_toggle {
+            draw_confirm(frame, area, theme, email, *disable);
+        }
     }
 }

@@ -116,6 +116,10 @@ pub struct BillingView {
     pub invoice_form: Option<InvoiceForm>,
     /// Void asked for: (invoice, number), waiting for `y`.
     pub confirm_void: Option<(Uuid, String)>,
+    /// The refund question, once the invoice's payments are in.
+    pub refund: Option<super::refund::RefundConfirm>,
+    /// The open account statement.
+    pub statement: Option<pms_proto::rest::Statement>,
 }
 
 impl BillingView {
@@ -215,6 +219,12 @@ impl BillingView {
         if let Some(form) = &self.invoice_form {
             form.draw(frame, area, theme);
         }
+        if let Some(statement) = &self.statement {
+            super::statement::draw(statement, frame, area, theme);
+        }
+        if let Some(refund) = &self.refund {
+            refund.draw(frame, area, theme);
+        }
         if let Some((_, number)) = &self.confirm_void {
             let area = popup(area, 50, 5);
             frame.render_widget(Clear, area);
@@ -304,7 +314,7 @@ impl BillingView {
         .block(
             Block::default()
                 .borders(Borders::ALL)
-                .title(Span::styled(" Invoices — p c i v ", theme.title())),
+                .title(Span::styled(" Invoices — p c i v f ", theme.title())),
         );
         frame.render_widget(table, area);
         if self.invoices.is_empty() && !self.invoices_loading {

@@ -4,6 +4,7 @@
 //! window, popup placement, and how an error reads in the TUI.
 
 pub mod admin;
+pub mod admin_form;
 pub mod analytics;
 pub mod billing;
 pub mod events;
@@ -12,6 +13,8 @@ pub mod invoice_form;
 pub mod login;
 pub mod patient_form;
 pub mod patients;
+pub mod refund;
+pub mod statement;
 
 use pms_cli::Error;
 use pms_cli::error::StatusCode;
