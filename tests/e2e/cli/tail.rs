@@ -81,12 +81,15 @@ impl Tail {
         }
     }
 
-    /// The next event line (panics after `wait`).
-    fn next(&self, wait: Duration) -> Value {
+    /// The next event line (panics after `wait`, with both sides' logs).
+    fn next(&self, wait: Duration, server: &Server) -> Value {
         let line = self.lines.recv_timeout(wait).unwrap_or_else(|_| {
+            let log = server.process.stderr();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
             panic!(
-                "no event within {wait:?}; stderr:\n{}",
-                self.stderr.lock().expect("lock")
+                "no event within {wait:?}; pms stderr:\n{}\nserver log (last 40 lines):\n{}",
+                self.stderr.lock().expect("lock"),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             )
         });
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not NDJSON ({e}): {line}"))
@@ -162,7 +165,9 @@ async fn tail_without_loss(backend: Backend) {
     let tail = Tail::start(&server, &token, config.path());
 
     let first = create(&server, "Tail One").await;
-    let event = tail.next(Duration::from_secs(20));
+    // As long as after the restart below: on a loaded CI machine (every suite at once) the
+    // first connection and delivery have taken over 20 s.
+    let event = tail.next(Duration::from_secs(60), &server);
     assert_eq!(event["type"], "PATIENT_CREATED");
     assert_eq!(event["data"]["key"], first.as_str(), "{event}");
     let first_seq = event["id"].as_str().expect("id").to_owned();
@@ -170,7 +175,7 @@ async fn tail_without_loss(backend: Backend) {
     server.restart().await;
     // Created while the tail is still backing off: it must arrive after the reconnect.
     let second = create(&server, "Tail Two").await;
-    let event = tail.next(Duration::from_secs(60));
+    let event = tail.next(Duration::from_secs(60), &server);
     assert_eq!(event["data"]["key"], second.as_str(), "{event}");
     assert_ne!(
         event["id"].as_str(),
