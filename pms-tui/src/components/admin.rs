@@ -108,64 +108,52 @@ impl AdminView {
             Span::styled(t, theme.title())
         };
         let window = self.users_cursor.window(self.users.len(), height);
-        let rows = self.users[window.clone()].iter().enumerate().map(|(i, u)| {
-            let row = Row::new(vec![
+        let users = self.users[window.clone()].iter().map(|u| {
+            Row::new(vec![
                 u.email.clone(),
                 u.role.to_string(),
                 if u.disabled { "disabled" } else { "active" }.to_owned(),
-            ]);
-            if self.focus == 0 && window.start + i == self.users_cursor.selected {
-                row.style(theme.selected())
-            } else {
-                row
-            }
+            ])
         });
-        frame.render_widget(
-            Table::new(
-                rows,
-                [
-                    Constraint::Fill(1),
-                    Constraint::Length(9),
-                    Constraint::Length(8),
-                ],
-            )
-            .header(Row::new(["Email", "Role", "State"]).style(theme.title()))
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .title(focus_title(0, "Users")),
-            ),
-            left,
+        let selected = (self.focus == 0)
+            .then(|| self.users_cursor.selected.checked_sub(window.start))
+            .flatten();
+        let widths = [
+            Constraint::Fill(1),
+            Constraint::Length(9),
+            Constraint::Length(8),
+        ];
+        let header = ["Email", "Role", "State"];
+        let table = list_table(
+            users,
+            selected,
+            widths,
+            header,
+            focus_title(0, "Users"),
+            theme,
         );
+        frame.render_widget(table, left);
         let audit = self.visible_audit();
         let window = self.audit_cursor.window(audit.len(), height);
-        let rows = audit[window.clone()].iter().enumerate().map(|(i, a)| {
-            let row = Row::new(vec![
+        let entries = audit[window.clone()].iter().map(|a| {
+            Row::new(vec![
                 a.occurred_at.format("%m-%d %H:%M").to_string(),
                 a.action.clone(),
                 a.outcome.clone(),
-            ]);
-            if self.focus == 1 && window.start + i == self.audit_cursor.selected {
-                row.style(theme.selected())
-            } else {
-                row
-            }
+            ])
         });
+        let selected = (self.focus == 1)
+            .then(|| self.audit_cursor.selected.checked_sub(window.start))
+            .flatten();
+        let widths = [
+            Constraint::Length(11),
+            Constraint::Fill(1),
+            Constraint::Length(8),
+        ];
+        let header = ["When", "Action", "Outcome"];
+        let title = focus_title(1, "Audit log");
         frame.render_widget(
-            Table::new(
-                rows,
-                [
-                    Constraint::Length(11),
-                    Constraint::Fill(1),
-                    Constraint::Length(8),
-                ],
-            )
-            .header(Row::new(["When", "Action", "Outcome"]).style(theme.title()))
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .title(focus_title(1, "Audit log")),
-            ),
+            list_table(entries, selected, widths, header, title, theme),
             right,
         );
         if let Some(form) = &self.form {
@@ -175,4 +163,26 @@ impl AdminView {
             draw_confirm(frame, area, theme, email, *disable);
         }
     }
+}
+
+/// One of the Admin lists: a bordered table whose `selected` row (within the visible window) is
+/// highlighted when the list has the focus.
+fn list_table<'a>(
+    rows: impl Iterator<Item = Row<'a>>,
+    selected: Option<usize>,
+    widths: [Constraint; 3],
+    header: [&'a str; 3],
+    title: Span<'a>,
+    theme: Theme,
+) -> Table<'a> {
+    let rows = rows.enumerate().map(move |(i, row)| {
+        if selected == Some(i) {
+            row.style(theme.selected())
+        } else {
+            row
+        }
+    });
+    Table::new(rows, widths)
+        .header(Row::new(header).style(theme.title()))
+        .block(Block::default().borders(Borders::ALL).title(title))
 }

@@ -258,10 +258,7 @@ macro_rules! guard_store {
                 use secrecy::ExposeSecret;
                 let at = now();
                 let mut tx = self.pool().begin_write().await.map_err(db)?;
-                let inserted = sqlx::query(
-                    "INSERT INTO signing_keys (generation, kid, pkcs8, public_key, created_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (generation) DO NOTHING",
-                )
+                let inserted = sqlx::query(super::INSERT_SIGNING_KEY)
                 .bind(key.generation)
                 .bind(&key.kid)
                 .bind(key.pkcs8.expose_secret())

@@ -251,6 +251,11 @@ impl AuditEvent {
     }
 }
 
+/// A new signing key, once per generation (plain or sealed, both backends).
+const INSERT_SIGNING_KEY: &str = "INSERT INTO signing_keys \
+     (generation, kid, pkcs8, public_key, created_at) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (generation) DO NOTHING";
+
 /// Storage of the auth service. Implemented for PostgreSQL and SQLite; both pass the same
 /// conformance suite.
 #[async_trait]

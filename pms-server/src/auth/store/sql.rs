@@ -522,10 +522,7 @@ macro_rules! sql_store {
             }
 
             async fn insert_signing_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
-                let inserted = sqlx::query(
-                    "INSERT INTO signing_keys (generation, kid, pkcs8, public_key, created_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (generation) DO NOTHING",
-                )
+                let inserted = sqlx::query(super::INSERT_SIGNING_KEY)
                 .bind(key.generation)
                 .bind(&key.kid)
                 .bind(key.pkcs8.expose_secret())
