@@ -3,6 +3,8 @@
 
 mod cli;
 mod compose;
+mod deploy_kubernetes;
+mod deploy_policies;
 mod distributed;
 mod process;
 mod scenario;
