@@ -158,7 +158,7 @@ fn kubernetes_validate_refuses_a_misspelt_field() {
 
 /// Environment variable names `pms-server` reads: `PMS_<SECTION>__<KEY>` for every key (set or
 /// commented) of `pms-server default-config`, the top-level keys, and the names it spells out.
-fn configuration_keys() -> BTreeSet<String> {
+pub fn configuration_keys() -> BTreeSet<String> {
     let output = Command::new(binary("pms-server"))
         .arg("default-config")
         .output()

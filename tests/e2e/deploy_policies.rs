@@ -1,8 +1,9 @@
 //! docker/kubernetes/ policies: each Deployment's environment is a valid `pms-server`
-//! configuration with a deployer's secrets and refused with the overlay's placeholders; pods run hardened (non-root, read-only root filesystem, writable
-//! only where an emptyDir is mounted, bounded resources), only the gateway is reachable from
-//! outside (Ingress, Service types, NetworkPolicies), and the alert rules and the autoscaler's
-//! custom metric use the metric names the services export (README "Operations").
+//! configuration with a deployer's secrets and refused with the overlay's placeholders; pods run
+//! hardened (non-root, read-only root filesystem, writable only where an emptyDir is mounted,
+//! bounded resources), only the gateway is reachable from outside (Ingress, Service types,
+//! NetworkPolicies), and the alert rules and the autoscaler's custom metric use the metric names
+//! the services export (README "Operations").
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;

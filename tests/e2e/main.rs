@@ -3,6 +3,7 @@
 
 mod cli;
 mod compose;
+mod deploy_aws;
 mod deploy_kubernetes;
 mod deploy_policies;
 mod distributed;
