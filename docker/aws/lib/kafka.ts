@@ -73,6 +73,8 @@ export class KafkaEndpoint extends Construct {
       PMS_KAFKA__BROKERS: brokers.getResponseField("BootstrapBrokerStringTls"),
       // MSK's certificates chain to Amazon's public CAs: the system trust store verifies them.
       PMS_KAFKA__SECURITY_PROTOCOL: "ssl",
+      // Two brokers: topics PMS creates should have PMS_KAFKA__REPLICATION_FACTOR "2" and
+      // PMS_KAFKA__MIN_INSYNC_REPLICAS "1" (README "Deploy").
     };
   }
 }
