@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgConnection};
+use sqlx::{ConnectOptions, Connection, PgConnection};
 use tokio::sync::watch;
 
 use crate::store::Db;
@@ -67,7 +67,10 @@ impl Lease {
         let (tx, holding) = watch::channel(false);
         let task = match db {
             Db::Postgres(pool) => {
-                let options = (*pool.connect_options()).clone();
+                // The wait for the lock is a long statement by design: not worth a warning.
+                let options = (*pool.connect_options())
+                    .clone()
+                    .log_slow_statements(tracing::log::LevelFilter::Off, Duration::MAX);
                 tokio::spawn(hold_postgres(service, options, tx))
             }
             Db::Sqlite(pool) => {
