@@ -210,6 +210,34 @@ mod tests {
         assert_eq!(lock_key("patient"), lock_key("patient"));
     }
 
+    #[tokio::test]
+    async fn a_sqlite_outbox_has_one_lease_per_process_until_its_holder_lets_go() {
+        let dir = tempfile::tempdir().expect("dir");
+        let pool = store::connect_sqlite(&dir.path().join("svc.db"), 2)
+            .await
+            .expect("db");
+        let db = Db::Sqlite(pool);
+        let mut first = Lease::acquire("patient", &db);
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !first.held() {
+                first.changed().await;
+            }
+        })
+        .await
+        .expect("the first relay holds the lease");
+        let mut second = Lease::acquire("patient", &db);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!second.held(), "one holder per outbox");
+        drop(first);
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !second.held() {
+                second.changed().await;
+            }
+        })
+        .await
+        .expect("the lease passes on when its holder lets go");
+    }
+
     /// Appends `(relay name, event id)` to one log shared by every relay, in publication order.
     struct Shared {
         name: &'static str,
