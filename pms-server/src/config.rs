@@ -181,6 +181,11 @@ pub struct KafkaSettings {
     pub client_id: String,
     /// Partitions of topics created at start.
     pub partitions: i32,
+    /// Replication factor of topics created at start (1 for one broker; 3 in production).
+    pub replication_factor: i32,
+    /// `min.insync.replicas` of topics created at start: with `acks=all`, a write is
+    /// acknowledged once this many replicas have it (1 for one broker; 2 in production).
+    pub min_insync_replicas: i32,
     pub session_timeout_ms: u64,
     /// How long the producer keeps trying to deliver one message.
     pub message_timeout_ms: u64,
@@ -283,6 +288,8 @@ impl Default for Settings {
                 brokers: String::new(),
                 client_id: "pms".to_owned(),
                 partitions: 3,
+                replication_factor: 1,
+                min_insync_replicas: 1,
                 session_timeout_ms: 10_000,
                 message_timeout_ms: 30_000,
                 replay_window_secs: 60,
@@ -491,6 +498,15 @@ impl Settings {
         }
         if self.kafka.partitions < 1 {
             bail!("invalid configuration: `kafka.partitions` must be at least 1");
+        }
+        if self.kafka.replication_factor < 1 {
+            bail!("invalid configuration: `kafka.replication_factor` must be at least 1");
+        }
+        if !(1..=self.kafka.replication_factor).contains(&self.kafka.min_insync_replicas) {
+            bail!(
+                "invalid configuration: `kafka.min_insync_replicas` must be between 1 and `kafka.replication_factor` ({})",
+                self.kafka.replication_factor
+            );
         }
         if self.analytics.max_streams_per_user == 0 {
             bail!("invalid configuration: `analytics.max_streams_per_user` must be positive");
@@ -756,6 +772,11 @@ brokers = ""
 client_id = "pms"
 # Partitions of the topics PMS creates at start (`patient`, `billing`).
 partitions = 3
+# Replication factor and min.insync.replicas of the topics PMS creates (existing topics keep
+# theirs). One broker: 1 and 1. Production (3+ brokers): 3 and 2, so a write acknowledged with
+# acks=all survives the loss of one broker and writes continue while one is down.
+replication_factor = 1
+min_insync_replicas = 1
 session_timeout_ms = 10000
 message_timeout_ms = 30000
 # After the brokers were unreachable or lost their topics, events published up to this long before
@@ -834,6 +855,15 @@ mod tests {
         )
         .expect("MSK-style settings are valid");
         assert!(!format!("{ok:?}").contains("s3cret"), "redacted");
+        let production =
+            load("[kafka]\nreplication_factor = 3\nmin_insync_replicas = 2").expect("3/2 is valid");
+        assert_eq!(
+            (
+                production.kafka.replication_factor,
+                production.kafka.min_insync_replicas
+            ),
+            (3, 2)
+        );
         for (toml, key) in [
             (
                 "[kafka]\nsecurity_protocol = \"tls\"",
@@ -849,6 +879,18 @@ mod tests {
             ),
             ("[kafka]\nsasl_username = \"pms\"", "kafka.sasl_*"),
             ("[kafka]\nssl_ca_location = \"/ca.pem\"", "kafka.ssl_*"),
+            (
+                "[kafka]\nreplication_factor = 0",
+                "kafka.replication_factor",
+            ),
+            (
+                "[kafka]\nreplication_factor = 3\nmin_insync_replicas = 4",
+                "kafka.min_insync_replicas",
+            ),
+            (
+                "[kafka]\nmin_insync_replicas = 0",
+                "kafka.min_insync_replicas",
+            ),
         ] {
             let err = load(toml).expect_err(toml);
             assert!(format!("{err:#}").contains(key), "{toml}: {err:#}");

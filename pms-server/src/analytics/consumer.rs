@@ -1,22 +1,22 @@
 //! The analytics consumer (group `analytics-service`): decodes each event of every topic into
 //! identifiers, amounts and aggregate changes — never names, emails or addresses — stores it
-//! once, and fans it out to live stream subscribers after the commit.
+//! once, and wakes this replica's live feed ([`super::live`]) after the commit.
 
 use std::sync::Arc;
 
 use pms_proto::billing_events::BillingEvent;
 use pms_proto::patient_events::PatientEvent;
-use pms_proto::rest::StoredEvent;
 use prost::Message;
 use serde_json::json;
-use tokio::sync::broadcast;
+use tokio::sync::Notify;
 
 use super::store::{AnalyticsStore, Delta, NewEvent, counter};
 use crate::events::{EventRecord, Handler, TOPIC_BILLING, TOPIC_PATIENT};
 
 pub(crate) struct AnalyticsConsumer {
     pub store: Arc<dyn AnalyticsStore>,
-    pub live: broadcast::Sender<StoredEvent>,
+    /// Wakes the live feed, which reads the store (and so also sees other replicas' events).
+    pub stored: Arc<Notify>,
 }
 
 #[async_trait::async_trait]
@@ -26,8 +26,7 @@ impl Handler for AnalyticsConsumer {
         if let Some(stored) = self.store.record(&new).await? {
             metrics::counter!("analytics_events_stored_total", "topic" => stored.topic.clone())
                 .increment(1);
-            // No subscribers is fine; lagging subscribers re-read from the store.
-            let _ = self.live.send(stored);
+            self.stored.notify_one();
         }
         Ok(())
     }

@@ -1,8 +1,10 @@
 //! The analytics service (port 4002): consumes every topic (group `analytics-service`), stores
 //! each event once with the aggregates it implies, and serves summary, registrations, stored events
-//! and a live Server-Sent Events stream. It never stores or logs patient names, emails or addresses.
+//! and a live Server-Sent Events stream fed from the store ([`live`]), so every replica's clients
+//! see every event. It never stores or logs patient names, emails or addresses.
 
 mod consumer;
+mod live;
 mod routes;
 mod store;
 
@@ -91,10 +93,27 @@ pub async fn build(
         Db::Sqlite(pool) => Arc::new(SqliteAnalyticsStore(pool.clone())),
     };
     let (live, _) = broadcast::channel(1024);
+    let stored = Arc::new(tokio::sync::Notify::new());
+    {
+        let (store, live, stored, shutdown) = (
+            store.clone(),
+            live.clone(),
+            stored.clone(),
+            shutdown.clone(),
+        );
+        crate::supervise::spawn(&background, "analytics live feed", move || {
+            live::tail(
+                store.clone(),
+                live.clone(),
+                stored.clone(),
+                shutdown.clone(),
+            )
+        });
+    }
     let transport = Transport::from_settings(settings, &background).await?;
     let handler = Arc::new(consumer::AnalyticsConsumer {
         store: store.clone(),
-        live: live.clone(),
+        stored,
     });
     transport.spawn_consumer(CONSUMER_GROUP, &TOPICS, handler, &background);
     tracing::info!(

@@ -1,6 +1,11 @@
 //! Analytics storage: every event once (`events`, unique on the event id — the consumer's
 //! dedup), and the aggregates it maintains (`counters`, `money_totals`), updated in the same
 //! transaction as the event row. PostgreSQL and SQLite share the SQL.
+//!
+//! `seq` order is commit order, so a reader tailing by seq (the live feed, `?after=` paging) never
+//! skips an event that commits late: on PostgreSQL, where replicas write concurrently and a
+//! sequence hands out numbers before commit, each event's transaction first takes
+//! [`SERIALISE_PG`]; SQLite serialises writers anyway (`BEGIN IMMEDIATE`).
 
 use chrono::{DateTime, Utc};
 use pms_proto::rest::{CurrencyTotals, StoredEvent};
@@ -119,6 +124,10 @@ const BUMP_COUNTER: &str = "INSERT INTO counters (name, value) VALUES ($1, $2) \
 const BUMP_MONEY: &str = "INSERT INTO money_totals (currency, invoiced, collected, refunded) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (currency) DO UPDATE SET invoiced = money_totals.invoiced + excluded.invoiced, \
      collected = money_totals.collected + excluded.collected, refunded = money_totals.refunded + excluded.refunded";
+/// Taken first in every event transaction on PostgreSQL (released at commit): the seq is drawn
+/// and committed under it. Key: "pms-anly".
+const SERIALISE_PG: Option<&str> = Some("SELECT pg_advisory_xact_lock(8101257943454739577)");
+const SERIALISE_SQLITE: Option<&str> = None;
 /// Most event types one query filters on (the API refuses more).
 pub const MAX_TYPES: usize = 20;
 
@@ -145,11 +154,14 @@ pub struct PgAnalyticsStore(pub PgPool);
 pub struct SqliteAnalyticsStore(pub SqlitePool);
 
 macro_rules! analytics_store {
-    ($store:ty) => {
+    ($store:ty, $serialise:expr) => {
         #[async_trait::async_trait]
         impl AnalyticsStore for $store {
             async fn record(&self, e: &NewEvent) -> Result<Option<StoredEvent>, StoreError> {
                 let mut tx = self.0.begin_write().await.map_err(StoreError::from_sqlx)?;
+                if let Some(lock) = $serialise {
+                    sqlx::query(lock).execute(&mut *tx).await.map_err(StoreError::from_sqlx)?;
+                }
                 let data = e.data.to_string();
                 let seq: Option<i64> = sqlx::query_scalar(INSERT_EVENT)
                     .bind(e.event_id)
@@ -271,5 +283,5 @@ macro_rules! analytics_store {
     };
 }
 
-analytics_store!(PgAnalyticsStore);
-analytics_store!(SqliteAnalyticsStore);
+analytics_store!(PgAnalyticsStore, SERIALISE_PG);
+analytics_store!(SqliteAnalyticsStore, SERIALISE_SQLITE);

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::{EventRecord, Handler, PublishError, Publisher, deliver};
 use crate::config::Settings;
-use crate::store::{self, Db, Migrations, ServiceDb};
+use crate::store::{self, BeginWrite, Db, Migrations, ServiceDb};
 use crate::supervise::{self, Background};
 
 static MIGRATIONS: Migrations = Migrations {
@@ -26,9 +26,13 @@ static MIGRATIONS: Migrations = Migrations {
     sqlite: &sqlx::migrate!("./migrations/sqlite/events"),
 };
 
-/// Consumers not woken in-process look for new events this often.
-const POLL: Duration = Duration::from_millis(1000);
+/// Consumers not woken in-process (appends by another process on a shared PostgreSQL) look for
+/// new events this often.
+const POLL: Duration = Duration::from_secs(2);
 const BATCH: i64 = 200;
+/// An event handled for longer than this (its handler failing and retrying) first commits the
+/// group's progress before it.
+const SLOW_EVENT: Duration = Duration::from_secs(1);
 
 /// One log per location per process, so producers and consumers in one process share wake-ups.
 static OPEN: LazyLock<Mutex<HashMap<String, Weak<EmbeddedLog>>>> =
@@ -228,14 +232,36 @@ impl EmbeddedLog {
                         if batch.is_empty() {
                             return Ok::<bool, sqlx::Error>(true);
                         }
+                        // One offset commit per batch: a crash mid-batch redelivers the
+                        // batch's handled events, which the handlers' dedup makes harmless. An
+                        // event still being retried after a second commits the progress before
+                        // it, so a stuck event never holds back the log's pruning by more.
+                        let mut committed = last;
                         for (seq, event) in batch {
-                            if topics.contains(&event.topic)
-                                && !deliver(&group, handler.as_ref(), &event, &shutdown).await
-                            {
-                                return Ok(false);
+                            if topics.contains(&event.topic) {
+                                let delivery = deliver(&group, handler.as_ref(), &event, &shutdown);
+                                tokio::pin!(delivery);
+                                let delivered = tokio::select! {
+                                    delivered = &mut delivery => delivered,
+                                    _ = tokio::time::sleep(SLOW_EVENT) => {
+                                        if last > committed {
+                                            self.commit(&group, last).await?;
+                                            committed = last;
+                                        }
+                                        delivery.await
+                                    }
+                                };
+                                if !delivered {
+                                    if last > committed {
+                                        self.commit(&group, last).await?;
+                                    }
+                                    return Ok(false);
+                                }
                             }
-                            self.commit(&group, seq).await?;
                             last = seq;
+                        }
+                        if last > committed {
+                            self.commit(&group, last).await?;
                         }
                     }
                 }
@@ -322,11 +348,20 @@ async fn prune_periodically(
 #[async_trait::async_trait]
 impl Publisher for EmbeddedLog {
     async fn publish(&self, e: &EventRecord) -> Result<(), PublishError> {
+        let (_, failure) = self.publish_batch(std::slice::from_ref(e)).await;
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Appends the whole batch in one transaction (one commit per relay round, not per event).
+    async fn publish_batch(&self, events: &[EventRecord]) -> (usize, Option<PublishError>) {
+        let Some(first) = events.first() else {
+            return (0, None);
+        };
         let now = Utc::now();
         let result = match &self.db {
-            // Appends are serialised by a transaction-scoped advisory lock taken before the seq is
-            // allocated, so seq order is commit order: a consumer that read up to seq N can never
-            // later miss an N-1 that committed after it. (SQLite serialises writers anyway.)
+            // Appends are serialised by a transaction-scoped advisory lock taken before the seqs
+            // are allocated, so seq order is commit order: a consumer that read up to seq N can
+            // never later miss an N-1 that committed after it. (SQLite serialises writers anyway.)
             Db::Postgres(pool) => {
                 async {
                     let mut tx = pool.begin().await?;
@@ -334,38 +369,57 @@ impl Publisher for EmbeddedLog {
                         .bind(APPEND_LOCK)
                         .execute(&mut *tx)
                         .await?;
-                    sqlx::query(APPEND)
-                        .bind(e.id)
-                        .bind(&e.topic)
-                        .bind(&e.key)
-                        .bind(&e.event_type)
-                        .bind(&e.payload)
-                        .bind(e.occurred_at)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
+                    for e in events {
+                        append(e, now).execute(&mut *tx).await?;
+                    }
                     tx.commit().await
                 }
                 .await
             }
-            Db::Sqlite(pool) => sqlx::query(APPEND)
-                .bind(e.id)
-                .bind(&e.topic)
-                .bind(&e.key)
-                .bind(&e.event_type)
-                .bind(&e.payload)
-                .bind(e.occurred_at)
-                .bind(now)
-                .execute(pool)
+            Db::Sqlite(pool) => {
+                async {
+                    let mut tx = pool.begin_write().await?;
+                    for e in events {
+                        append(e, now).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await
+                }
                 .await
-                .map(|_| ()),
+            }
         };
-        result.map_err(|err| PublishError {
-            id: e.id,
-            topic: e.topic.clone(),
-            reason: err.to_string(),
-        })?;
+        if let Err(err) = result {
+            return (
+                0,
+                Some(PublishError {
+                    id: first.id,
+                    topic: first.topic.clone(),
+                    reason: err.to_string(),
+                }),
+            );
+        }
         self.appended.send_modify(|n| *n = n.wrapping_add(1));
-        Ok(())
+        (events.len(), None)
     }
+}
+
+/// The append of one event (a no-op if its id is already in the log).
+fn append<'q, DB>(
+    e: &'q EventRecord,
+    now: DateTime<Utc>,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(APPEND)
+        .bind(e.id)
+        .bind(&e.topic)
+        .bind(&e.key)
+        .bind(&e.event_type)
+        .bind(&e.payload)
+        .bind(e.occurred_at)
+        .bind(now)
 }

@@ -13,6 +13,7 @@
 pub mod dedup;
 pub mod embedded;
 pub mod kafka;
+pub(crate) mod lease;
 pub mod outbox;
 pub mod relay;
 pub mod validate;
@@ -63,6 +64,17 @@ pub struct PublishError {
 pub trait Publisher: Send + Sync {
     /// Publishes one event durably (returns once the transport has it).
     async fn publish(&self, event: &EventRecord) -> Result<(), PublishError>;
+    /// Publishes `events` in order; returns how many leading events are durably published and
+    /// the error that stopped the rest (events after a failure may have gone out too: they are
+    /// published again later, and consumers deduplicate). Transports override it to pipeline.
+    async fn publish_batch(&self, events: &[EventRecord]) -> (usize, Option<PublishError>) {
+        for (done, event) in events.iter().enumerate() {
+            if let Err(e) = self.publish(event).await {
+                return (done, Some(e));
+            }
+        }
+        (events.len(), None)
+    }
     /// Flushes anything buffered (on shutdown).
     async fn flush(&self) {}
     /// For transports that can lose published events (a broker that lost its data): changes to

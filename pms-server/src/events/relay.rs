@@ -3,6 +3,12 @@
 //! is retried with backoff, so order per key is kept and nothing is skipped (at-least-once: a
 //! crash between publish and mark republishes, and consumers deduplicate). Published rows are
 //! deleted after `events.outbox_retention_secs` (they may carry personal data).
+//!
+//! Every replica runs a relay, but only the holder of the outbox's [`Lease`] publishes; the others
+//! wait to take over (within a second or so of the holder's death). Batches: up to [`BATCH`] rows
+//! are handed to the transport at once ([`Publisher::publish_batch`]) and marked in one
+//! statement. The holder is woken by its own process's commits and polls for other replicas'
+//! rows, backing off from [`POLL_MIN`] to [`POLL_MAX`] while the outbox stays empty.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,13 +16,17 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::lease::Lease;
 use super::{Publisher, outbox};
 use crate::store::Db;
 use crate::supervise::{self, Background};
 
-/// How often the relay looks at the outbox without being woken (covers other replicas' writes).
-const POLL: Duration = Duration::from_millis(500);
-const BATCH: i64 = 200;
+/// How often the lease holder looks at the outbox without being woken (covers other replicas'
+/// writes): soon after it found rows, then less and less often while there are none.
+const POLL_MIN: Duration = Duration::from_millis(200);
+const POLL_MAX: Duration = Duration::from_secs(2);
+/// Rows read, published and marked per round.
+const BATCH: i64 = 500;
 /// How often published rows past their retention are deleted (at once when the retention is 0).
 const PRUNE_EVERY: Duration = Duration::from_secs(30);
 
@@ -65,31 +75,43 @@ async fn run(
     notify: Arc<Notify>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let mut lease = Lease::acquire(service, &db);
     let mut replays = publisher.replays();
     let mut backoff = Duration::from_millis(100);
     let mut last_prune: Option<Instant> = None;
+    let mut idle = POLL_MIN;
     loop {
-        match drain(service, &db, publisher.as_ref()).await {
-            Ok(()) => backoff = Duration::from_millis(100),
-            Err(e) => {
-                tracing::warn!(service, error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox relay: publish failed");
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(backoff) => {}
+        let holding = lease.held();
+        if holding {
+            match drain_while(service, &db, publisher.as_ref(), &|| lease.held()).await {
+                Ok(sent) => {
+                    backoff = Duration::from_millis(100);
+                    idle = if sent > 0 {
+                        POLL_MIN
+                    } else {
+                        (idle * 2).min(POLL_MAX)
+                    };
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
-            }
-        }
-        if retention.is_zero() || last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
-            match outbox::prune(&db, retention).await {
-                Ok(n) if n > 0 => tracing::debug!(service, deleted = n, "outbox pruned"),
-                Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(service, error = %e, "outbox relay: cannot prune published events")
+                    tracing::warn!(service, error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox relay: publish failed");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
                 }
             }
-            last_prune = Some(Instant::now());
+            if retention.is_zero() || last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                match outbox::prune(&db, retention).await {
+                    Ok(n) if n > 0 => tracing::debug!(service, deleted = n, "outbox pruned"),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(service, error = %e, "outbox relay: cannot prune published events")
+                    }
+                }
+                last_prune = Some(Instant::now());
+            }
         }
         let replay = async {
             match replays.as_mut() {
@@ -105,7 +127,9 @@ async fn run(
         tokio::select! {
             _ = shutdown.cancelled() => {
                 // One last drain so events committed by draining requests go out now.
-                if let Err(e) = drain(service, &db, publisher.as_ref()).await {
+                if lease.held()
+                    && let Err(e) = drain_while(service, &db, publisher.as_ref(), &|| lease.held()).await
+                {
                     tracing::warn!(service, error = %e, "outbox relay: final drain incomplete; the rest goes out at next start");
                 }
                 break;
@@ -116,47 +140,58 @@ async fn run(
                     tracing::info!(service, events = n, %since, "outbox relay: republishing events the broker may have lost");
                 }
             }
-            _ = notify.notified() => {}
-            _ = tokio::time::sleep(POLL) => {}
+            // A commit in this process: its rows go out now (by the holder; a standby has
+            // nothing to do, the holder polls).
+            _ = notify.notified() => idle = POLL_MIN,
+            _ = lease.changed() => {}
+            _ = tokio::time::sleep(idle), if holding => {}
         }
     }
+    // Free the lease before the flush: a standby may start publishing at once.
+    drop(lease);
     publisher.flush().await;
     Ok(())
 }
 
-/// Publishes everything pending, batch by batch, in order.
+/// Publishes everything pending, batch by batch, in order; returns how many events went out.
+#[cfg(test)]
 pub(crate) async fn drain(
     service: &'static str,
     db: &Db,
     publisher: &dyn Publisher,
-) -> anyhow::Result<()> {
-    loop {
+) -> anyhow::Result<usize> {
+    drain_while(service, db, publisher, &|| true).await
+}
+
+/// [`drain`], checking `keep_going` (the lease is still held) before each batch.
+async fn drain_while(
+    service: &'static str,
+    db: &Db,
+    publisher: &dyn Publisher,
+    keep_going: &(dyn Fn() -> bool + Sync),
+) -> anyhow::Result<usize> {
+    let mut total = 0;
+    while keep_going() {
         let batch = outbox::pending(db, BATCH).await?;
         if batch.is_empty() {
-            return Ok(());
+            break;
         }
         let full = batch.len() as i64 == BATCH;
-        let mut sent = Vec::with_capacity(batch.len());
-        let mut failure = None;
-        for (seq, event) in &batch {
-            match publisher.publish(event).await {
-                Ok(()) => sent.push(*seq),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        if !sent.is_empty() {
-            outbox::mark_published(db, &sent).await?;
+        let (seqs, events): (Vec<i64>, Vec<_>) = batch.into_iter().unzip();
+        // Published in order; on failure only the events before it count as sent.
+        let (sent, failure) = publisher.publish_batch(&events).await;
+        if sent > 0 {
+            outbox::mark_published(db, &seqs[..sent]).await?;
             metrics::counter!("events_published_total", "service" => service)
-                .increment(sent.len() as u64);
+                .increment(sent as u64);
+            total += sent;
         }
         if let Some(e) = failure {
             return Err(e.into());
         }
         if !full {
-            return Ok(());
+            break;
         }
     }
+    Ok(total)
 }

@@ -20,6 +20,7 @@ use rdkafka::util::Timeout;
 use tokio_util::sync::CancellationToken;
 
 use super::{Shared, base_config, drop_off_runtime};
+use crate::config::KafkaSettings;
 use crate::events::TOPICS;
 
 /// Probe interval while everything is fine, and while it is not.
@@ -101,7 +102,7 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> any
                 let fresh: Admin = base_config(&shared.settings)
                     .create()
                     .context("cannot create the Kafka admin client")?;
-                if let Err(e) = create_topics(&fresh, shared.settings.partitions, &missing).await {
+                if let Err(e) = create_topics(&fresh, &shared.settings, &missing).await {
                     tracing::warn!(error = format!("{e:#}"), "cannot create Kafka topics yet");
                 }
                 drop_off_runtime(admin.replace((shared.generation(), Arc::new(fresh))));
@@ -181,10 +182,22 @@ fn probe(admin: &Admin) -> Probe {
     Probe::Present(ends)
 }
 
-async fn create_topics(admin: &Admin, partitions: i32, topics: &[&str]) -> anyhow::Result<()> {
+async fn create_topics(
+    admin: &Admin,
+    settings: &KafkaSettings,
+    topics: &[&str],
+) -> anyhow::Result<()> {
+    let min_insync = settings.min_insync_replicas.to_string();
     let topics: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .map(|t| {
+            NewTopic::new(
+                t,
+                settings.partitions,
+                TopicReplication::Fixed(settings.replication_factor),
+            )
+            .set("min.insync.replicas", &min_insync)
+        })
         .collect();
     let options = AdminOptions::new()
         .operation_timeout(Some(Duration::from_secs(10)))

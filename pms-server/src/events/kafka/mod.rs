@@ -283,56 +283,103 @@ pub(crate) fn base_config(settings: &KafkaSettings) -> ClientConfig {
     config
 }
 
+/// The Kafka message of `e`: value = the protobuf message, key = the partition key, and the
+/// event id, type and time as headers.
+fn headers_of(e: &EventRecord) -> OwnedHeaders {
+    let id = e.id.to_string();
+    let occurred = e.occurred_at.to_rfc3339();
+    OwnedHeaders::new()
+        .insert(Header {
+            key: "event-id",
+            value: Some(id.as_bytes()),
+        })
+        .insert(Header {
+            key: "event-type",
+            value: Some(e.event_type.as_bytes()),
+        })
+        .insert(Header {
+            key: "occurred-at",
+            value: Some(occurred.as_bytes()),
+        })
+}
+
+fn failed(e: &EventRecord, reason: String) -> PublishError {
+    PublishError {
+        id: e.id,
+        topic: e.topic.clone(),
+        reason,
+    }
+}
+
+impl KafkaTransport {
+    /// Unknown topic, broker gone: the keeper looks now (and rebuilds every client if the broker
+    /// lost its topics); the next publish builds a fresh producer.
+    fn publish_failed(&self) {
+        self.shared.recheck.notify_one();
+        self.shared.discard_producer();
+    }
+}
+
 #[async_trait::async_trait]
 impl Publisher for KafkaTransport {
     async fn publish(&self, e: &EventRecord) -> Result<(), PublishError> {
-        let failed = |reason: String| PublishError {
-            id: e.id,
-            topic: e.topic.clone(),
-            reason,
+        let (_, failure) = self.publish_batch(std::slice::from_ref(e)).await;
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Hands every event to the producer first, then waits for the acknowledgements in order:
+    /// one round trip per batch instead of one per event. The idempotent producer keeps the order
+    /// within each partition across its retries.
+    async fn publish_batch(&self, events: &[EventRecord]) -> (usize, Option<PublishError>) {
+        let Some(first) = events.first() else {
+            return (0, None);
         };
-        let id = e.id.to_string();
-        let occurred = e.occurred_at.to_rfc3339();
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "event-id",
-                value: Some(id.as_bytes()),
-            })
-            .insert(Header {
-                key: "event-type",
-                value: Some(e.event_type.as_bytes()),
-            })
-            .insert(Header {
-                key: "occurred-at",
-                value: Some(occurred.as_bytes()),
-            });
-        let record = FutureRecord::to(&e.topic)
-            .key(&e.key)
-            .payload(&e.payload)
-            .headers(headers);
-        let producer = self
-            .shared
-            .producer()
-            .map_err(|e| failed(format!("{e:#}")))?;
-        let result = producer
-            .send(
-                record,
-                Timeout::After(Duration::from_millis(
-                    self.shared.settings.message_timeout_ms,
-                )),
-            )
-            .await;
-        drop(producer);
-        match result {
-            Ok(_) => Ok(()),
-            Err((err, _)) => {
-                // Unknown topic, broker gone: the keeper looks now (and rebuilds every client if
-                // the broker lost its topics).
-                self.shared.recheck.notify_one();
-                self.shared.discard_producer();
-                Err(failed(err.to_string()))
+        let producer = match self.shared.producer() {
+            Ok(p) => p,
+            Err(e) => return (0, Some(failed(first, format!("{e:#}")))),
+        };
+        let mut pending = Vec::with_capacity(events.len());
+        let mut failure = None;
+        for e in events {
+            let record = FutureRecord::to(&e.topic)
+                .key(&e.key)
+                .payload(&e.payload)
+                .headers(headers_of(e));
+            match producer.send_result(record) {
+                Ok(delivery) => pending.push(delivery),
+                // Queue full or a bad record: what was enqueued goes out, the rest next round.
+                Err((err, _)) => {
+                    failure = Some(failed(e, err.to_string()));
+                    break;
+                }
             }
         }
+        drop(producer);
+        let mut sent = 0;
+        let mut acked = true;
+        for (delivery, e) in pending.into_iter().zip(events) {
+            let outcome = match delivery.await {
+                Ok(Ok(_)) => None,
+                Ok(Err((err, _))) => Some(err.to_string()),
+                Err(_) => Some("the producer was closed before delivery".to_owned()),
+            };
+            match outcome {
+                None if acked => sent += 1,
+                None => {}
+                Some(reason) => {
+                    if acked {
+                        // The first failure in order is the one reported; later events stay
+                        // pending even if they were delivered (consumers deduplicate).
+                        failure = Some(failed(e, reason));
+                    }
+                    acked = false;
+                }
+            }
+        }
+        if failure.is_some() {
+            self.publish_failed();
+        }
+        (sent, failure)
     }
 
     async fn flush(&self) {

@@ -1,0 +1,90 @@
+//! The live feed behind this replica's SSE clients: it tails the analytics store — shared by
+//! every analytics replica — by `seq`, so a client sees every event whichever replica's consumer
+//! stored it (the replicas share the consumer group, so each consumes only its partitions).
+//!
+//! Tailing by `seq` is gap-free only if seq order is commit order; the store makes it so on
+//! PostgreSQL (an advisory lock around each event's transaction, see `store.rs`), and SQLite
+//! serialises writers anyway. The feed reads when this replica's consumer stored something, and
+//! polls every [`POLL`] while clients are connected (other replicas' events); with no client it
+//! costs nothing when idle.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pms_proto::rest::StoredEvent;
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+
+use super::store::AnalyticsStore;
+
+/// How often the feed looks for other replicas' events while clients are connected.
+const POLL: Duration = Duration::from_millis(250);
+const BATCH: i64 = 500;
+
+/// Feeds `live` with every stored event in seq order, from the newest at start, until
+/// `shutdown`. `stored` is notified by this replica's consumer after each stored event. Storage
+/// errors are retried (the position is kept, so nothing is skipped).
+pub(crate) async fn tail(
+    store: Arc<dyn AnalyticsStore>,
+    live: broadcast::Sender<StoredEvent>,
+    stored: Arc<Notify>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut backoff = Duration::from_millis(100);
+    let mut cursor = loop {
+        match store.last_seq().await {
+            Ok(seq) => break seq,
+            Err(e) => {
+                tracing::warn!(error = %e, "live feed: cannot read the store; retrying");
+                if pause(&shutdown, &mut backoff).await {
+                    return Ok(());
+                }
+            }
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = stored.notified() => {}
+            // Only clients need other replicas' events now; without them, the next wake or the
+            // first client catches up from `cursor`.
+            _ = tokio::time::sleep(POLL) => {
+                if live.receiver_count() == 0 {
+                    continue;
+                }
+            }
+        }
+        loop {
+            match store.events_after(cursor, BATCH, &[]).await {
+                Ok(batch) => {
+                    backoff = Duration::from_millis(100);
+                    let full = batch.len() as i64 == BATCH;
+                    for event in batch {
+                        cursor = event.seq;
+                        // No subscriber is fine; lagging ones re-read from the store.
+                        let _ = live.send(event);
+                    }
+                    if !full {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "live feed: cannot read the store; retrying");
+                    if pause(&shutdown, &mut backoff).await {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps `backoff` (doubling it, capped); `true` when the process shuts down meanwhile.
+async fn pause(shutdown: &CancellationToken, backoff: &mut Duration) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => return true,
+        _ = tokio::time::sleep(*backoff) => {}
+    }
+    *backoff = (*backoff * 2).min(Duration::from_secs(5));
+    false
+}
