@@ -3,9 +3,17 @@
 //!
 //! Each service defines its own store trait and implements it for both backends; nothing here
 //! knows any service's tables.
+//!
+//! SQLite allows one writer per database file at a time. Writers that race for the lock wait in
+//! SQLite's busy handler, which sleeps and polls (1, 2, 5 … 100 ms): under concurrent writes the
+//! tail latency reached a second. So every SQLite file also gets a *writer*: a pool of exactly one
+//! connection that [`BeginWrite`] transactions take in turn (a fair FIFO queue, no polling),
+//! while reads use the file's ordinary pool concurrently (WAL lets readers run beside the writer).
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -59,7 +67,12 @@ impl Db {
     pub async fn close(&self) {
         match self {
             Db::Postgres(pool) => pool.close().await,
-            Db::Sqlite(pool) => pool.close().await,
+            Db::Sqlite(pool) => {
+                if let Some(writer) = sqlite_writer(pool) {
+                    writer.close().await;
+                }
+                pool.close().await
+            }
         }
     }
 }
@@ -106,6 +119,9 @@ pub async fn connect(
     }
 }
 
+/// A pooled PostgreSQL connection idle at least this long is pinged before it is handed out.
+const PG_PING_IF_IDLE: Duration = Duration::from_secs(1);
+
 /// A PostgreSQL pool whose connections use `schema`.
 pub async fn connect_postgres(
     schema: &str,
@@ -137,12 +153,46 @@ pub async fn connect_postgres(
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings every connection it hands out: one more round trip per checkout, which on a
+        // busy pool is most of a short transaction's. Ping only connections that sat idle (where a
+        // restarted server or a dropped connection shows); a failed ping discards the connection
+        // and the pool hands out another.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(
+                async move { Ok(meta.idle_for < PG_PING_IF_IDLE || conn.ping().await.is_ok()) },
+            )
+        })
         .connect_with(options)
         .await
         .context("cannot open the PostgreSQL pool")
 }
 
-/// A SQLite pool on `path` (created if missing).
+/// How long a SQLite write waits for its turn (the writer queue, then the file lock held by
+/// another process) before it fails.
+const SQLITE_WRITE_WAIT: Duration = Duration::from_secs(10);
+
+/// The writer of each SQLite database file this process opened, keyed by the path its pools were
+/// opened with ([`SqliteConnectOptions::get_filename`]), so that every pool on a file — and so
+/// every store, relay and consumer using it — shares one write queue.
+static SQLITE_WRITERS: LazyLock<Mutex<HashMap<PathBuf, SqlitePool>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The open writer of the file `pool` reads (none: a pool not opened by [`connect_sqlite`]).
+fn sqlite_writer(pool: &SqlitePool) -> Option<SqlitePool> {
+    let options = pool.connect_options();
+    let writers = SQLITE_WRITERS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    writers
+        .get(options.get_filename())
+        .filter(|writer| !writer.is_closed())
+        .cloned()
+}
+
+/// A SQLite pool on `path` (created if missing) for reads and single statements, and the file's
+/// writer for [`BeginWrite`] transactions (shared with any other pool of this process on the
+/// same file).
 pub async fn connect_sqlite(path: &Path, max_connections: u32) -> anyhow::Result<SqlitePool> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         crate::private::private_dir(parent)?;
@@ -153,12 +203,16 @@ pub async fn connect_sqlite(path: &Path, max_connections: u32) -> anyhow::Result
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10))
+        // Still needed: single statements on the read pool write too (offsets, marks), and
+        // another process may hold the file.
+        .busy_timeout(SQLITE_WRITE_WAIT)
         .log_statements(tracing::log::LevelFilter::Trace);
+    // A connection to a local file cannot go stale: no ping before every checkout.
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections.min(8))
         .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options)
+        .test_before_acquire(false)
+        .connect_with(options.clone())
         .await
         .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
     // SQLite creates the files itself, with the process umask: repair them for processes that
@@ -169,12 +223,36 @@ pub async fn connect_sqlite(path: &Path, max_connections: u32) -> anyhow::Result
         side.push(suffix);
         crate::private::private_file(Path::new(&side))?;
     }
+    if sqlite_writer(&pool).is_none() {
+        // Connects lazily: the read pool above already proved the file opens.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(SQLITE_WRITE_WAIT)
+            .test_before_acquire(false)
+            .connect_lazy_with(options);
+        let mut writers = SQLITE_WRITERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Forget writers of files that are gone (tests' temporary directories) or closed:
+        // dropping the last handle closes the connection and ends its thread.
+        writers.retain(|file, w| !w.is_closed() && file.exists());
+        writers
+            .entry(path.to_path_buf())
+            .and_modify(|w| {
+                if w.is_closed() {
+                    *w = writer.clone();
+                }
+            })
+            .or_insert(writer);
+    }
     Ok(pool)
 }
 
-/// Starts a write transaction. SQLite gets `BEGIN IMMEDIATE`: taking the write lock up front
-/// avoids the deadlock-prone upgrade of a deferred read transaction (`SQLITE_BUSY`) under
-/// concurrent writers; PostgreSQL gets a plain `BEGIN`.
+/// Starts a write transaction. SQLite's runs on the file's writer (see the module doc), so
+/// writers of this process wait their turn in a queue instead of polling the file lock, and gets
+/// `BEGIN IMMEDIATE`: taking the write lock up front avoids the deadlock-prone upgrade of a
+/// deferred read transaction (`SQLITE_BUSY`) when another connection or process writes too.
+/// PostgreSQL gets a plain `BEGIN`.
 pub trait BeginWrite {
     type Db: sqlx::Database;
     fn begin_write(
@@ -193,7 +271,11 @@ impl BeginWrite for PgPool {
 impl BeginWrite for SqlitePool {
     type Db = sqlx::Sqlite;
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        self.begin_with("BEGIN IMMEDIATE").await
+        match sqlite_writer(self) {
+            Some(writer) => writer.begin_with("BEGIN IMMEDIATE").await,
+            // A pool opened elsewhere: SQLite's own lock still serialises, by polling.
+            None => self.begin_with("BEGIN IMMEDIATE").await,
+        }
     }
 }
 
@@ -224,3 +306,7 @@ pub mod testing {
         url.to_string()
     }
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

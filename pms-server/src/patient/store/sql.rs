@@ -1,8 +1,11 @@
 //! [`PatientStore`] on PostgreSQL and SQLite. The SQL is written once (sqlx's SQLite accepts `$n`
 //! placeholders, and both speak `RETURNING`, partial indexes and row-value comparisons); the
-//! [`impl_patient_store!`] macro expands it for each backend. The dialects differ only in how a
-//! write transaction locks the row it is about to change: `SELECT … FOR UPDATE` on PostgreSQL,
-//! nothing on SQLite, whose `BEGIN IMMEDIATE` already holds the database write lock.
+//! [`impl_patient_store!`] macro expands it for each backend. The dialects differ in how a write
+//! transaction locks the row it is about to change (`SELECT … FOR UPDATE` on PostgreSQL, nothing
+//! on SQLite, whose `BEGIN IMMEDIATE` already holds the database write lock) and in where a new
+//! patient's number comes from: a sequence on PostgreSQL, so that concurrent creates do not queue
+//! on one counter row's lock until each commits, and the counter row on SQLite, whose writers are
+//! serialised anyway (and there a refused create rolls its number back).
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -67,8 +70,12 @@ const ESCAPE: &str = " ESCAPE '\\'";
 /// 65,535 bind parameters; a page holds at most 1000 patients, so one statement.
 const AUDIT_ROWS_PER_INSERT: usize = 1000;
 
+/// The constraint a create reports when the email is taken (PostgreSQL's name for the unique
+/// index; it contains [`super::EMAIL_UNIQUE`]).
+const EMAIL_TAKEN: &str = "patients_email_key_live";
+
 macro_rules! impl_patient_store {
-    ($store:ident, $pool:ty, $db:ty, lock_row = $lock:literal) => {
+    ($store:ident, $pool:ty, $db:ty, lock_row = $lock:literal, next_seq = $next_seq:literal) => {
         #[doc = concat!("[`PatientStore`] on a `", stringify!($pool), "`.")]
         pub struct $store {
             pool: $pool,
@@ -188,12 +195,17 @@ macro_rules! impl_patient_store {
                 let now = now();
                 audit.occurred_at = now;
                 audit.patient_id = Some(id);
-                let (seq,): (i64,) = sqlx::query_as(
-                    "UPDATE mrn_counter SET last = last + 1 WHERE id = 1 RETURNING last",
-                )
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(StoreError::from_sqlx)?;
+                // The number, unless a live patient has this email: checked first so that the
+                // usual refusal spends no number (a concurrent duplicate still fails on the unique
+                // index below).
+                let seq: Option<i64> = sqlx::query_scalar($next_seq)
+                    .bind(new.email.key())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+                let Some(seq) = seq else {
+                    return Err(StoreError::Conflict(EMAIL_TAKEN.to_owned()));
+                };
                 let row: PatientRow = sqlx::query_as(concat!(
                     "INSERT INTO patients (id, seq, mrn, name, name_key, email, email_key, \
                      address, date_of_birth, registered_date, phone, sex, created_at, \
@@ -456,6 +468,16 @@ impl_patient_store!(
     PgPatientStore,
     PgPool,
     sqlx::Postgres,
-    lock_row = " FOR UPDATE"
+    lock_row = " FOR UPDATE",
+    next_seq = "SELECT nextval('patient_mrn_seq') WHERE NOT EXISTS \
+                (SELECT 1 FROM patients WHERE email_key = $1 AND deleted_at IS NULL)"
 );
-impl_patient_store!(SqlitePatientStore, SqlitePool, sqlx::Sqlite, lock_row = "");
+impl_patient_store!(
+    SqlitePatientStore,
+    SqlitePool,
+    sqlx::Sqlite,
+    lock_row = "",
+    next_seq = "UPDATE mrn_counter SET last = last + 1 WHERE id = 1 AND NOT EXISTS \
+                (SELECT 1 FROM patients WHERE email_key = $1 AND deleted_at IS NULL) \
+                RETURNING last"
+);

@@ -22,7 +22,9 @@ macro_rules! sql_consumer {
                 }
                 let announced = match change {
                     PatientChange::Created | PatientChange::Updated => {
-                        let created = Self::insert_account(&mut tx, patient, &meta).await?;
+                        let created = Self::insert_account(&mut tx, patient, &meta)
+                            .await?
+                            .is_some();
                         if !created && change == PatientChange::Updated {
                             let id: Uuid = sqlx::query_scalar(
                                 "UPDATE accounts SET name = $2, email = $3, updated_at = $4 \

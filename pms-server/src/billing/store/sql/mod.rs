@@ -139,12 +139,9 @@ macro_rules! billing_store {
                 new: &NewAccount,
                 meta: &AuditMeta,
             ) -> Result<(BillingAccount, bool), BillingError> {
-                // Most calls find the account: answer them without taking the write lock.
-                match self.account_row_by_patient(&new.patient).await {
-                    Ok(row) => Ok((row.into_api()?, false)),
-                    Err(BillingError::NotFound(_)) => self.ensure_account_tx(new, meta).await,
-                    Err(e) => Err(e),
-                }
+                // Most calls come from a patient create, before billing consumed its event: the
+                // account does not exist yet, so a read first would only add a round trip.
+                self.ensure_account_tx(new, meta).await
             }
 
             async fn account(&self, id: Uuid) -> Result<BillingAccount, BillingError> {

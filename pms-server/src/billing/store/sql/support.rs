@@ -222,32 +222,32 @@ macro_rules! sql_support {
             }
 
             /// Inserts the patient's ACTIVE account unless one exists; a creation is audited and
-            /// announced (ACCOUNT_CREATED). Returns whether it was created. Concurrent first
-            /// calls for one patient: the loser inserts nothing (PostgreSQL waits for the
-            /// winner's commit; SQLite serialises writers).
+            /// announced (ACCOUNT_CREATED). Returns the created account (none: it existed).
+            /// Concurrent first calls for one patient: the loser inserts nothing (PostgreSQL
+            /// waits for the winner's commit; SQLite serialises writers).
             async fn insert_account(
                 tx: &mut Tx,
                 new: &NewAccount,
                 meta: &AuditMeta,
-            ) -> Result<bool, BillingError> {
+            ) -> Result<Option<AccountRow>, BillingError> {
                 let at = now();
                 let id = Uuid::now_v7();
-                let inserted = sqlx::query(
+                // RETURNING: a creation needs no second statement to read the account back.
+                let inserted = sqlx::query_as::<_, AccountRow>(concat!(
                     "INSERT INTO accounts (id, patient_id, name, email, status, currency, \
                      balance, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, 'ACTIVE', NULL, 0, $5, $5) \
-                     ON CONFLICT (patient_id) DO NOTHING",
-                )
+                     ON CONFLICT (patient_id) DO NOTHING RETURNING ",
+                    account_columns!()
+                ))
                 .bind(id)
                 .bind(new.patient.as_str())
                 .bind(&new.contact.name)
                 .bind(&new.contact.email)
                 .bind(at)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected()
-                    == 1;
-                if inserted {
+                .fetch_optional(&mut **tx)
+                .await?;
+                if inserted.is_some() {
                     let record = success(BillingAction::AccountCreate, "account", id, id, None);
                     Self::insert_audit(&mut **tx, &record, meta).await?;
                     let event = BillingEvent {

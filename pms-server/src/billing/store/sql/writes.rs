@@ -13,15 +13,20 @@ macro_rules! sql_writes {
                 meta: &AuditMeta,
             ) -> Result<(BillingAccount, bool), BillingError> {
                 let mut tx = self.pool.begin_write().await?;
-                let inserted = Self::insert_account(&mut tx, new, meta).await?;
-                let row = sqlx::query_as::<_, AccountRow>(concat!(
-                    "SELECT ",
-                    account_columns!(),
-                    " FROM accounts WHERE patient_id = $1"
-                ))
-                .bind(new.patient.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
+                let (row, inserted) = match Self::insert_account(&mut tx, new, meta).await? {
+                    Some(row) => (row, true),
+                    None => {
+                        let row = sqlx::query_as::<_, AccountRow>(concat!(
+                            "SELECT ",
+                            account_columns!(),
+                            " FROM accounts WHERE patient_id = $1"
+                        ))
+                        .bind(new.patient.as_str())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        (row, false)
+                    }
+                };
                 tx.commit().await?;
                 if inserted {
                     self.relay.wake();
