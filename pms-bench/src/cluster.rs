@@ -150,10 +150,12 @@ impl Cluster {
         let started = Instant::now();
         let url = format!("{base}/health/ready");
         while started.elapsed() < Duration::from_secs(60) {
-            for (name, child) in &mut self.services {
-                if let Ok(Some(status)) = child.try_wait() {
-                    anyhow::bail!("{name} exited with {status}:\n{}", self.log(name));
-                }
+            let exited = self
+                .services
+                .iter_mut()
+                .find_map(|(name, child)| Some((*name, child.try_wait().ok()??)));
+            if let Some((name, status)) = exited {
+                anyhow::bail!("{name} exited with {status}:\n{}", self.log(name));
             }
             if let Ok(r) = client.get(&url).send().await
                 && r.status().is_success()

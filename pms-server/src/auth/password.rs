@@ -96,6 +96,7 @@ impl std::fmt::Debug for Passwords {
 
 impl Passwords {
     /// With the default limits; precomputes the dummy hash.
+    #[cfg(test)]
     pub async fn new() -> anyhow::Result<Passwords> {
         Passwords::with_limits(HashLimits::default()).await
     }
