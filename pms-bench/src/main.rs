@@ -1,20 +1,25 @@
 //! `pms-bench`: measures PMS beside the limits of its storage on the same machine in one run.
 //!
 //! `pms-bench run` starts release `pms-server` targets (embedded SQLite; all-in-one on
-//! PostgreSQL when a database URL is given), drives them with the closed-loop generator in
-//! [`load`], runs the baselines in [`baseline`] (pgbench, a SQLite commit loop), and prints one
-//! table plus memory, time to ready and PostgreSQL work per operation; `--json` writes the same.
+//! PostgreSQL when a database URL is given; the five services as five processes with a Tansu
+//! broker when one is given too), drives them with the closed-loop generator in [`load`], runs
+//! the baselines in [`baseline`] (pgbench, a SQLite commit loop), and prints one table plus
+//! memory, time to ready and PostgreSQL work per operation; `--json` writes the same.
+//! `pms-bench soak` runs a mixed load for minutes and prints the server's memory over time.
 //! `pms-bench load` drives any running gateway with one operation (for ad-hoc runs).
 //! Figures only: nothing here passes or fails on speed.
 
 #![forbid(unsafe_code)]
 
 mod baseline;
+mod cluster;
 mod load;
 mod report;
+mod scenarios;
+mod soak;
 mod target;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -22,7 +27,8 @@ use clap::{Parser, Subcommand};
 
 use baseline::{PgShape, TempDb};
 use load::{Op, Spec};
-use report::{Report, Row};
+use report::Report;
+use scenarios::{PgBaselines, count_work, login_flood, measure_api, memory_row};
 use target::{Admin, Server};
 
 #[derive(Debug, Parser)]
@@ -39,14 +45,34 @@ enum Cmd {
         /// The `pms-server` binary to measure (a release build).
         #[arg(long, default_value = "target/release/pms-server")]
         server: PathBuf,
-        /// PostgreSQL URL of a role with CREATEDB: enables the PostgreSQL target and the
+        /// PostgreSQL URL of a role with CREATEDB: enables the PostgreSQL targets and the
         /// pgbench baselines (each gets a fresh database, dropped afterwards).
         #[arg(long, env = "PMS_TEST_DATABASE_URL")]
         postgres: Option<String>,
+        /// A Tansu binary (Kafka-protocol broker): enables the distributed target (with
+        /// `--postgres`).
+        #[arg(long, env = "PMS_TEST_TANSU")]
+        tansu: Option<PathBuf>,
         /// Seconds per measured point.
         #[arg(long, default_value_t = 5)]
         secs: u64,
         /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// A mixed load (creates, GETs, lists of 1,000, live streams) on one all-in-one server for
+    /// minutes; prints RSS and its high-water mark over time.
+    Soak {
+        #[arg(long, default_value = "target/release/pms-server")]
+        server: PathBuf,
+        /// Run on PostgreSQL (a fresh database) instead of embedded SQLite.
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        minutes: u64,
+        /// Seconds between samples.
+        #[arg(long, default_value_t = 15)]
+        every: u64,
         #[arg(long)]
         json: Option<PathBuf>,
     },
@@ -74,16 +100,54 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Run {
             server,
             postgres,
+            tansu,
             secs,
             json,
         } => {
-            let report = run(&server, postgres.as_deref(), secs).await?;
+            let started = std::time::Instant::now();
+            let report = run(&server, postgres.as_deref(), tansu.as_deref(), secs).await?;
             print!("{}", report.table());
-            if let Some(path) = json {
-                std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
-                    .with_context(|| format!("writing {}", path.display()))?;
+            println!("\nwhole run: {:.0} s", started.elapsed().as_secs_f64());
+            write_json(json.as_deref(), &report)
+        }
+        Cmd::Soak {
+            server,
+            postgres,
+            minutes,
+            every,
+            json,
+        } => {
+            check_binary(&server)?;
+            let admin = Admin::random();
+            let db = match &postgres {
+                Some(url) => Some(TempDb::create(url).await?),
+                None => None,
+            };
+            let env: Vec<(&str, String)> = db
+                .iter()
+                .map(|db| ("PMS_DATABASE__URL", db.url.clone()))
+                .collect();
+            let target = if db.is_some() { "postgres" } else { "embedded" };
+            let running = Server::start(&server, &admin, &env).await?;
+            let soak = soak::run(
+                target,
+                &running,
+                &admin,
+                Duration::from_secs(minutes * 60),
+                Duration::from_secs(every),
+            )
+            .await?;
+            running.stop()?;
+            if let Some(db) = db {
+                db.drop_now().await?;
             }
-            Ok(())
+            println!(
+                "{target}: idle RSS {:.1} MB; RSS grew {:+.1} MB from the end of the first minute to the end; high-water {:.1} MB",
+                soak.idle_rss_kb as f64 / 1024.0,
+                soak.growth_after_first_minute_kb as f64 / 1024.0,
+                soak.samples.last().map_or(0, |s| s.hwm_kb) as f64 / 1024.0
+            );
+            write_json(json.as_deref(), &soak)
         }
         Cmd::Load {
             url,
@@ -112,17 +176,32 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn run(bin: &std::path::Path, postgres: Option<&str>, secs: u64) -> anyhow::Result<Report> {
+fn write_json(path: Option<&Path>, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        std::fs::write(path, serde_json::to_vec_pretty(value)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn check_binary(bin: &Path) -> anyhow::Result<()> {
     anyhow::ensure!(
         bin.exists(),
         "{} not found: build it first (`cargo build --release -p pms-server`)",
         bin.display()
     );
+    Ok(())
+}
+
+async fn run(
+    bin: &Path,
+    postgres: Option<&str>,
+    tansu: Option<&Path>,
+    secs: u64,
+) -> anyhow::Result<Report> {
+    check_binary(bin)?;
     let mut report = Report::default();
-    let admin = Admin {
-        email: "bench-admin@bench.test".into(),
-        password: format!("Bench-{}", uuid::Uuid::new_v4().simple()),
-    };
+    let admin = Admin::random();
 
     eprintln!("baseline: SQLite commit loop ({secs} s)");
     let sqlite = baseline::sqlite_commit_loop(secs).await?;
@@ -143,269 +222,79 @@ async fn run(bin: &std::path::Path, postgres: Option<&str>, secs: u64) -> anyhow
         None,
     )
     .await?;
-    login_flood(&mut report, &embedded, &admin, secs).await?;
+    login_flood(&mut report, "embedded", &embedded, &admin, secs).await?;
     report
         .memory
         .push(memory_row("embedded", &embedded, false)?);
     embedded.stop()?;
 
-    if let Some(url) = postgres {
-        let base = TempDb::create(url).await?;
-        let mut pg = std::collections::HashMap::new();
-        for (shape, name) in [
-            (PgShape::Insert, "pgbench insert"),
-            (PgShape::InsertOutbox, "pgbench patient+outbox"),
-        ] {
-            for clients in [8, 32] {
-                eprintln!("baseline: {name}, {clients} clients ({secs} s)");
-                let tps = baseline::pgbench(&base, shape, clients, secs).await?;
-                report
-                    .baselines
-                    .push((format!("{name}, {clients} clients"), tps));
-                pg.insert((name, clients), tps);
-            }
+    let Some(url) = postgres else {
+        eprintln!(
+            "no PostgreSQL URL (--postgres / PMS_TEST_DATABASE_URL): PostgreSQL targets skipped"
+        );
+        return Ok(report);
+    };
+    let base = TempDb::create(url).await?;
+    let mut pg = std::collections::HashMap::new();
+    for (shape, name) in [
+        (PgShape::Insert, "pgbench insert"),
+        (PgShape::InsertOutbox, "pgbench patient+outbox"),
+    ] {
+        for clients in [8, 32] {
+            eprintln!("baseline: {name}, {clients} clients ({secs} s)");
+            let tps = baseline::pgbench(&base, shape, clients, secs).await?;
+            report
+                .baselines
+                .push((format!("{name}, {clients} clients"), tps));
+            pg.insert((name, clients), tps);
         }
-        base.drop_now().await?;
-
-        eprintln!("target: all-in-one on PostgreSQL");
-        let db = TempDb::create(url).await?;
-        let server = Server::start(bin, &admin, &[("PMS_DATABASE__URL", db.url.clone())]).await?;
-        report.memory.push(memory_row("postgres", &server, true)?);
-        let baselines = PgBaselines {
-            create8: pg[&("pgbench patient+outbox", 8)],
-            create32: pg[&("pgbench patient+outbox", 32)],
-            insert8: pg[&("pgbench insert", 8)],
-        };
-        measure_api(
-            &mut report,
-            "postgres",
-            &server,
-            &admin,
-            secs,
-            0.0,
-            Some(&baselines),
-        )
-        .await?;
-        count_work(&mut report, &server, &admin, url, &db).await?;
-        report.memory.push(memory_row("postgres", &server, false)?);
-        server.stop()?;
-        db.drop_now().await?;
     }
+    base.drop_now().await?;
+    let baselines = PgBaselines {
+        create8: pg[&("pgbench patient+outbox", 8)],
+        create32: pg[&("pgbench patient+outbox", 32)],
+        insert8: pg[&("pgbench insert", 8)],
+    };
+
+    eprintln!("target: all-in-one on PostgreSQL");
+    let db = TempDb::create(url).await?;
+    let server = Server::start(bin, &admin, &[("PMS_DATABASE__URL", db.url.clone())]).await?;
+    report.memory.push(memory_row("postgres", &server, true)?);
+    measure_api(
+        &mut report,
+        "postgres",
+        &server,
+        &admin,
+        secs,
+        0.0,
+        Some(&baselines),
+    )
+    .await?;
+    count_work(&mut report, "postgres", &server, &admin, url, &db).await?;
+    report.memory.push(memory_row("postgres", &server, false)?);
+    server.stop()?;
+    db.drop_now().await?;
+
+    let Some(tansu) = tansu else {
+        eprintln!("no Tansu broker (--tansu / PMS_TEST_TANSU): the distributed target skipped");
+        return Ok(report);
+    };
+    eprintln!("target: distributed (five processes, Kafka protocol)");
+    let db = TempDb::create(url).await?;
+    let cluster = cluster::Cluster::start(bin, tansu, &admin, &db.url).await?;
+    report.memory.push(memory_row("distrib", &cluster, true)?);
+    measure_api(
+        &mut report,
+        "distrib",
+        &cluster,
+        &admin,
+        secs,
+        0.0,
+        Some(&baselines),
+    )
+    .await?;
+    report.memory.push(memory_row("distrib", &cluster, false)?);
+    cluster.stop()?;
+    db.drop_now().await?;
     Ok(report)
-}
-
-struct PgBaselines {
-    create8: f64,
-    create32: f64,
-    insert8: f64,
-}
-
-fn memory_row(target: &str, server: &Server, idle: bool) -> anyhow::Result<report::Memory> {
-    let (rss, hwm) = server.memory_kb()?;
-    Ok(report::Memory {
-        target: target.into(),
-        when: if idle {
-            "idle after start"
-        } else {
-            "after the load"
-        }
-        .into(),
-        rss_kb: rss,
-        hwm_kb: hwm,
-        ready_ms: server.ready_ms,
-    })
-}
-
-/// Create at 8/32 connections, GET by id through the gateway and directly, a list page, health.
-async fn measure_api(
-    report: &mut Report,
-    target: &str,
-    server: &Server,
-    admin: &Admin,
-    secs: u64,
-    sqlite: f64,
-    pg: Option<&PgBaselines>,
-) -> anyhow::Result<()> {
-    let token = load::login(&server.gateway, &admin.email, &admin.password).await?;
-    let id = load::create_patient(&server.gateway, &token).await?;
-    let duration = Duration::from_secs(secs);
-    let spec = |label: &str, base: &str, op: Op, connections| Spec {
-        label: label.into(),
-        base: base.into(),
-        op,
-        connections,
-        duration,
-        token: Some(token.clone()),
-    };
-    let (gw, direct) = (server.gateway.as_str(), server.patient.as_str());
-    let by_id = format!("/api/patients/{id}");
-    let points = [
-        (
-            spec("create", gw, Op::Create, 8),
-            pg.map(|b| ("pgbench patient+outbox", b.create8)),
-        ),
-        (
-            spec("create", gw, Op::Create, 32),
-            pg.map(|b| ("pgbench patient+outbox", b.create32)),
-        ),
-        (
-            spec("GET by id (gateway)", gw, Op::Get(by_id.clone()), 8),
-            pg.map(|b| ("pgbench insert", b.insert8)),
-        ),
-        (
-            spec(
-                "GET by id (patient port)",
-                direct,
-                Op::Get(format!("/patients/{id}")),
-                8,
-            ),
-            None,
-        ),
-        (
-            spec(
-                "list 20 (gateway)",
-                gw,
-                Op::Get("/api/patients?limit=20".into()),
-                8,
-            ),
-            None,
-        ),
-        (
-            spec("health (gateway)", gw, Op::Get("/health/live".into()), 8),
-            None,
-        ),
-    ];
-    let mut gateway_get = None;
-    for (spec, baseline) in points {
-        eprintln!("{target}: {} c={} ({secs} s)", spec.label, spec.connections);
-        let o = load::run(&spec).await?;
-        let baseline = match (baseline, spec.label.as_str()) {
-            (Some((name, v)), _) => Some((name.to_owned(), v)),
-            (None, "create") if sqlite > 0.0 => Some(("sqlite commit loop".to_owned(), sqlite)),
-            (None, "GET by id (patient port)") => {
-                gateway_get.map(|g: f64| ("gateway ÷ direct".to_owned(), g))
-            }
-            _ => None,
-        };
-        if spec.label == "GET by id (gateway)" {
-            gateway_get = Some(o.rps);
-        }
-        // For the direct GET the ratio reads "gateway req/s ÷ direct req/s".
-        let row = match baseline {
-            Some((name, g)) if name == "gateway ÷ direct" => {
-                Row::with_ratio(target, o.clone(), name, g / o.rps, o.rps)
-            }
-            Some((name, v)) => Row::with_ratio(target, o.clone(), name, o.rps / v, v),
-            None => Row::plain(target, o.clone()),
-        };
-        report.rows.push(row);
-    }
-    Ok(())
-}
-
-/// GET by id alone, then during a flood of valid logins (16 connections of Argon2id work).
-async fn login_flood(
-    report: &mut Report,
-    server: &Server,
-    admin: &Admin,
-    secs: u64,
-) -> anyhow::Result<()> {
-    let token = load::login(&server.gateway, &admin.email, &admin.password).await?;
-    let id = load::create_patient(&server.gateway, &token).await?;
-    let get = Spec {
-        label: "GET by id during a login flood".into(),
-        base: server.gateway.clone(),
-        op: Op::Get(format!("/api/patients/{id}")),
-        connections: 4,
-        duration: Duration::from_secs(secs),
-        token: Some(token),
-    };
-    eprintln!("embedded: GET by id alone, c=4 ({secs} s)");
-    let alone = load::run(&Spec {
-        label: "GET by id alone".into(),
-        ..get.clone()
-    })
-    .await?;
-    let flood = Spec {
-        label: "valid logins (the flood)".into(),
-        base: server.gateway.clone(),
-        op: Op::Login {
-            email: admin.email.clone(),
-            password: admin.password.clone(),
-        },
-        connections: 16,
-        duration: Duration::from_secs(secs + 2),
-        token: None,
-    };
-    eprintln!("embedded: GET by id during a login flood, c=4 ({secs} s)");
-    let flooding = tokio::spawn(async move { load::run(&flood).await });
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let during = load::run(&get).await?;
-    let flood = flooding.await.context("the flood task")??;
-    report.rows.push(Row::plain("embedded", alone.clone()));
-    report.rows.push(Row::with_ratio(
-        "embedded",
-        during.clone(),
-        "alone".into(),
-        during.rps / alone.rps,
-        alone.rps,
-    ));
-    report.rows.push(Row::plain("embedded", flood));
-    Ok(())
-}
-
-/// Commits and rows per create and per GET on PostgreSQL (100 sequential operations each, the
-/// idle background work over the same time subtracted).
-async fn count_work(
-    report: &mut Report,
-    server: &Server,
-    admin: &Admin,
-    admin_url: &str,
-    db: &TempDb,
-) -> anyhow::Result<()> {
-    const OPS: u64 = 100;
-    eprintln!("postgres: counting commits and rows per operation");
-    let token = load::login(&server.gateway, &admin.email, &admin.password).await?;
-    let id = load::create_patient(&server.gateway, &token).await?;
-    let idle = baseline::measure(admin_url, &db.name, || async {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        Ok(())
-    })
-    .await?;
-    let gw = server.gateway.clone();
-    let creates = baseline::measure(admin_url, &db.name, || async {
-        for _ in 0..OPS {
-            load::create_patient(&gw, &token).await?;
-        }
-        Ok(())
-    })
-    .await?;
-    let client = reqwest::Client::new();
-    let gets = baseline::measure(admin_url, &db.name, || async {
-        for _ in 0..OPS {
-            let r = client
-                .get(format!("{gw}/api/patients/{id}"))
-                .bearer_auth(&token)
-                .send()
-                .await?;
-            anyhow::ensure!(r.status().is_success(), "GET answered {}", r.status());
-        }
-        Ok(())
-    })
-    .await?;
-    report.work.push(baseline::PgCounters::per_op(
-        "create (through the gateway)",
-        creates.0,
-        creates.1,
-        idle,
-        OPS,
-    ));
-    report.work.push(baseline::PgCounters::per_op(
-        "GET by id (through the gateway)",
-        gets.0,
-        gets.1,
-        idle,
-        OPS,
-    ));
-    Ok(())
 }

@@ -128,7 +128,7 @@ impl Report {
             for w in &self.work {
                 let _ = writeln!(
                     s,
-                    "  {:<34} commits {:>6.2}  inserted {:>6.2}  updated {:>6.2}  returned {:>8.1}  fetched {:>6.1}",
+                    "  {:<40} commits {:>6.2}  inserted {:>6.2}  updated {:>6.2}  returned {:>8.1}  fetched {:>6.1}",
                     w.operation,
                     w.commits,
                     w.rows_inserted,

@@ -27,6 +27,16 @@ pub struct Admin {
     pub password: String,
 }
 
+impl Admin {
+    /// `bench-admin@bench.test` with a fresh random password.
+    pub fn random() -> Admin {
+        Admin {
+            email: "bench-admin@bench.test".into(),
+            password: format!("Bench-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+}
+
 impl Server {
     /// Starts `bin` all-in-one with `env` on a free gateway port and waits until it is ready.
     pub async fn start(bin: &Path, admin: &Admin, env: &[(&str, String)]) -> anyhow::Result<Self> {
@@ -105,33 +115,49 @@ impl Server {
 
     /// Resident set size and its high-water mark, in kB (`/proc/<pid>/status`).
     pub fn memory_kb(&self) -> anyhow::Result<(u64, u64)> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                .with_context(|| format!("{name} missing from /proc status"))
-        };
-        Ok((field("VmRSS:")?, field("VmHWM:")?))
+        proc_memory_kb(self.child.id())
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGTERM, then wait (graceful shutdown is part of the product).
     pub fn stop(mut self) -> anyhow::Result<()> {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if self.child.try_wait()?.is_some() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.child.kill()?;
-        anyhow::bail!("pms-server did not stop within 20 s of SIGTERM")
+        terminate(&mut self.child)
     }
+}
+
+/// Resident set size and its high-water mark of process `pid`, in kB (`/proc/<pid>/status`).
+pub fn proc_memory_kb(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .with_context(|| format!("{name} missing from /proc status"))
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// SIGTERM `child`, then wait up to 20 s (SIGKILL and an error after that).
+pub fn terminate(child: &mut Child) -> anyhow::Result<()> {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill()?;
+    let _ = child.wait();
+    anyhow::bail!("the process did not stop within 20 s of SIGTERM")
 }
 
 impl Drop for Server {
@@ -143,7 +169,8 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+/// A free loopback port (bound, then released).
+pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }

@@ -1,8 +1,10 @@
 //! Access-token verification, shared by the gateway and every service: EdDSA JWTs whose public
 //! keys come from the auth service's JWKS (cached; refetched on an unknown `kid`, at most once per
 //! [`REFETCH_INTERVAL`]). The algorithm is pinned and `exp`, `iss`, `aud` are required. Revoked
-//! tokens (a disabled user, a logged-out session, …) are refused: see [`revocation`].
+//! tokens (a disabled user, a logged-out session, …) are refused: see [`revocation`]. A token's
+//! signature is verified once per key set ([`cache`]); revocation on every request.
 
+mod cache;
 pub mod revocation;
 pub mod streams;
 
@@ -144,6 +146,8 @@ pub struct Verifier {
     keys: RwLock<HashMap<String, DecodingKey>>,
     last_fetch: Mutex<Option<Instant>>,
     revocations: Revocations,
+    /// Tokens whose signature and claims verified with the current keys.
+    verified: cache::VerifiedTokens,
 }
 
 impl Verifier {
@@ -162,6 +166,7 @@ impl Verifier {
             },
             keys: RwLock::new(HashMap::new()),
             last_fetch: Mutex::new(None),
+            verified: cache::VerifiedTokens::default(),
         }
     }
 
@@ -173,6 +178,7 @@ impl Verifier {
             keys: RwLock::new(decode_jwks(jwks)?),
             last_fetch: Mutex::new(None),
             revocations: Revocations::None,
+            verified: cache::VerifiedTokens::default(),
         })
     }
 
@@ -184,7 +190,11 @@ impl Verifier {
 
     /// Replaces the key set of a local verifier (after a key rotation).
     pub async fn replace_keys(&self, jwks: &Jwks) -> Result<(), TokenError> {
-        *self.keys.write().await = decode_jwks(jwks)?;
+        let decoded = decode_jwks(jwks)?;
+        let mut keys = self.keys.write().await;
+        *keys = decoded;
+        // Under the write lock: no verification with the old keys can be cached after this.
+        self.verified.clear();
         Ok(())
     }
 
@@ -210,7 +220,10 @@ impl Verifier {
 
     /// Verifies a compact JWS (signature, claims, revocation) and returns all its claims.
     pub async fn verify_token(&self, token: &str) -> Result<TokenClaims, TokenError> {
-        let claims = self.verify_signature(token).await?;
+        let claims = match self.verified.get(token, self.validation.leeway) {
+            Some(claims) => claims,
+            None => self.verify_signature(token).await?,
+        };
         if self.is_revoked(&claims.session()).await? {
             return Err(TokenError::Revoked);
         }
@@ -223,13 +236,18 @@ impl Verifier {
             return Err(TokenError::Malformed);
         }
         let kid = header.kid.ok_or(TokenError::Malformed)?;
-        // Bind the lookup first: a read guard held across `refetch` (which takes the write lock)
-        // would deadlock this task and, queued behind it, every other request.
-        let cached = self.keys.read().await.get(&kid).cloned();
-        let key = match cached {
-            Some(key) => key,
-            None => self.refetch(&kid).await?,
-        };
+        // The read guard must be gone before `refetch` (which takes the write lock): held across
+        // it, it would deadlock this task and, queued behind it, every other request.
+        let keys = self.keys.read().await;
+        if let Some(key) = keys.get(&kid) {
+            let data = jsonwebtoken::decode::<TokenClaims>(token, key, &self.validation)?;
+            // Cached under the read lock: a key-set change (write lock) clears after this.
+            self.verified.insert(token, &data.claims);
+            return Ok(data.claims);
+        }
+        // Released first: `refetch` takes the write lock.
+        drop(keys);
+        let key = self.refetch(&kid).await?;
         let data = jsonwebtoken::decode::<TokenClaims>(token, &key, &self.validation)?;
         Ok(data.claims)
     }
@@ -282,7 +300,9 @@ impl Verifier {
         .await
         .map_err(|e: reqwest::Error| TokenError::KeysUnavailable(e.without_url().to_string()))?;
         let decoded = decode_jwks(&jwks)?;
-        *self.keys.write().await = decoded;
+        let mut keys = self.keys.write().await;
+        *keys = decoded;
+        self.verified.clear();
         Ok(())
     }
 }

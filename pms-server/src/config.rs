@@ -135,6 +135,12 @@ pub struct AuthSettings {
     pub key_encryption_key: Option<SecretString>,
     /// A file holding the key-encryption key instead (e.g. a Docker/Kubernetes secret).
     pub key_encryption_key_file: Option<std::path::PathBuf>,
+    /// Password hashes (Argon2id: 19 MiB and a core each) running at once; 0: every core but
+    /// one (at least one), so other requests keep a core during a login flood.
+    pub password_hash_concurrency: usize,
+    /// Milliseconds a login (or password change) waits for a hashing slot; then 503 with
+    /// `Retry-After` instead of an unbounded queue.
+    pub password_hash_queue_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -264,6 +270,8 @@ impl Default for Settings {
                 throttle_window_secs: 900,
                 key_encryption_key: None,
                 key_encryption_key_file: None,
+                password_hash_concurrency: 0,
+                password_hash_queue_timeout_ms: 10_000,
             },
             patient: PatientSettings {
                 bind: loopback(),
@@ -452,6 +460,12 @@ impl Settings {
         {
             bail!(
                 "invalid configuration: `auth.admin_password` (PMS_ADMIN_PASSWORD) must be at least 12 characters"
+            );
+        }
+        if !(1..=60_000).contains(&a.password_hash_queue_timeout_ms) {
+            bail!(
+                "invalid configuration: `auth.password_hash_queue_timeout_ms` must be between 1 and 60000 (got {})",
+                a.password_hash_queue_timeout_ms
             );
         }
         crate::auth::Kek::from_settings(a)?;
@@ -739,6 +753,11 @@ throttle_window_secs = 900
 # 32 random bytes (`openssl rand -base64 32`), or a file holding it. Set one in production.
 # key_encryption_key = "…"          # or PMS_AUTH__KEY_ENCRYPTION_KEY
 # key_encryption_key_file = "/run/secrets/pms_kek"
+# Password hashes (Argon2id, 19 MiB and a core each) running at once; 0 = every core but one
+# (at least one), so that the other endpoints keep serving during a login flood.
+password_hash_concurrency = 0
+# Milliseconds a login waits for a hashing slot before it is answered 503 with Retry-After.
+password_hash_queue_timeout_ms = 10000
 
 [patient]
 bind = "127.0.0.1"

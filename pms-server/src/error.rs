@@ -53,6 +53,13 @@ pub enum ApiError {
     /// 503: a dependency is down.
     #[error("{0}")]
     Unavailable(String),
+    /// 503 with `Retry-After`: the server is saturated (e.g. password hashing) and sheds this
+    /// request rather than queueing it without bound.
+    #[error("{detail}")]
+    Overloaded {
+        detail: String,
+        retry_after_secs: u64,
+    },
     /// 500: a bug or an unexpected failure; the cause is logged, never sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -102,7 +109,9 @@ impl ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -142,6 +151,10 @@ impl IntoResponse for ApiError {
             }
             ApiError::BadRequest { detail, errors } => (Some(detail), errors),
             ApiError::TooManyRequests {
+                ref detail,
+                retry_after_secs,
+            }
+            | ApiError::Overloaded {
                 ref detail,
                 retry_after_secs,
             } => {

@@ -30,7 +30,7 @@ use crate::config::Settings;
 use crate::http::{self, ReadyCheck};
 use crate::store::ServiceDb;
 pub use kek::Kek;
-use password::Passwords;
+use password::{HashLimits, Passwords};
 use store::AuthStore;
 use throttle::{AuditBudget, Limits, LoginThrottle};
 use tokens::AccessTokens;
@@ -107,7 +107,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Router> {
     .await
     .context("while opening the auth database")?;
     let auth_store = store::for_db(db.clone());
-    let passwords = Passwords::new().await?;
+    let passwords = Passwords::with_limits(HashLimits::from_settings(auth)).await?;
     bootstrap::bootstrap_admin(&*auth_store, &passwords, auth, &settings.data_dir).await?;
     let kek = Kek::from_settings(auth)?.map(Arc::new);
     if kek.is_none() {

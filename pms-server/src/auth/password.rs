@@ -1,11 +1,15 @@
 //! Password hashing: Argon2id with the `argon2` crate's defaults (OWASP: m=19 MiB, t=2, p=1), on
-//! the blocking pool, with a cap on concurrent hashes (each takes 19 MiB and a core for tens of
-//! milliseconds; a login flood must not exhaust memory).
+//! the blocking pool, with a bound on concurrent hashes ([`HashLimits`]): each takes 19 MiB and a
+//! core for tens of milliseconds, so by default they may use every core but one, and the other
+//! endpoints keep serving during a login flood. A request that cannot start hashing within the
+//! queue deadline is shed with 503 + `Retry-After` ([`HashError::Busy`]) instead of queueing
+//! without bound.
 //!
 //! Verifying against an unknown account uses a precomputed dummy hash with the same parameters,
 //! so "no such user" costs exactly as much as "wrong password".
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use argon2::Argon2;
@@ -13,7 +17,67 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::distributions::{Alphanumeric, DistString};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::AuthSettings;
+use crate::error::ApiError;
+
+/// What a shed request is told to wait before retrying.
+const RETRY_AFTER_SECS: u64 = 1;
+
+/// How much password hashing may run at once, and how long a request waits for its turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashLimits {
+    /// Hashes running at once (at least 1).
+    pub concurrency: usize,
+    /// Longest wait for a turn; then [`HashError::Busy`].
+    pub queue_timeout: Duration,
+}
+
+impl HashLimits {
+    /// `auth.password_hash_concurrency` (0: every core but one, at least one) and
+    /// `auth.password_hash_queue_timeout_ms`.
+    pub fn from_settings(auth: &AuthSettings) -> HashLimits {
+        let concurrency = match auth.password_hash_concurrency {
+            0 => std::thread::available_parallelism()
+                .map_or(1, |n| usize::from(n).saturating_sub(1))
+                .max(1),
+            n => n,
+        };
+        HashLimits {
+            concurrency,
+            queue_timeout: Duration::from_millis(auth.password_hash_queue_timeout_ms),
+        }
+    }
+}
+
+impl Default for HashLimits {
+    fn default() -> Self {
+        HashLimits::from_settings(&AuthSettings::default())
+    }
+}
+
+/// Why a password could not be hashed or verified.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// No hashing slot became free within the queue deadline.
+    #[error("password hashing is saturated")]
+    Busy,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+impl From<HashError> for ApiError {
+    fn from(err: HashError) -> Self {
+        match err {
+            HashError::Busy => ApiError::Overloaded {
+                detail: "the server is busy checking passwords; retry shortly".to_owned(),
+                retry_after_secs: RETRY_AFTER_SECS,
+            },
+            HashError::Failed(e) => ApiError::Internal(e),
+        }
+    }
+}
 
 /// Hashes and verifies passwords.
 #[derive(Clone)]
@@ -21,6 +85,7 @@ pub struct Passwords {
     /// A hash of a random password nobody knows, for unknown accounts.
     dummy_hash: Arc<str>,
     permits: Arc<Semaphore>,
+    queue_timeout: Duration,
 }
 
 impl std::fmt::Debug for Passwords {
@@ -30,34 +95,53 @@ impl std::fmt::Debug for Passwords {
 }
 
 impl Passwords {
-    /// Precomputes the dummy hash.
+    /// With the default limits; precomputes the dummy hash.
+    #[cfg(test)]
     pub async fn new() -> anyhow::Result<Passwords> {
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        let permits = Arc::new(Semaphore::new(cores * 2));
+        Passwords::with_limits(HashLimits::default()).await
+    }
+
+    /// With `limits`; precomputes the dummy hash.
+    pub async fn with_limits(limits: HashLimits) -> anyhow::Result<Passwords> {
+        let mut passwords = Passwords {
+            dummy_hash: Arc::from(""),
+            permits: Arc::new(Semaphore::new(limits.concurrency.max(1))),
+            queue_timeout: limits.queue_timeout,
+        };
         let dummy = SecretString::from(random_password(32));
-        let dummy_hash = hash_blocking(&permits, dummy).await?;
-        Ok(Passwords {
-            dummy_hash: dummy_hash.into(),
-            permits,
-        })
+        // At start nothing else hashes: no deadline can expire.
+        passwords.dummy_hash = passwords.hash(dummy).await?.into();
+        Ok(passwords)
     }
 
     /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) of `password` with a fresh salt.
-    pub async fn hash(&self, password: SecretString) -> anyhow::Result<String> {
-        hash_blocking(&self.permits, password).await
+    pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
+        let permit = self.turn().await?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let salt = SaltString::generate(&mut OsRng);
+            Argon2::default()
+                .hash_password(password.expose_secret().as_bytes(), &salt)
+                .map(|hash| hash.to_string())
+                .map_err(|e| anyhow::anyhow!("cannot hash password: {e}"))
+        })
+        .await
+        .context("password hashing task failed")?
+        .map_err(HashError::Failed)
     }
 
     /// Whether `password` matches `hash`; with `None` (unknown account) it checks against the
     /// dummy hash and returns `false`, taking the same time as a real mismatch.
-    pub async fn verify(&self, password: SecretString, hash: Option<&str>) -> anyhow::Result<bool> {
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        hash: Option<&str>,
+    ) -> Result<bool, HashError> {
         let known = hash.is_some();
         let hash: Arc<str> = hash.map_or_else(|| self.dummy_hash.clone(), Arc::from);
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .context("password hasher is shut down")?;
+        let permit = self.turn().await?;
         let matches = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let parsed = PasswordHash::new(&hash)
                 .map_err(|e| anyhow::anyhow!("stored password hash is malformed: {e}"))?;
             Ok::<_, anyhow::Error>(
@@ -70,22 +154,19 @@ impl Passwords {
         .context("password verification task failed")??;
         Ok(known && matches)
     }
-}
 
-async fn hash_blocking(permits: &Semaphore, password: SecretString) -> anyhow::Result<String> {
-    let _permit = permits
-        .acquire()
-        .await
-        .context("password hasher is shut down")?;
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.expose_secret().as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|e| anyhow::anyhow!("cannot hash password: {e}"))
-    })
-    .await
-    .context("password hashing task failed")?
+    /// Waits for a hashing slot, at most the queue deadline. The permit moves into the blocking
+    /// task, so a request abandoned meanwhile (client gone, timeout) still holds its slot until
+    /// the hash it started has finished: the bound is on running hashes, not on waiting requests.
+    async fn turn(&self) -> Result<OwnedSemaphorePermit, HashError> {
+        match tokio::time::timeout(self.queue_timeout, self.permits.clone().acquire_owned()).await {
+            Ok(permit) => Ok(permit.context("password hasher is shut down")?),
+            Err(_) => {
+                metrics::counter!("auth_password_hashes_shed_total").increment(1);
+                Err(HashError::Busy)
+            }
+        }
+    }
 }
 
 /// `len` random ASCII letters and digits from the OS CSPRNG (generated admin passwords).
@@ -153,6 +234,56 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    #[tokio::test]
+    async fn a_request_that_cannot_get_a_slot_in_time_is_busy_and_the_slot_is_reused() {
+        let passwords = Passwords::with_limits(HashLimits {
+            concurrency: 1,
+            queue_timeout: Duration::from_millis(50),
+        })
+        .await
+        .expect("hasher");
+        let held = passwords
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("slot");
+        let refused = passwords
+            .verify(SecretString::from("whatever pw"), None)
+            .await;
+        assert!(matches!(refused, Err(HashError::Busy)), "{refused:?}");
+        assert!(matches!(
+            passwords.hash(SecretString::from("whatever pw")).await,
+            Err(HashError::Busy)
+        ));
+        drop(held);
+        assert!(
+            !passwords
+                .verify(SecretString::from("whatever pw"), None)
+                .await
+                .expect("a free slot verifies")
+        );
+        assert_eq!(passwords.permits.available_permits(), 1, "slot returned");
+    }
+
+    #[test]
+    fn the_default_bound_leaves_a_core_free() {
+        let limits = HashLimits::default();
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(limits.concurrency, cores.saturating_sub(1).max(1));
+        assert_eq!(limits.queue_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn busy_is_a_503_with_retry_after() {
+        let response = axum::response::IntoResponse::into_response(ApiError::from(HashError::Busy));
+        assert_eq!(
+            response.status(),
+            axum::http::StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "1");
     }
 
     #[test]

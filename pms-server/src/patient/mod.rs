@@ -16,6 +16,7 @@ use crate::http::{self, ReadyCheck};
 use crate::store::{self as db, ServiceDb};
 use crate::supervise::Background;
 
+pub mod audit_writer;
 pub mod cursor;
 pub mod events;
 pub mod model;
@@ -79,6 +80,7 @@ pub async fn build(
     let cursor_key = cursor::CursorKey::from_bytes(&key)
         .context("the stored cursor key (patient table `cursor_key`) is not 32 bytes")?;
     let state = routes::AppState {
+        audits: audit_writer::AuditWriter::spawn(Arc::clone(&store)),
         store,
         cursor_key: Arc::new(cursor_key),
         billing: Arc::new(

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::helpers::TestApp;
 
 mod hardening;
+mod hashing;
 mod login;
 mod sessions;
 mod tokens;

@@ -17,6 +17,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use uuid::Uuid;
 
+use super::audit_writer::AuditWriter;
 use super::store::{AuditRecord, PatientAction, PatientStore};
 use crate::audit::{AuditAction, AuditMeta, Outcome};
 use crate::authn::{AuthUser, Verifier};
@@ -37,6 +38,8 @@ const AUDITORS: &[Role] = &[Role::Admin];
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn PatientStore>,
+    /// Group-commits the audit rows of reads and refused attempts.
+    pub audits: AuditWriter,
     /// Seals the listing cursors (shared by every replica through the database).
     pub cursor_key: Arc<crate::patient::cursor::CursorKey>,
     pub verifier: Arc<Verifier>,
@@ -100,7 +103,7 @@ async fn openapi() -> ApiJson<utoipa::openapi::OpenApi> {
 
 /// The audit trail of one request: who, from where, doing what.
 struct Audit {
-    store: Arc<dyn PatientStore>,
+    writer: AuditWriter,
     record: AuditRecord,
 }
 
@@ -109,7 +112,7 @@ impl Audit {
         // The request id and client address were bounded at the edge (`request_meta`).
         let meta = AuditMeta::new(Some((user.id, user.role)), meta);
         Audit {
-            store: Arc::clone(&state.store),
+            writer: state.audits.clone(),
             record: AuditRecord::now(action, meta, Outcome::Success),
         }
     }
@@ -120,7 +123,8 @@ impl Audit {
     }
 
     /// Runs a handler body and audits how it ended. Successful reads are recorded here and fail
-    /// closed: patient data is not served when its access cannot be recorded. Successful writes
+    /// closed: patient data is not served until its access is recorded durably (group-committed
+    /// with concurrent requests' rows, [`AuditWriter`]), and not at all when that fails. Successful writes
     /// were recorded by the store in their own transaction. Failures are recorded on a best-effort
     /// basis: the client gets the original error either way.
     async fn run<T>(
@@ -148,14 +152,12 @@ impl Audit {
         match result {
             Ok((value, _)) if action.is_write() => Ok(value),
             Ok((value, returned)) => {
-                self.store
-                    .record_audits(&record.per_patient(returned))
-                    .await?;
+                self.writer.record(record.per_patient(returned)).await?;
                 Ok(value)
             }
             Err(err) => {
                 let record = record.outcome(outcome_of(&err));
-                if let Err(e) = self.store.record_audit(record).await {
+                if let Err(e) = self.writer.record(vec![record]).await {
                     tracing::error!(error = %e, action = action.name(), "cannot record audit row");
                 }
                 Err(err)

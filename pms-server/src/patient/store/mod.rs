@@ -86,7 +86,8 @@ pub trait PatientStore: Send + Sync {
         self.record_audits(std::slice::from_ref(&audit)).await
     }
 
-    /// Appends audit rows in one statement (a listing's one row per returned patient).
+    /// Appends audit rows in one transaction (a listing's one row per returned patient; the reads
+    /// of many requests, group-committed by [`crate::patient::audit_writer`]).
     async fn record_audits(&self, audits: &[AuditRecord]) -> Result<(), StoreError>;
 
     /// One page of audit rows, newest first.

@@ -146,7 +146,12 @@ macro_rules! impl_patient_store {
                             .push_bind(audit.meta.client_ip())
                             .push_bind(audit.meta.request_id().map(str::to_owned));
                     });
+                    // Each row count is its own SQL text: cached per connection, every batch
+                    // size a group commit or a listing produces would stay prepared (SQLite
+                    // keeps a compiled program per statement; large ones weigh megabytes).
+                    // Only the one-row statement, by far the most frequent, is kept.
                     sql.build()
+                        .persistent(chunk.len() == 1)
                         .execute(&mut *conn)
                         .await
                         .map_err(StoreError::from_sqlx)?;
@@ -398,8 +403,15 @@ macro_rules! impl_patient_store {
             }
 
             async fn record_audits(&self, audits: &[AuditRecord]) -> Result<(), StoreError> {
-                let mut conn = self.pool.acquire().await.map_err(StoreError::from_sqlx)?;
-                Self::insert_audits(&mut conn, audits).await
+                if audits.len() <= AUDIT_ROWS_PER_INSERT {
+                    // One statement: its own (single) commit.
+                    let mut conn = self.pool.acquire().await.map_err(StoreError::from_sqlx)?;
+                    return Self::insert_audits(&mut conn, audits).await;
+                }
+                // Several statements (a group commit of many reads): still one commit.
+                let mut tx = self.pool.begin_write().await.map_err(StoreError::from_sqlx)?;
+                Self::insert_audits(&mut tx, audits).await?;
+                tx.commit().await.map_err(StoreError::from_sqlx)
             }
 
             async fn cursor_key(&self, offer: &[u8]) -> Result<Vec<u8>, StoreError> {
