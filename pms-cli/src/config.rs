@@ -35,6 +35,8 @@ pub struct EnvSnapshot {
     pub appdata: Option<PathBuf>,
     /// `NO_COLOR` is set (to anything non-empty).
     pub no_color: bool,
+    /// `COLUMNS`: the terminal width tables fit into (else asked of the terminal).
+    pub columns: Option<String>,
 }
 
 impl EnvSnapshot {
@@ -56,6 +58,7 @@ impl EnvSnapshot {
             home: path("HOME"),
             appdata: path("APPDATA"),
             no_color: var("NO_COLOR").is_some(),
+            columns: var("COLUMNS"),
         }
     }
 

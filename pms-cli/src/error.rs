@@ -187,6 +187,9 @@ pub fn problem_reason(status: StatusCode, problem: Option<&Problem>) -> String {
         .unwrap_or_default();
     match (detail, fields.is_empty()) {
         (Some(d), true) => d,
+        // One bad field: the server's detail already is `field: message`; say it once.
+        (Some(d), false) if d.contains(&fields) => d,
+        (Some(d), false) if fields.contains(&d) => fields,
         (Some(d), false) => format!("{d} ({fields})"),
         (None, false) => fields,
         (None, true) => problem
@@ -247,6 +250,26 @@ mod tests {
         );
         assert!(!e.to_string().contains("pms login"));
         assert!(!e.is_transient());
+    }
+
+    #[test]
+    fn a_single_field_error_is_said_once() {
+        let message = "1990-02-30 is not a valid calendar date";
+        let problem = Problem {
+            type_: "about:blank".into(),
+            title: "Bad Request".into(),
+            status: 400,
+            detail: Some(format!("dateOfBirth: {message}")),
+            errors: vec![FieldError {
+                field: "dateOfBirth".into(),
+                message: message.into(),
+            }],
+            request_id: None,
+        };
+        assert_eq!(
+            problem_reason(StatusCode::BAD_REQUEST, Some(&problem)),
+            format!("dateOfBirth: {message}")
+        );
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //!
 //! - [`rest`]: the JSON bodies of the REST API (serde only), shared by `pms-server` and every client,
 //!   so the two cannot drift.
+//! - [`currency`]: the ISO 4217 codes and their minor-unit exponents.
 //! - [`billing`] / [`patient_events`]: protobuf messages (prost); with the `grpc` feature also the
 //!   tonic client and server for `BillingService`.
 #![forbid(unsafe_code)]
 
+pub mod currency;
 pub mod rest;
 
 /// Billing gRPC messages (and, with the `grpc` feature, the `BillingService` client and server).

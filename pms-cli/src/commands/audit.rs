@@ -25,7 +25,7 @@ pub async fn run(app: &App, args: AuditArgs) -> Result<()> {
         .client()?
         .audit(args.patient, args.limit, args.all)
         .await?;
-    if page.items.is_empty() && app.style.format == output::Format::Table {
+    if page.items.is_empty() && app.style.is_table() {
         app.note("No audit entries found.");
         return Ok(());
     }

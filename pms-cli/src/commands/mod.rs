@@ -29,7 +29,7 @@ use pms_cli::output::{Format, Style};
 use pms_cli::session::Context;
 use pms_cli::{ApiClient, Error, Result};
 
-/// pms — the PMS command line: sessions, patients, users, audit, live events and request files.
+/// The PMS command line: sessions, patients, billing, users, audit, live events, request files.
 ///
 /// Log in once (`pms login`); the session is kept in the OS keyring and refreshed as needed.
 /// In CI, set PMS_SERVER and PMS_TOKEN instead: they override everything and are never stored.
@@ -58,9 +58,13 @@ pub struct Global {
     /// plain http:// to another host works but warns.
     #[arg(long, global = true, env = "PMS_SERVER", value_name = "URL")]
     pub server: Option<String>,
-    /// Output format: table (default), json (stable shapes) or csv (lists).
+    /// Output format: table (default: the main columns, fitted to the terminal), wide (every
+    /// column), json (stable shapes) or csv (lists, every column).
     #[arg(short = 'o', long, global = true, value_enum, value_name = "FORMAT")]
     pub output: Option<Format>,
+    /// The columns of tables and CSV, in order: names as in the JSON (`mrn,name,phone`).
+    #[arg(long, global = true, value_name = "A,B,C", value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,7 +81,7 @@ pub enum Command {
     /// Patients: list, get, create, update, delete, history.
     #[command(subcommand)]
     Patients(patients::PatientsCommand),
-    /// Billing: accounts, invoices, payments, statements (money in minor units).
+    /// Billing: accounts, invoices, payments, statements (amounts like 45.00).
     #[command(subcommand)]
     Billing(billing::BillingCommand),
     /// User accounts (ADMIN): list, get, create, update.
@@ -97,8 +101,8 @@ pub enum Command {
     Tui,
     /// Print a shell completion script: bash, zsh, fish, powershell, elvish.
     Completion(completion::CompletionArgs),
-    /// Print the man page (roff): `pms man > pms.1`.
-    Man,
+    /// Print the man page (roff): `pms man > pms.1`; `pms man --dir DIR` writes every page.
+    Man(man::ManArgs),
     /// Help on a command or a topic: `pms help exit-codes`, `pms help environment`.
     Help(help::HelpArgs),
 }
@@ -145,14 +149,22 @@ pub async fn run(cli: Cli, env: EnvSnapshot) -> Result<()> {
     let stdout_tty = std::io::stdout().is_terminal();
     let stderr_tty = std::io::stderr().is_terminal();
     let stderr_color = stderr_tty && !env.no_color;
+    // Kept for the life of the process so that `Style` stays `Copy` (one small list per run).
+    let columns: Option<&'static [String]> = cli
+        .global
+        .columns
+        .clone()
+        .map(|c| &*Box::leak(c.into_boxed_slice()));
     let style = Style {
         format: cli.global.output.unwrap_or_default(),
         color: stdout_tty && !env.no_color,
+        width: pms_cli::output::fit::terminal_width(stdout_tty, env.columns.as_deref()),
+        columns,
     };
     // Commands that need no session or config.
     match &cli.command {
         Command::Completion(args) => return completion::run(args),
-        Command::Man => return man::run(),
+        Command::Man(args) => return man::run(args),
         Command::Help(args) => return help::run(args),
         Command::Tui => return tui::run(cli.global.profile, cli.global.server),
         _ => {}
@@ -180,7 +192,7 @@ pub async fn run(cli: Cli, env: EnvSnapshot) -> Result<()> {
         Command::Analytics(command) => analytics::run(&app, command).await,
         Command::Events(command) => events::run(&app, command).await,
         Command::Request(args) => request::run(&app, args).await,
-        Command::Completion(_) | Command::Man | Command::Help(_) | Command::Tui => Ok(()),
+        Command::Completion(_) | Command::Man(_) | Command::Help(_) | Command::Tui => Ok(()),
     }
 }
 

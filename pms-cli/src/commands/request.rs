@@ -39,6 +39,23 @@ fn parse_var(raw: &str) -> std::result::Result<(String, String), String> {
     Ok((k.trim().to_owned(), v.to_owned()))
 }
 
+/// The report's directory must exist and be a directory (the file itself is written at the end).
+fn check_report_dir(path: &std::path::Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "--report: directory {} does not exist (create it first: mkdir -p {})",
+            dir.display(),
+            dir.display()
+        )))
+    }
+}
+
 fn parse_report(raw: &str) -> std::result::Result<PathBuf, String> {
     match raw.split_once('=') {
         None if raw == "junit" => Ok(PathBuf::from("junit.xml")),
@@ -49,6 +66,10 @@ fn parse_report(raw: &str) -> std::result::Result<PathBuf, String> {
 
 pub async fn run(app: &App, args: RequestArgs) -> Result<()> {
     super::reject_csv(app.style, "request")?;
+    if let Some(path) = &args.report {
+        // Requests have side effects: find out the report cannot be written before sending any.
+        check_report_dir(path)?;
+    }
     let paths = expand(&args.files)?;
     let mut files = Vec::new();
     for path in &paths {
@@ -324,5 +345,13 @@ mod tests {
             PathBuf::from("out/r.xml")
         );
         assert!(parse_report("html=x").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_report_dir(&dir.path().join("r.xml")).is_ok());
+        assert!(check_report_dir(std::path::Path::new("junit.xml")).is_ok());
+        let missing = check_report_dir(&dir.path().join("out/r.xml")).unwrap_err();
+        assert!(
+            missing.to_string().contains("out does not exist"),
+            "{missing}"
+        );
     }
 }

@@ -43,14 +43,21 @@ pub fn render(files: &[(String, Vec<RequestResult>)]) -> String {
             results.len(),
             seconds(time)
         );
+        let mut seen = std::collections::HashMap::<&str, usize>::new();
         for r in results {
+            // The name is the request's own (`# @name`, `###` title, else the URL template as
+            // written), never the URL as sent: that holds per-run ids, and CI systems follow a
+            // test across runs by classname + name. A repeated name gets ` #2`, ` #3`, …
+            let n = seen.entry(r.name.as_str()).or_default();
+            *n += 1;
+            let name = match *n {
+                1 => r.name.clone(),
+                n => format!("{} #{n}", r.name),
+            };
             let _ = write!(
                 out,
                 "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\"",
-                escape(&format!(
-                    "{} ({} {}, line {})",
-                    r.name, r.method, r.url, r.line
-                )),
+                escape(&name),
                 escape(file),
                 seconds(r.duration_ms)
             );
@@ -72,7 +79,10 @@ pub fn render(files: &[(String, Vec<RequestResult>)]) -> String {
                     ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
                     escape(&failed.join("; ")),
                     escape(&format!(
-                        "status {}\n{}",
+                        "{} {} (line {}): status {}\n{}",
+                        r.method,
+                        r.url,
+                        r.line,
                         r.status.unwrap_or(0),
                         failed.join("\n")
                     ))
@@ -151,9 +161,30 @@ mod tests {
         )]);
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"pms request\" tests=\"3\" failures=\"1\" errors=\"1\" time=\"0.036\">"), "{xml}");
         assert!(xml.contains("<testsuite name=\"patients.http\" tests=\"3\" failures=\"1\" errors=\"1\" time=\"0.036\">"));
-        assert!(xml.contains("<testcase name=\"ok (POST http://127.0.0.1:4004/api/patients?a=1&amp;b=&lt;2&gt;, line 3)\" classname=\"patients.http\" time=\"0.012\"/>"), "{xml}");
-        assert!(xml.contains("<failure message=\"?? status == 201 (actual: 400)\">status 201&#10;?? status == 201 (actual: 400)</failure>"), "{xml}");
+        assert!(
+            xml.contains("<testcase name=\"ok\" classname=\"patients.http\" time=\"0.012\"/>"),
+            "{xml}"
+        );
+        assert!(xml.contains("<failure message=\"?? status == 201 (actual: 400)\">POST http://127.0.0.1:4004/api/patients?a=1&amp;b=&lt;2&gt; (line 3): status 201&#10;?? status == 201 (actual: 400)</failure>"), "{xml}");
         assert!(xml.contains("<error message=\"cannot reach &quot;x&quot;\"/>"));
         assert!(xml.ends_with("</testsuites>\n"));
+    }
+
+    #[test]
+    fn names_are_stable_and_unique_per_file() {
+        let mut first = result("GET {{host}}/api/patients/{{id}}", true, None);
+        first.url = "http://127.0.0.1:4004/api/patients/6f1c".into();
+        let mut second = first.clone();
+        second.url = "http://127.0.0.1:4004/api/patients/99aa".into();
+        let xml = render(&[("p.http".into(), vec![first, second])]);
+        assert!(
+            xml.contains("<testcase name=\"GET {{host}}/api/patients/{{id}}\" "),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<testcase name=\"GET {{host}}/api/patients/{{id}} #2\" "),
+            "{xml}"
+        );
+        assert!(!xml.contains("6f1c") && !xml.contains("99aa"), "{xml}");
     }
 }

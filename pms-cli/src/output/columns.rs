@@ -1,12 +1,17 @@
-//! The columns each record shows in `table` and `csv` output.
+//! The columns each record shows in `table` and `csv` output. Money cells are major units with
+//! the currency's exponent (`75.00` next to a `USD` column); JSON keeps the API's minor units.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use pms_proto::rest::{AuditEntry, Me, Patient, PatientVersion, User};
 
+use crate::money;
+
 /// A record with fixed columns (headers in camelCase, as in the JSON).
 pub trait Tabular {
-    /// Column names.
+    /// Column names (every column: `-o wide`, CSV and detail views).
     const HEADERS: &'static [&'static str];
+    /// The columns of the default table: what fits an 80-column terminal and tells records apart.
+    const NARROW: &'static [&'static str] = Self::HEADERS;
     /// This record's cells, one per header.
     fn row(&self) -> Vec<String>;
 }
@@ -21,6 +26,7 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
 }
 
 impl Tabular for Patient {
+    const NARROW: &'static [&'static str] = &["mrn", "name", "email", "dateOfBirth", "phone"];
     const HEADERS: &'static [&'static str] = &[
         "id",
         "mrn",
@@ -50,6 +56,8 @@ impl Tabular for Patient {
 }
 
 impl Tabular for PatientVersion {
+    const NARROW: &'static [&'static str] =
+        &["version", "changeType", "changedAt", "changedBy", "name"];
     const HEADERS: &'static [&'static str] = &[
         "version",
         "changeType",
@@ -73,6 +81,7 @@ impl Tabular for PatientVersion {
 }
 
 impl Tabular for User {
+    const NARROW: &'static [&'static str] = &["email", "role", "disabled", "createdAt"];
     const HEADERS: &'static [&'static str] =
         &["id", "email", "role", "disabled", "createdAt", "updatedAt"];
     fn row(&self) -> Vec<String> {
@@ -100,6 +109,14 @@ impl Tabular for Me {
 }
 
 impl Tabular for AuditEntry {
+    const NARROW: &'static [&'static str] = &[
+        "occurredAt",
+        "action",
+        "outcome",
+        "actorId",
+        "resource",
+        "patientId",
+    ];
     const HEADERS: &'static [&'static str] = &[
         "occurredAt",
         "action",
@@ -127,6 +144,7 @@ impl Tabular for AuditEntry {
 }
 
 impl Tabular for pms_proto::rest::BillingAccount {
+    const NARROW: &'static [&'static str] = &["id", "patientId", "status", "currency", "balance"];
     const HEADERS: &'static [&'static str] = &[
         "id",
         "patientId",
@@ -141,13 +159,16 @@ impl Tabular for pms_proto::rest::BillingAccount {
             self.patient_id.clone(),
             self.status.as_str().to_owned(),
             opt(&self.currency),
-            self.balance.to_string(),
+            money::decimal(self.balance, self.currency.as_deref().unwrap_or_default()),
             time(&self.created_at),
         ]
     }
 }
 
 impl Tabular for pms_proto::rest::Invoice {
+    const NARROW: &'static [&'static str] = &[
+        "number", "status", "currency", "total", "paid", "balance", "dueDate",
+    ];
     const HEADERS: &'static [&'static str] = &[
         "id", "number", "status", "currency", "total", "paid", "balance", "dueDate", "issuedAt",
     ];
@@ -157,9 +178,9 @@ impl Tabular for pms_proto::rest::Invoice {
             self.number.clone(),
             self.status.as_str().to_owned(),
             self.currency.clone(),
-            self.total.to_string(),
-            self.paid.to_string(),
-            self.balance.to_string(),
+            money::decimal(self.total, &self.currency),
+            money::decimal(self.paid, &self.currency),
+            money::decimal(self.balance, &self.currency),
             opt(&self.due_date),
             self.issued_at.as_ref().map(time).unwrap_or_default(),
         ]
@@ -167,6 +188,14 @@ impl Tabular for pms_proto::rest::Invoice {
 }
 
 impl Tabular for pms_proto::rest::Payment {
+    const NARROW: &'static [&'static str] = &[
+        "id",
+        "amount",
+        "currency",
+        "method",
+        "refunded",
+        "receivedAt",
+    ];
     const HEADERS: &'static [&'static str] = &[
         "id",
         "invoiceId",
@@ -181,17 +210,18 @@ impl Tabular for pms_proto::rest::Payment {
         vec![
             self.id.to_string(),
             self.invoice_id.to_string(),
-            self.amount.to_string(),
+            money::decimal(self.amount, &self.currency),
             self.currency.clone(),
             self.method.as_str().to_owned(),
             opt(&self.reference),
-            self.refunded.to_string(),
+            money::decimal(self.refunded, &self.currency),
             time(&self.received_at),
         ]
     }
 }
 
 impl Tabular for pms_proto::rest::Refund {
+    const NARROW: &'static [&'static str] = &["id", "amount", "currency", "reason", "createdAt"];
     const HEADERS: &'static [&'static str] = &[
         "id",
         "paymentId",
@@ -206,7 +236,7 @@ impl Tabular for pms_proto::rest::Refund {
             self.id.to_string(),
             self.payment_id.to_string(),
             self.invoice_id.to_string(),
-            self.amount.to_string(),
+            money::decimal(self.amount, &self.currency),
             self.currency.clone(),
             opt(&self.reason),
             time(&self.created_at),
@@ -236,6 +266,14 @@ impl Tabular for pms_proto::rest::StatementEntry {
 }
 
 impl Tabular for pms_proto::rest::BillingAuditEntry {
+    const NARROW: &'static [&'static str] = &[
+        "occurredAt",
+        "action",
+        "outcome",
+        "actorRole",
+        "resource",
+        "amount",
+    ];
     const HEADERS: &'static [&'static str] = &[
         "occurredAt",
         "action",

@@ -1,10 +1,13 @@
-//! Output formats: human tables (`table`, the default), `json` (a stable contract: the API's
-//! camelCase shapes, pretty-printed, golden-tested) and `csv` (RFC 4180, header row first).
+//! Output formats: human tables (`table`, the default: each record's narrow set of columns,
+//! fitted to the terminal; `wide`: every column), `json` (a stable contract: the API's camelCase
+//! shapes, pretty-printed, golden-tested) and `csv` (RFC 4180, header row first, every column).
+//! `--columns a,b,c` picks the columns of tables and CSV.
 //!
 //! Rendering returns strings; the binary writes them to stdout (data only — notes and warnings go
 //! to stderr). Colour (a bold header) only when asked for: on a TTY and without `NO_COLOR`.
 
 mod columns;
+pub mod fit;
 pub mod shapes;
 
 pub use columns::{Tabular, time as columns_time};
@@ -19,9 +22,11 @@ use crate::error::{Error, Result};
 /// `-o` / `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
-    /// Aligned columns for people (the default).
+    /// Aligned columns for people, the most useful ones, fitted to the terminal (the default).
     #[default]
     Table,
+    /// Every column, cells never shortened.
+    Wide,
     /// JSON: the documented shapes (arrays for lists).
     Json,
     /// CSV with a header row (lists).
@@ -34,6 +39,18 @@ pub struct Style {
     pub format: Format,
     /// ANSI colour allowed (stdout is a TTY and `NO_COLOR` is unset).
     pub color: bool,
+    /// Fit `table` output into this many columns (stdout is a terminal); `None`: never shorten.
+    pub width: Option<usize>,
+    /// `--columns`: the columns of tables and CSV, in order. (Parsed once per process and kept
+    /// for its life, so `Style` stays `Copy`.)
+    pub columns: Option<&'static [String]>,
+}
+
+impl Style {
+    /// Table or wide: output for people.
+    pub fn is_table(&self) -> bool {
+        matches!(self.format, Format::Table | Format::Wide)
+    }
 }
 
 const BOLD: &str = "\x1b[1m";
@@ -41,23 +58,39 @@ const RESET: &str = "\x1b[0m";
 
 /// Renders a list.
 pub fn list<T: Serialize + Tabular>(items: &[T], style: Style) -> Result<String> {
-    match style.format {
-        Format::Json => json(&items),
-        Format::Csv => Ok(csv(T::HEADERS, items.iter().map(Tabular::row))),
-        Format::Table => Ok(table(
-            T::HEADERS,
-            items.iter().map(Tabular::row),
-            style.color,
-        )),
+    if style.format == Format::Json {
+        return json(&items);
     }
+    rows(T::HEADERS, T::NARROW, items.iter().map(Tabular::row), style)
 }
 
-/// Renders one record (`table` shows it as `FIELD  value` lines).
+/// Renders rows of `headers` (all of a record's columns) as a table or CSV with the columns the
+/// style selects (`narrow` for the default table). JSON has no rows: callers print their records.
+pub fn rows(
+    headers: &[&str],
+    narrow: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+    style: Style,
+) -> Result<String> {
+    if style.format == Format::Json {
+        // A caller bug, not the user's: JSON prints the records themselves.
+        return Err(Error::Other("rows have no JSON form".into()));
+    }
+    let chosen = fit::select(headers, narrow, style)?;
+    let names: Vec<&str> = chosen.iter().map(|&i| headers[i]).collect();
+    let picked = rows.map(|row| chosen.iter().map(|&i| row[i].clone()).collect::<Vec<_>>());
+    Ok(match style.format {
+        Format::Csv => csv(&names, picked),
+        _ => table(&names, picked, style),
+    })
+}
+
+/// Renders one record (`table` shows it as `FIELD  value` lines, every field).
 pub fn one<T: Serialize + Tabular>(item: &T, style: Style) -> Result<String> {
     match style.format {
         Format::Json => json(item),
-        Format::Csv => Ok(csv(T::HEADERS, std::iter::once(item.row()))),
-        Format::Table => Ok(detail(T::HEADERS, &item.row(), style.color)),
+        Format::Csv => rows(T::HEADERS, T::HEADERS, std::iter::once(item.row()), style),
+        Format::Table | Format::Wide => Ok(detail(T::HEADERS, &item.row(), style.color)),
     }
 }
 
@@ -71,7 +104,7 @@ pub fn value(value: &Value, style: Style) -> Result<String> {
             &["key", "value"],
             pairs.into_iter().map(|(k, v)| vec![k, v]),
         )),
-        Format::Table => {
+        Format::Table | Format::Wide => {
             let width = pairs
                 .iter()
                 .map(|(k, _)| k.chars().count())
@@ -159,15 +192,27 @@ pub fn csv(headers: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String 
     out
 }
 
-/// Aligned columns, no borders, upper-case headers (like kubectl).
-pub fn table(headers: &[&str], rows: impl Iterator<Item = Vec<String>>, color: bool) -> String {
+/// Aligned columns, no borders, upper-case headers (like kubectl); with `style.width` (a
+/// terminal) and the `table` format, cells are shortened with `…` to fit.
+pub fn table(headers: &[&str], rows: impl Iterator<Item = Vec<String>>, style: Style) -> String {
+    let color = style.color;
+    let mut all: Vec<Vec<String>> = vec![headers.iter().map(|h| header_words(h)).collect()];
+    // Tables are one line per record: line breaks inside a value would break alignment.
+    all.extend(rows.map(|row| {
+        row.into_iter()
+            .map(|c| c.replace(['\n', '\r'], " "))
+            .collect()
+    }));
+    if let (Format::Table, Some(width)) = (style.format, style.width) {
+        fit::fit(&mut all, width);
+    }
+    let mut all = all.into_iter();
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::NOTHING);
     t.set_content_arrangement(comfy_table::ContentArrangement::Disabled);
-    t.set_header(headers.iter().map(|h| header_words(h)));
-    for row in rows {
-        // Tables are one line per record: line breaks inside a value would break alignment.
-        t.add_row(row.into_iter().map(|c| c.replace(['\n', '\r'], " ")));
+    t.set_header(all.next().unwrap_or_default());
+    for row in all {
+        t.add_row(row);
     }
     for column in t.column_iter_mut() {
         column.set_padding((0, 2));

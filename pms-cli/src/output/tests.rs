@@ -64,14 +64,20 @@ fn patients() -> Vec<Patient> {
 const PLAIN_TABLE: Style = Style {
     format: Format::Table,
     color: false,
+    width: None,
+    columns: None,
 };
 const JSON: Style = Style {
     format: Format::Json,
     color: false,
+    width: None,
+    columns: None,
 };
 const CSV: Style = Style {
     format: Format::Csv,
     color: false,
+    width: None,
+    columns: None,
 };
 
 #[test]
@@ -80,6 +86,45 @@ fn patient_list_in_every_format() {
     golden("patients.json", &super::list(&list, JSON).unwrap());
     golden("patients.csv", &super::list(&list, CSV).unwrap());
     golden("patients.txt", &super::list(&list, PLAIN_TABLE).unwrap());
+    let wide = Style {
+        format: Format::Wide,
+        ..PLAIN_TABLE
+    };
+    golden("patients-wide.txt", &super::list(&list, wide).unwrap());
+    // On a 60-column terminal the default table shortens cells with `…`; wide never does.
+    let narrow_terminal = Style {
+        width: Some(60),
+        ..PLAIN_TABLE
+    };
+    golden(
+        "patients-60.txt",
+        &super::list(&list, narrow_terminal).unwrap(),
+    );
+    let wide_terminal = Style {
+        width: Some(40),
+        ..wide
+    };
+    assert_eq!(
+        super::list(&list, wide_terminal).unwrap(),
+        super::list(&list, wide).unwrap()
+    );
+    let picked: &'static [String] = Box::leak(Box::new(["name".into(), "MRN".into()]));
+    let columns = Style {
+        columns: Some(picked),
+        ..PLAIN_TABLE
+    };
+    assert_eq!(
+        super::list(&list, columns).unwrap(),
+        "NAME             MRN\nJane Doe         MRN-000001\nJohn \"Jack\" Roe  MRN-000002\n"
+    );
+    let csv_columns = Style {
+        columns: Some(picked),
+        ..CSV
+    };
+    assert_eq!(
+        super::list(&list, csv_columns).unwrap(),
+        "name,mrn\r\nJane Doe,MRN-000001\r\n\"John \"\"Jack\"\" Roe\",MRN-000002\r\n"
+    );
     golden("patient.txt", &super::one(&list[0], PLAIN_TABLE).unwrap());
     golden("patient.json", &super::one(&list[0], JSON).unwrap());
 }
@@ -187,12 +232,12 @@ fn colour_only_when_asked() {
     let coloured = super::list(
         &users,
         Style {
-            format: Format::Table,
             color: true,
+            ..PLAIN_TABLE
         },
     )
     .unwrap();
-    assert!(coloured.starts_with("\x1b[1mID"), "{coloured:?}");
+    assert!(coloured.starts_with("\x1b[1mEMAIL"), "{coloured:?}");
 }
 
 #[test]

@@ -19,17 +19,19 @@ const MAX_PATIENT_ID: usize = 100;
 const MAX_NAME: usize = 200;
 const MAX_EMAIL: usize = 320;
 
-/// An ISO-4217 alphabetic code, upper case (`usd` is accepted and normalised).
+/// An ISO 4217 alphabetic code with a minor unit, upper case (`usd` is accepted and normalised).
+/// The code fixes the account's currency and how clients show amounts, so only real codes from
+/// `pms_proto::currency` pass (`XYZ` is three letters but no currency).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Currency(String);
 
 impl Currency {
     pub fn parse(s: &str) -> Result<Currency, String> {
-        let s = s.trim();
-        if s.len() == 3 && s.bytes().all(|b| b.is_ascii_alphabetic()) {
-            Ok(Currency(s.to_ascii_uppercase()))
+        let code = s.trim().to_ascii_uppercase();
+        if pms_proto::currency::is_known(&code) {
+            Ok(Currency(code))
         } else {
-            Err("must be a three-letter ISO-4217 code such as USD".to_owned())
+            Err("must be an ISO 4217 currency code such as USD, EUR or JPY".to_owned())
         }
     }
 
@@ -304,9 +306,9 @@ mod tests {
     }
 
     #[test]
-    fn currency_is_three_letters_normalised_to_upper_case() {
+    fn currency_is_an_iso_4217_code_normalised_to_upper_case() {
         assert_eq!(Currency::parse(" usd ").expect("valid").as_str(), "USD");
-        for bad in ["", "US", "USDD", "U$D", "12A"] {
+        for bad in ["", "US", "USDD", "U$D", "12A", "XYZ", "XAU"] {
             assert!(Currency::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -78,7 +78,7 @@ fn encode(position: &Position, key: &CursorKey) -> Result<String, ApiError> {
 fn invalid_cursor() -> ApiError {
     ApiError::field(
         "cursor",
-        "invalid cursor: use the one from the Link header, with the same sort",
+        "not a cursor of this list: pass the next page's cursor unchanged, with the same sort",
     )
 }
 

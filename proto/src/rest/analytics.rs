@@ -71,6 +71,21 @@ pub struct RegistrationBucket {
     pub count: i64,
 }
 
+/// Every event type analytics stores and streams (`patient` topic, then `billing`): what
+/// `GET /api/analytics/events?type=` and the stream's `type` filter can match.
+pub const EVENT_TYPES: [&str; 10] = [
+    "PATIENT_CREATED",
+    "PATIENT_UPDATED",
+    "PATIENT_DELETED",
+    "ACCOUNT_CREATED",
+    "ACCOUNT_UPDATED",
+    "ACCOUNT_CLOSED",
+    "INVOICE_ISSUED",
+    "INVOICE_VOIDED",
+    "PAYMENT_RECEIVED",
+    "PAYMENT_REFUNDED",
+];
+
 /// An event as analytics stored it (`GET /api/analytics/events`, and the `data:` of each
 /// Server-Sent Event on `/api/analytics/events/stream`, whose `id:` is `seq`). Never holds
 /// patient names, emails or addresses.

@@ -88,9 +88,9 @@ async fn billing_flow(backend: Backend) {
                 "--currency",
                 "usd",
                 "--line",
-                "Consultation:1:5000",
+                "Consultation:1:50.00",
                 "--line",
-                "X-ray: chest:2:1250",
+                "X-ray: chest:2:12.5",
                 "-o",
                 "json",
             ],
@@ -148,7 +148,7 @@ async fn billing_flow(backend: Backend) {
         "pay",
         &invoice_id,
         "--amount",
-        "3000",
+        "30.00",
         "--method",
         "card",
         "--idempotency-key",
@@ -221,7 +221,7 @@ async fn billing_flow(backend: Backend) {
                 "refund",
                 &payment_id,
                 "--amount",
-                "500",
+                "5",
                 "--reason",
                 "goodwill",
                 "-o",
@@ -284,7 +284,36 @@ async fn billing_flow(backend: Backend) {
         .run(&["billing", "accounts", "statement", &account_id], None)
         .expect(0)
         .stdout;
-    assert!(table.contains("Balance:   5000 USD"), "{table}");
+    assert!(table.contains("Invoiced:  75.00 USD\n"), "{table}");
+    assert!(table.contains("Balance:   50.00 USD\n"), "{table}");
+    let invoice_table = pms
+        .run(&["billing", "invoices", "get", &invoice_id], None)
+        .expect(0)
+        .stdout;
+    assert!(
+        invoice_table.contains("total:     75.00\n"),
+        "{invoice_table}"
+    );
+    // More decimals than the currency has is a usage error, before anything is sent.
+    let cents = pms
+        .run(
+            &[
+                "billing",
+                "invoices",
+                "pay",
+                &invoice_id,
+                "--amount",
+                "1.005",
+                "--method",
+                "cash",
+            ],
+            None,
+        )
+        .expect(2);
+    assert_eq!(
+        cents.stderr.trim(),
+        "error: --amount: USD has 2 decimal places: `1.005`"
+    );
 
     let draft = pms
         .run(
@@ -297,7 +326,7 @@ async fn billing_flow(backend: Backend) {
                 "--currency",
                 "USD",
                 "--line",
-                "Mistake:1:100",
+                "Mistake:1:1.00",
                 "-o",
                 "json",
             ],
@@ -417,6 +446,27 @@ async fn billing_flow(backend: Backend) {
         None,
     )
     .expect(2);
+    // Three letters are not a currency: refused by the CLI (exit 2) and by the server (400).
+    let made_up = pms
+        .run(
+            &[
+                "billing",
+                "invoices",
+                "create",
+                "--account",
+                &account_id,
+                "--currency",
+                "XYZ",
+                "--line",
+                "X:1:1",
+            ],
+            None,
+        )
+        .expect(2);
+    assert!(
+        made_up.stderr.contains("`XYZ` is not an ISO 4217 currency"),
+        "{made_up:?}"
+    );
 }
 
 #[tokio::test]

@@ -177,6 +177,58 @@ async fn every_exit_code() {
         "{stale:?}"
     );
     assert!(stale.stderr.contains("fetch it again"), "{stale:?}");
+    // A version that is no version is a usage error, not a conflict.
+    let garbled = pms
+        .run(
+            &[
+                "patients",
+                "update",
+                id,
+                "--name",
+                "Late",
+                "--if-match",
+                "abc",
+            ],
+            None,
+        )
+        .expect(2);
+    assert!(garbled.stderr.contains("is not a version"), "{garbled:?}");
+    let bad_sort = pms
+        .run(&["patients", "list", "--sort", "bogus"], None)
+        .expect(2);
+    assert!(bad_sort.stderr.contains("createdAt"), "{bad_sort:?}");
+    // Several ids: each is reported, a missing one does not stop the others (exit 3).
+    let missing = uuid::Uuid::new_v4().to_string();
+    let doomed = pms
+        .run(
+            &["patients", "create", "--from-file", "-", "-o", "json"],
+            Some(&patient_json("Doomed").to_string()),
+        )
+        .expect(0)
+        .json();
+    let doomed = doomed["id"].as_str().expect("id");
+    let several = pms
+        .run(&["patients", "delete", &missing, doomed], None)
+        .expect(3);
+    assert!(
+        several
+            .stderr
+            .contains(&format!("error: patient {missing} not found\n")),
+        "{several:?}"
+    );
+    assert!(
+        several
+            .stderr
+            .contains(&format!("Deleted patient {doomed}.")),
+        "{several:?}"
+    );
+    assert!(
+        several
+            .stderr
+            .trim_end()
+            .ends_with("error: 1 of 2 patients were not deleted (see above)"),
+        "{several:?}"
+    );
     pms.run(&["patients", "update", id], None).expect(2);
 
     // 6: unreachable.

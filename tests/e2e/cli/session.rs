@@ -205,6 +205,7 @@ async fn profiles_keep_sessions_apart_and_pms_token_wins() {
         .json();
     assert_eq!(status["store"], "PMS_TOKEN");
     assert_eq!(status["verified"], false);
+    assert_eq!(status["loggedIn"], false, "a refused token is no login");
     let login = pms.login(&server).expect(0);
     assert!(
         login.stderr.contains("PMS_TOKEN is set"),

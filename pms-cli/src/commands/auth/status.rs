@@ -70,7 +70,9 @@ pub async fn run(app: &App, args: StatusArgs) -> Result<()> {
             }
             Err(e) => {
                 if super::super::present::exit_code(&e) == super::super::present::ExitCode::Auth {
+                    // A token the server refuses is no login, whatever is stored.
                     status.verified = Some(false);
+                    status.logged_in = false;
                 }
                 failure = Some(e);
             }

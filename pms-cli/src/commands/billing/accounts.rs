@@ -4,8 +4,9 @@ use std::fmt::Write as _;
 
 use clap::{Args, Subcommand};
 use pms_cli::Result;
+use pms_cli::money;
 use pms_cli::output::{self, Format, Tabular};
-use pms_proto::rest::{AccountStatus, Statement, UpdateAccountRequest};
+use pms_proto::rest::{AccountStatus, Statement, StatementEntry, UpdateAccountRequest};
 use uuid::Uuid;
 
 use super::super::App;
@@ -100,28 +101,84 @@ pub async fn run(app: &App, command: AccountsCommand) -> Result<()> {
     }
 }
 
-/// JSON: the statement as the API sends it; CSV: the entries; table: totals, then entries.
+/// JSON: the statement as the API sends it (minor units); CSV: the entries; table: totals, then
+/// entries. Table and CSV show money in major units of the account's currency.
 fn render_statement(statement: &Statement, style: output::Style) -> Result<String> {
+    let currency = statement.currency.clone().unwrap_or_default();
+    let rows = statement.entries.iter().map(|entry| {
+        let mut row = entry.row();
+        // The entry has no currency of its own: it is the account's.
+        row[4] = money::decimal(entry.amount, &currency);
+        row[5] = money::decimal(entry.balance, &currency);
+        row
+    });
     match style.format {
         Format::Json => output::json(statement),
-        Format::Csv => output::list(&statement.entries, style),
-        Format::Table => {
+        Format::Csv => output::rows(
+            StatementEntry::HEADERS,
+            StatementEntry::HEADERS,
+            rows,
+            style,
+        ),
+        Format::Table | Format::Wide => {
             let mut out = String::new();
-            let currency = statement.currency.clone().unwrap_or_default();
+            let m = |minor: i64| money::format(minor, &currency);
             let _ = writeln!(out, "Account:   {}", statement.account_id);
-            let _ = writeln!(out, "Invoiced:  {} {currency}", statement.invoiced);
-            let _ = writeln!(out, "Paid:      {} {currency}", statement.paid);
-            let _ = writeln!(out, "Refunded:  {} {currency}", statement.refunded);
-            let _ = writeln!(out, "Balance:   {} {currency}", statement.balance);
+            let _ = writeln!(out, "Invoiced:  {}", m(statement.invoiced));
+            let _ = writeln!(out, "Paid:      {}", m(statement.paid));
+            let _ = writeln!(out, "Refunded:  {}", m(statement.refunded));
+            let _ = writeln!(out, "Balance:   {}", m(statement.balance));
             if !statement.entries.is_empty() {
                 out.push('\n');
-                out.push_str(&output::table(
-                    pms_proto::rest::StatementEntry::HEADERS,
-                    statement.entries.iter().map(Tabular::row),
-                    style.color,
-                ));
+                let headers = StatementEntry::HEADERS;
+                out.push_str(&output::rows(headers, headers, rows, style)?);
             }
             Ok(out)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_show_major_units() {
+        let statement: Statement = serde_json::from_value(serde_json::json!({
+            "accountId": "00000000-0000-4000-8000-000000000001",
+            "currency": "USD",
+            "invoiced": 7500, "paid": 2500, "refunded": 0, "balance": 5000,
+            "entries": [{
+                "seq": 1, "occurredAt": "2026-01-02T03:04:05Z", "kind": "INVOICE_ISSUED",
+                "invoiceId": "00000000-0000-4000-8000-000000000002", "invoiceNumber": "INV-000001",
+                "amount": 7500, "balance": 7500
+            }]
+        }))
+        .unwrap();
+        let style = output::Style::default();
+        let table = render_statement(&statement, style).unwrap();
+        assert!(table.contains("Invoiced:  75.00 USD\n"), "{table}");
+        assert!(table.contains("Balance:   50.00 USD\n"), "{table}");
+        assert!(table.contains("INV-000001      75.00   75.00\n"), "{table}");
+        let csv = Format::Csv;
+        let csv = render_statement(
+            &statement,
+            output::Style {
+                format: csv,
+                ..style
+            },
+        )
+        .unwrap();
+        assert!(csv.ends_with(",INV-000001,75.00,75.00\r\n"), "{csv}");
+        let json = Format::Json;
+        let json = render_statement(
+            &statement,
+            output::Style {
+                format: json,
+                ..style
+            },
+        )
+        .unwrap();
+        assert!(json.contains("\"invoiced\": 7500"), "{json}");
     }
 }

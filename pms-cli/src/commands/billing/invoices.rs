@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use pms_cli::output;
-use pms_cli::{Error, Result};
+use pms_cli::{Error, Result, money, output};
 use pms_proto::rest::{
     CreateInvoiceRequest, CreatePaymentRequest, InvoiceLineRequest, PaymentMethod,
 };
@@ -19,14 +18,14 @@ pub enum InvoicesCommand {
     List(ListArgs),
     /// Show an invoice with its lines.
     Get(IdArg),
-    /// Create a DRAFT invoice: --line "Consultation:1:5000" (description:quantity:unit price in
-    /// minor units), repeated; or a JSON body with --from-file.
+    /// Create a DRAFT invoice: --line "Consultation:1:50.00" (description:quantity:unit price in
+    /// the currency's major units), repeated; or a JSON body with --from-file.
     Create(CreateArgs),
     /// DRAFT → ISSUED: the total becomes owed.
     Issue(ActionArgs),
     /// Void a DRAFT invoice, or an issued one with nothing paid.
     Void(ActionArgs),
-    /// Record a payment against an issued invoice (amount in minor units).
+    /// Record a payment against an issued invoice (amount in the invoice's currency: 45.00).
     Pay(PayArgs),
 }
 
@@ -61,17 +60,18 @@ pub struct CreateArgs {
     /// Account id.
     #[arg(long, value_name = "ACCOUNT_ID", value_parser = parse_id)]
     pub account: Uuid,
-    /// ISO-4217 currency (USD, EUR, …).
+    /// ISO 4217 currency (USD, EUR, JPY, …): also fixes how many decimals line prices take.
     #[arg(long, required_unless_present = "from_file")]
     pub currency: Option<String>,
     /// Due date, YYYY-MM-DD.
     #[arg(long, value_name = "DATE")]
     pub due_date: Option<chrono::NaiveDate>,
-    /// A line: DESCRIPTION:QUANTITY:UNIT_PRICE (unit price in minor units). Repeat for more.
+    /// A line: DESCRIPTION:QUANTITY:UNIT_PRICE, the price in major units (`X-ray:1:120.50`).
+    /// Repeat for more.
     #[arg(long = "line", value_name = "LINE", value_parser = parse_line)]
-    pub lines: Vec<InvoiceLineRequest>,
-    /// The whole body as JSON ({currency, dueDate?, lines: [{description, quantity, unitPrice}]}),
-    /// or `-` for stdin; flags override it.
+    pub lines: Vec<LineArg>,
+    /// The whole body as JSON, as the API takes it ({currency, dueDate?, lines: [{description,
+    /// quantity, unitPrice}]}, unitPrice in minor units), or `-` for stdin; flags override it.
     #[arg(long, value_name = "FILE")]
     pub from_file: Option<PathBuf>,
     #[command(flatten)]
@@ -83,9 +83,9 @@ pub struct PayArgs {
     /// Invoice id.
     #[arg(value_parser = parse_id)]
     pub id: Uuid,
-    /// Amount in minor units (at most the invoice's balance).
-    #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
-    pub amount: i64,
+    /// Amount in the invoice's currency, e.g. 45.00 (at most the invoice's balance).
+    #[arg(long, value_name = "AMOUNT")]
+    pub amount: String,
     /// CASH, CARD, INSURANCE or TRANSFER.
     #[arg(long, value_parser = parse_method)]
     pub method: PaymentMethod,
@@ -96,22 +96,43 @@ pub struct PayArgs {
     pub key: KeyArgs,
 }
 
+/// One `--line` as typed: the price stays text until the currency (and so its decimals) is known.
+#[derive(Debug, Clone)]
+pub struct LineArg {
+    pub raw: String,
+    pub description: String,
+    pub quantity: i64,
+    pub price: String,
+}
+
+impl LineArg {
+    /// The API's line, the price in minor units of `currency`.
+    fn request(&self, currency: &str) -> Result<InvoiceLineRequest> {
+        let unit_price = money::parse(&self.price, currency)
+            .map_err(|e| Error::Usage(format!("--line `{}`: unit price {e}", self.raw)))?;
+        Ok(InvoiceLineRequest {
+            description: self.description.clone(),
+            quantity: self.quantity,
+            unit_price,
+        })
+    }
+}
+
 /// `DESCRIPTION:QUANTITY:UNIT_PRICE`; the description may itself contain `:`.
-pub fn parse_line(raw: &str) -> std::result::Result<InvoiceLineRequest, String> {
+pub fn parse_line(raw: &str) -> std::result::Result<LineArg, String> {
     let mut parts = raw.rsplitn(3, ':');
     let (price, quantity, description) = (parts.next(), parts.next(), parts.next());
     let (Some(price), Some(quantity), Some(description)) = (price, quantity, description) else {
         return Err(format!("`{raw}`: expected DESCRIPTION:QUANTITY:UNIT_PRICE"));
     };
-    Ok(InvoiceLineRequest {
+    Ok(LineArg {
+        raw: raw.to_owned(),
         description: description.trim().to_owned(),
         quantity: quantity
             .trim()
             .parse()
             .map_err(|_| format!("`{raw}`: quantity `{quantity}` is not a whole number"))?,
-        unit_price: price.trim().parse().map_err(|_| {
-            format!("`{raw}`: unit price `{price}` is not a whole number of minor units")
-        })?,
+        price: price.trim().to_owned(),
     })
 }
 
@@ -144,8 +165,15 @@ pub async fn run(app: &App, command: InvoicesCommand) -> Result<()> {
         InvoicesCommand::Issue(args) => action(app, &client, args, "issue").await,
         InvoicesCommand::Void(args) => action(app, &client, args, "void").await,
         InvoicesCommand::Pay(args) => {
+            // The amount is typed in the invoice's currency: its exponent says what `45` means.
+            let currency = client.invoice(args.id).await?.currency;
+            let amount = money::parse(&args.amount, &currency)
+                .map_err(|e| Error::Usage(format!("--amount: {e}")))?;
+            if amount == 0 {
+                return Err(Error::Usage("--amount: must be more than zero".into()));
+            }
             let body = CreatePaymentRequest {
-                amount: args.amount,
+                amount,
                 method: args.method,
                 reference: args.reference,
             };
@@ -153,8 +181,9 @@ pub async fn run(app: &App, command: InvoicesCommand) -> Result<()> {
                 .pay(args.id, &body, args.key.idempotency_key.as_deref())
                 .await?;
             app.note(&format!(
-                "Recorded payment {} of {} {}.",
-                payment.id, payment.amount, payment.currency
+                "Recorded payment {} of {}.",
+                payment.id,
+                money::format(payment.amount, &payment.currency)
             ));
             app.print(&output::one(&payment, app.style)?)
         }
@@ -199,13 +228,23 @@ fn create_body(args: &CreateArgs) -> Result<CreateInvoiceRequest> {
         },
     };
     if let Some(currency) = &args.currency {
-        body.currency = currency.to_ascii_uppercase();
+        body.currency = currency.trim().to_ascii_uppercase();
+    }
+    if !pms_proto::currency::is_known(&body.currency) {
+        return Err(Error::Usage(format!(
+            "--currency: `{}` is not an ISO 4217 currency code (USD, EUR, JPY, …)",
+            body.currency
+        )));
     }
     if args.due_date.is_some() {
         body.due_date = args.due_date;
     }
     if !args.lines.is_empty() {
-        body.lines = args.lines.clone();
+        body.lines = args
+            .lines
+            .iter()
+            .map(|line| line.request(&body.currency))
+            .collect::<Result<_>>()?;
     }
     if body.lines.is_empty() {
         return Err(Error::Usage(
@@ -221,12 +260,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lines_parse_from_the_right() {
-        let line = parse_line("Consultation: follow-up:2:5000").unwrap();
+    fn lines_parse_from_the_right_in_major_units() {
+        let line = parse_line("Consultation: follow-up:2:50.00").unwrap();
         assert_eq!(line.description, "Consultation: follow-up");
-        assert_eq!((line.quantity, line.unit_price), (2, 5000));
+        let request = line.request("USD").unwrap();
+        assert_eq!((request.quantity, request.unit_price), (2, 5000));
+        assert_eq!(line.request("BHD").unwrap().unit_price, 50_000);
         assert!(parse_line("Consultation:5000").is_err());
         assert!(parse_line("X:one:5000").unwrap_err().contains("quantity"));
-        assert!(parse_line("X:1:12.50").unwrap_err().contains("minor units"));
+        let yen = parse_line("X:1:12.50").unwrap().request("JPY").unwrap_err();
+        assert_eq!(
+            yen.to_string(),
+            "--line `X:1:12.50`: unit price JPY has no decimals: `12.50`"
+        );
     }
 }

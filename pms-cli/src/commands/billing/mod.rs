@@ -1,5 +1,6 @@
-//! `pms billing …`: accounts, invoices, payments and the billing audit log. Money is in minor
-//! units (cents) everywhere, as in the API. Money-moving commands take `--idempotency-key`: the
+//! `pms billing …`: accounts, invoices, payments and the billing audit log. Money is typed and
+//! shown in major units of the currency (`45.00` USD, `4500` JPY); `-o json` keeps the API's
+//! integer minor units. Money-moving commands take `--idempotency-key`: the
 //! same key replays the first result instead of moving money twice (safe retries in scripts).
 
 mod accounts;

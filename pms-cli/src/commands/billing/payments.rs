@@ -1,8 +1,7 @@
 //! `pms billing payments …`: list, get, refund.
 
 use clap::{Args, Subcommand};
-use pms_cli::Result;
-use pms_cli::output;
+use pms_cli::{Error, Result, money, output};
 use pms_proto::rest::RefundRequest;
 use uuid::Uuid;
 
@@ -38,9 +37,9 @@ pub struct RefundArgs {
     /// Payment id.
     #[arg(value_parser = parse_id)]
     pub id: Uuid,
-    /// Minor units [default: everything not yet refunded].
-    #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
-    pub amount: Option<i64>,
+    /// Amount in the payment's currency, e.g. 12.50 [default: everything not yet refunded].
+    #[arg(long, value_name = "AMOUNT")]
+    pub amount: Option<String>,
     /// Why (kept with the refund).
     #[arg(long)]
     pub reason: Option<String>,
@@ -59,16 +58,30 @@ pub async fn run(app: &App, command: PaymentsCommand) -> Result<()> {
             app.print(&output::one(&client.payment(arg.id).await?, app.style)?)
         }
         PaymentsCommand::Refund(args) => {
+            let amount = match &args.amount {
+                Some(text) => {
+                    // Typed in the payment's currency: its exponent says what `12.5` means.
+                    let currency = client.payment(args.id).await?.currency;
+                    let amount = money::parse(text, &currency)
+                        .map_err(|e| Error::Usage(format!("--amount: {e}")))?;
+                    if amount == 0 {
+                        return Err(Error::Usage("--amount: must be more than zero".into()));
+                    }
+                    Some(amount)
+                }
+                None => None,
+            };
             let body = RefundRequest {
-                amount: args.amount,
+                amount,
                 reason: args.reason,
             };
             let refund = client
                 .refund(args.id, &body, args.key.idempotency_key.as_deref())
                 .await?;
             app.note(&format!(
-                "Refunded {} {} ({}).",
-                refund.amount, refund.currency, refund.id
+                "Refunded {} ({}).",
+                money::format(refund.amount, &refund.currency),
+                refund.id
             ));
             app.print(&output::one(&refund, app.style)?)
         }

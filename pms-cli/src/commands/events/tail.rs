@@ -13,8 +13,8 @@ use super::super::App;
 
 #[derive(Debug, Args)]
 pub struct TailArgs {
-    /// Only events of this type (PATIENT_CREATED, PATIENT_UPDATED, …).
-    #[arg(long = "type", value_name = "TYPE")]
+    /// Only events of this type (PATIENT_CREATED, PAYMENT_RECEIVED, …; any case).
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_type)]
     pub event_type: Option<String>,
     /// Start with the events of the last DURATION (30s, 15m, 2h, 1d).
     #[arg(long, value_name = "DURATION", value_parser = parse_since, conflicts_with = "from_beginning")]
@@ -25,6 +25,19 @@ pub struct TailArgs {
     /// Keep following (the default; `tail -f` habit).
     #[arg(short, long)]
     pub follow: bool,
+}
+
+/// One of the event types analytics knows: an unknown one would stream nothing, forever.
+pub fn parse_type(raw: &str) -> std::result::Result<String, String> {
+    let upper = raw.trim().to_ascii_uppercase();
+    if pms_proto::rest::EVENT_TYPES.contains(&upper.as_str()) {
+        Ok(upper)
+    } else {
+        Err(format!(
+            "`{raw}` is not an event type; expected one of {}",
+            pms_proto::rest::EVENT_TYPES.join(", ")
+        ))
+    }
 }
 
 fn parse_since(raw: &str) -> std::result::Result<std::time::Duration, String> {
@@ -135,6 +148,16 @@ mod tests {
         assert_eq!(
             render(&text, true).unwrap(),
             "{\"id\":null,\"type\":\"message\",\"data\":\"plain\"}\n"
+        );
+    }
+
+    #[test]
+    fn types_are_checked_against_the_known_ones() {
+        assert_eq!(parse_type("payment_received").unwrap(), "PAYMENT_RECEIVED");
+        let nope = parse_type("NOPE").unwrap_err();
+        assert!(
+            nope.starts_with("`NOPE` is not an event type; expected one of PATIENT_CREATED"),
+            "{nope}"
         );
     }
 }

@@ -1,10 +1,13 @@
-//! `pms patients delete ID…`: soft delete (the record stays for the audit trail).
+//! `pms patients delete ID…`: soft delete (the record stays for the audit trail). Each id is
+//! tried and reported in turn; one that fails does not stop the others. A patient who still owes
+//! money is named: billing suspends (not closes) their account and keeps the balance.
 
 use clap::Args;
-use pms_cli::Result;
+use pms_cli::{ApiClient, Error, Result, money};
 use uuid::Uuid;
 
 use super::super::App;
+use super::super::present;
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
@@ -15,9 +18,54 @@ pub struct DeleteArgs {
 
 pub async fn run(app: &App, args: DeleteArgs) -> Result<()> {
     let client = app.client()?;
+    let total = args.ids.len();
+    let mut failures: Vec<Error> = Vec::new();
     for id in args.ids {
-        client.delete_patient(id).await?;
-        app.note(&format!("Deleted patient {id}."));
+        let owed = owed_by(&client, id).await;
+        match client.delete_patient(id).await {
+            Ok(()) => {
+                app.note(&format!("Deleted patient {id}."));
+                if let Some(owed) = owed {
+                    app.note(&format!(
+                        "Patient {id} still owes {owed}: the billing account is suspended, not closed, and the balance is kept."
+                    ));
+                }
+            }
+            // Several ids: report this one and go on with the next.
+            Err(e) if total > 1 => {
+                eprintln!("error: {}", present::message(&e));
+                failures.push(e);
+            }
+            Err(e) => return Err(e),
+        }
     }
-    Ok(())
+    match failures.len() {
+        0 => Ok(()),
+        n => {
+            let not_found = failures
+                .iter()
+                .all(|e| present::exit_code(e) == present::ExitCode::NotFound);
+            let summary = format!("{n} of {total} patients were not deleted (see above)");
+            // The exit code still tells what went wrong: 3 when every failure was a 404.
+            Err(if not_found {
+                Error::NotFound(summary)
+            } else {
+                Error::Other(summary)
+            })
+        }
+    }
+}
+
+/// What the patient's billing account still owes (`50.00 USD`), if anything and if this user
+/// may see billing at all (a lookup that fails only means no note).
+async fn owed_by(client: &ApiClient, id: Uuid) -> Option<String> {
+    let accounts = client
+        .billing_accounts(Some(&id.to_string()), Some(1))
+        .await
+        .ok()?;
+    let account = accounts.into_iter().find(|a| a.balance > 0)?;
+    Some(money::format(
+        account.balance,
+        account.currency.as_deref().unwrap_or_default(),
+    ))
 }

@@ -15,8 +15,13 @@ pub struct ListArgs {
     /// Page size (server default 100, at most 1000).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub limit: Option<u32>,
-    /// Order: createdAt, -createdAt, name, -name.
-    #[arg(long, value_name = "FIELD", allow_hyphen_values = true)]
+    /// Order: createdAt, -createdAt (newest first), name, -name.
+    #[arg(
+        long,
+        value_name = "FIELD",
+        allow_hyphen_values = true,
+        value_parser = ["createdAt", "-createdAt", "name", "-name"]
+    )]
     pub sort: Option<String>,
     /// Start at this page (the cursor printed by a previous list; opaque, may begin with `-`).
     #[arg(
@@ -40,7 +45,7 @@ pub async fn run(app: &App, args: ListArgs) -> Result<()> {
         cursor: args.cursor,
     };
     let page = client.list_patients(&query, args.all).await?;
-    if page.items.is_empty() && app.style.format == output::Format::Table {
+    if page.items.is_empty() && app.style.is_table() {
         app.note("No patients found.");
         return Ok(());
     }

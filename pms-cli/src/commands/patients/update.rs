@@ -19,8 +19,9 @@ pub struct UpdateArgs {
     pub id: Uuid,
     #[command(flatten)]
     pub fields: FieldArgs,
-    /// Only update if the record is still at this version (default: the version just read).
-    #[arg(long, value_name = "VERSION")]
+    /// Only update if the record is still at this version: a number (3) or its ETag ("3")
+    /// [default: the version just read].
+    #[arg(long, value_name = "VERSION", value_parser = parse_version)]
     pub if_match: Option<String>,
 }
 
@@ -62,6 +63,22 @@ pub async fn run(app: &App, args: UpdateArgs) -> Result<()> {
     app.print(&output::one(&updated.value, app.style)?)
 }
 
+/// `3`, `"3"` or `W/"3"` → `3`; anything else is a usage error (exit 2), not a conflict.
+fn parse_version(raw: &str) -> std::result::Result<String, String> {
+    let v = raw.trim();
+    let v = v.strip_prefix("W/").unwrap_or(v);
+    let v = v
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(v);
+    match v.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n.to_string()),
+        _ => Err(format!(
+            "`{raw}` is not a version: pass the record's version number (e.g. 3)"
+        )),
+    }
+}
+
 fn is_empty(r: &PatientRequest) -> bool {
     [
         &r.name,
@@ -74,4 +91,19 @@ fn is_empty(r: &PatientRequest) -> bool {
     ]
     .iter()
     .all(|f| f.is_none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_numbers_or_their_etags() {
+        assert_eq!(parse_version("3").unwrap(), "3");
+        assert_eq!(parse_version("\"12\"").unwrap(), "12");
+        assert_eq!(parse_version("W/\"4\"").unwrap(), "4");
+        assert!(parse_version("abc").is_err());
+        assert!(parse_version("0").is_err());
+        assert!(parse_version("-1").is_err());
+    }
 }

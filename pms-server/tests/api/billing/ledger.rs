@@ -261,6 +261,22 @@ pub async fn forbidden_transitions(api: &Api, tokens: &Tokens) {
         fields,
         ["currency", "lines[0].description", "lines[0].quantity"]
     );
+    // Three letters are not enough: the code must be in ISO 4217.
+    let made_up = api
+        .post(
+            &format!("/billing/accounts/{account_id}/invoices"),
+            t,
+            json!({
+                "currency": "XYZ",
+                "lines": [{ "description": "x", "quantity": 1, "unitPrice": 5 }]
+            }),
+        )
+        .await;
+    assert_eq!(made_up.status, 400, "{made_up:?}");
+    assert_eq!(
+        made_up.body["errors"][0]["field"], "currency",
+        "{made_up:?}"
+    );
     let unknown_field = api
         .post(
             &format!("/billing/invoices/{invoice_id}/payments"),
