@@ -5,6 +5,7 @@ mod cli;
 mod compose;
 mod distributed;
 mod process;
+mod reference;
 mod scenario;
 mod soak;
 mod topologies;
