@@ -50,6 +50,8 @@ impl Server {
             .arg(dir.path().join("data"))
             .arg("all")
             .env("PMS_GATEWAY__PORT", port.to_string())
+            // Any free port for billing's gRPC: another PMS may hold 9001.
+            .env("PMS_BILLING__GRPC_PORT", "0")
             .env("PMS_ADMIN_EMAIL", &admin.email)
             .env("PMS_ADMIN_PASSWORD", &admin.password)
             .env("PMS_LOG__FORMAT", "json")

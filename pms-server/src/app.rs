@@ -1,7 +1,9 @@
 //! Composition: which services a process runs, their listeners, and supervision.
 //!
-//! In all-in-one mode only the gateway listens on its configured address; the internal services
-//! bind loopback on ephemeral ports (no clash with anything else on 4000/4005) and the gateway and
+//! In all-in-one mode the gateway listens on its configured address and billing's gRPC API on
+//! `billing.bind:billing.grpc_port` (loopback 9001 by default, for the reference system's gRPC
+//! clients; `billing.grpc_enabled = false` turns that off); the other internal services bind
+//! loopback on ephemeral ports (no clash with anything else on 4000/4005) and the gateway and
 //! services are pointed at them. Services still talk over HTTP (and gRPC) exactly as in
 //! distributed mode. Billing has two listeners (REST and gRPC), supervised like any service.
 
@@ -107,6 +109,18 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for the {what} service (is the port in use? set its port in the configuration)"))
 }
 
+/// The address a local client dials for a listener bound to `addr`: a wildcard bind
+/// (`0.0.0.0`, `::`) is reached on loopback.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        }
+        ip if ip.is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port())),
+        _ => addr,
+    }
+}
+
 /// Binds and starts `topology`. `shutdown` stops it gracefully.
 pub async fn start(
     topology: Topology,
@@ -151,7 +165,24 @@ pub async fn start(
             let auth_l = bind(loopback(0), "auth").await?;
             let patient_l = bind(loopback(0), "patient").await?;
             let billing_l = bind(loopback(0), "billing").await?;
-            let billing_grpc_l = bind(loopback(0), "billing gRPC").await?;
+            // Billing's gRPC API also answers the reference system's clients on
+            // `billing.bind:billing.grpc_port` (loopback 9001 by default) unless turned off; the
+            // patient service calls the same listener.
+            let billing_grpc_l = if settings.billing.grpc_enabled {
+                let b = &settings.billing;
+                TcpListener::bind(SocketAddr::new(b.bind, b.grpc_port))
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot listen on {}:{} for billing's gRPC API (is the port in use? set \
+                             `billing.grpc_port` (PMS_BILLING__GRPC_PORT, 0 for any free port) or \
+                             turn it off with `billing.grpc_enabled = false`)",
+                            b.bind, b.grpc_port
+                        )
+                    })?
+            } else {
+                bind(loopback(0), "billing gRPC").await?
+            };
             let analytics_l = bind(loopback(0), "analytics").await?;
             let gateway_l = bind(
                 SocketAddr::new(settings.gateway.bind, settings.gateway.port),
@@ -166,7 +197,7 @@ pub async fn start(
             let (billing_a, billing_grpc_a) =
                 (billing_l.local_addr()?, billing_grpc_l.local_addr()?);
             settings.gateway.billing_url = format!("http://{billing_a}");
-            settings.patient.billing_grpc_url = format!("http://{billing_grpc_a}");
+            settings.patient.billing_grpc_url = format!("http://{}", reachable(billing_grpc_a));
             let analytics_a = analytics_l.local_addr()?;
             settings.gateway.analytics_url = format!("http://{analytics_a}");
             running.analytics = Some(analytics_a);

@@ -19,6 +19,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Throwaway instance: databases in a temporary directory removed at exit.
     pub ephemeral: bool,
+    /// Development fixtures to load at start (`--fixtures`, `PMS_FIXTURES`); only with
+    /// `ephemeral` ([`Settings::check_fixtures`]).
+    pub fixtures: Option<Fixtures>,
     pub log: LogSettings,
     pub http: HttpSettings,
     pub database: DatabaseSettings,
@@ -29,6 +32,14 @@ pub struct Settings {
     pub analytics: AnalyticsSettings,
     pub kafka: KafkaSettings,
     pub events: EventsSettings,
+}
+
+/// Development fixtures (`--fixtures`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Fixtures {
+    /// The reference system's test account `testuser@test.com` / `password123` (ADMIN).
+    Reference,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,6 +173,10 @@ pub struct BillingSettings {
     pub port: u16,
     /// gRPC port.
     pub grpc_port: u16,
+    /// `pms-server all`: also serve the gRPC API on `bind:grpc_port` for outside clients (the
+    /// reference system's). `false`: only on an internal ephemeral loopback port. A billing
+    /// process of its own always serves gRPC on `grpc_port`.
+    pub grpc_enabled: bool,
     /// Overrides `database.url` for this service.
     pub database_url: Option<SecretString>,
 }
@@ -229,6 +244,7 @@ impl Default for Settings {
         Settings {
             data_dir: PathBuf::from("pms-data"),
             ephemeral: false,
+            fixtures: None,
             log: LogSettings {
                 format: LogFormat::Auto,
                 level: "info".to_owned(),
@@ -283,6 +299,7 @@ impl Default for Settings {
                 bind: loopback(),
                 port: 4001,
                 grpc_port: 9001,
+                grpc_enabled: true,
                 database_url: None,
             },
             analytics: AnalyticsSettings {
@@ -374,7 +391,7 @@ fn loopback() -> IpAddr {
 }
 
 /// Top-level keys that come from `PMS_<KEY>` without a section.
-const TOP_LEVEL_KEYS: [&str; 2] = ["data_dir", "ephemeral"];
+const TOP_LEVEL_KEYS: [&str; 3] = ["data_dir", "ephemeral", "fixtures"];
 
 impl Settings {
     /// Loads defaults ← `file` (TOML, if given) ← environment, then validates.
@@ -551,6 +568,18 @@ impl Settings {
         Ok(())
     }
 
+    /// Fixtures hold well-known credentials: refused unless the instance is ephemeral (never on
+    /// data that outlives the process). Checked after the command-line flags are applied.
+    pub fn check_fixtures(&self) -> anyhow::Result<()> {
+        if self.fixtures.is_some() && !self.ephemeral {
+            bail!(
+                "`--fixtures` (PMS_FIXTURES) creates accounts with well-known passwords and is only \
+                 allowed on a throwaway instance: add `--ephemeral`"
+            );
+        }
+        Ok(())
+    }
+
     /// A human summary of the effective configuration, never showing secrets.
     pub fn summary(&self) -> String {
         let storage = |url: Option<&SecretString>| match url {
@@ -683,6 +712,9 @@ pub const DEFAULT_CONFIG_TOML: &str = r#"# PMS server configuration. Every key i
 data_dir = "pms-data"
 # Throwaway instance in a temporary directory (also: --ephemeral).
 ephemeral = false
+# Development fixtures, only with ephemeral (also: --fixtures, PMS_FIXTURES). "reference": the
+# reference system's test account testuser@test.com / password123 (ADMIN).
+# fixtures = "reference"
 
 [log]
 # auto (pretty on a terminal, JSON otherwise) | json | pretty
@@ -771,6 +803,10 @@ bind = "127.0.0.1"
 # REST API (behind the gateway at /api/billing) and gRPC ports.
 port = 4001
 grpc_port = 9001
+# `pms-server all` also serves billing's gRPC API (the reference system's
+# BillingService/CreateBillingAccount, which needs no token) on bind:grpc_port. Keep `bind` on
+# loopback unless that call may be reached from elsewhere; false serves gRPC only internally.
+grpc_enabled = true
 # database_url = "postgres://..."   # overrides [database] url for this service
 
 [analytics]

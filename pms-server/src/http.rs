@@ -152,6 +152,7 @@ pub fn with_layers(
     });
     let max_header_bytes = http.max_header_bytes;
     let request_timeout = std::time::Duration::from_secs(http.request_timeout_secs);
+    crate::observe::watch_service(service, ready.clone());
     router
         .merge(health_routes(ready))
         .fallback(not_found)
@@ -277,11 +278,12 @@ async fn method_not_allowed() -> ApiError {
 async fn record_metrics(service: &'static str, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().to_string();
-    // The route template (`/patients/{id}`), never the concrete path, keeps label cardinality low.
+    // The route template, never the concrete path, keeps label cardinality low. Written
+    // `/patients/:id`: braces in label values trip simple exposition parsers.
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
+        .map(|p| p.as_str().replace('{', ":").replace('}', ""))
         .unwrap_or_else(|| "unmatched".to_owned());
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
@@ -289,11 +291,13 @@ async fn record_metrics(service: &'static str, req: Request, next: Next) -> Resp
         ("service", service.to_owned()),
         ("method", method),
         ("route", route),
-        ("status", status),
     ];
-    metrics::counter!("http_requests_total", &labels).increment(1);
+    // Latency per route (the status would multiply the histogram's series for little use).
     metrics::histogram!("http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
+    let mut labels = labels.to_vec();
+    labels.push(("status", status));
+    metrics::counter!("http_requests_total", &labels).increment(1);
     response
 }
 
@@ -326,7 +330,10 @@ fn health_routes(ready: ReadyCheck) -> Router {
 /// The Prometheus text of this process's metrics.
 pub(crate) async fn metrics_text() -> Response {
     match crate::telemetry::metrics_handle() {
-        Some(handle) => render(handle),
+        Some(handle) => {
+            crate::observe::sample_all().await;
+            render(handle)
+        }
         None => (StatusCode::OK, "").into_response(),
     }
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use pms_server::app::{self, Topology};
-use pms_server::config::{DEFAULT_CONFIG_TOML, Settings};
+use pms_server::config::{DEFAULT_CONFIG_TOML, Fixtures, Settings};
 use pms_server::{shutdown, telemetry};
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +31,10 @@ struct Cli {
     /// Throwaway instance: data in a temporary directory deleted at exit.
     #[arg(long, global = true)]
     ephemeral: bool,
+    /// Development fixtures (only with --ephemeral): `reference` creates the reference system's
+    /// test account testuser@test.com / password123 (ADMIN).
+    #[arg(long, global = true, value_enum, value_name = "SET")]
+    fixtures: Option<Fixtures>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -84,6 +88,13 @@ fn main() -> ExitCode {
         settings.data_dir = dir;
     }
     settings.ephemeral |= cli.ephemeral;
+    if cli.fixtures.is_some() {
+        settings.fixtures = cli.fixtures;
+    }
+    if let Err(e) = settings.check_fixtures() {
+        eprintln!("pms-server: {e:#}");
+        return ExitCode::from(2);
+    }
     let Some(topology) = topology else {
         print!("{}", settings.summary());
         return ExitCode::SUCCESS;

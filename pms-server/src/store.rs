@@ -104,7 +104,9 @@ pub async fn connect(
                 .run(&pool)
                 .await
                 .with_context(|| format!("while migrating the {} schema", service.name()))?;
-            Ok(Db::Postgres(pool))
+            let db = Db::Postgres(pool);
+            crate::observe::watch_pool(service.name(), &db);
+            Ok(db)
         }
         None => {
             let path = sqlite_dir.join(format!("{}.db", service.name()));
@@ -114,7 +116,9 @@ pub async fn connect(
                 .run(&pool)
                 .await
                 .with_context(|| format!("while migrating {}", path.display()))?;
-            Ok(Db::Sqlite(pool))
+            let db = Db::Sqlite(pool);
+            crate::observe::watch_pool(service.name(), &db);
+            Ok(db)
         }
     }
 }

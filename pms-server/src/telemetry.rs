@@ -5,7 +5,7 @@
 use std::io::IsTerminal;
 use std::sync::OnceLock;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, LogSettings};
@@ -42,10 +42,22 @@ pub fn init_logging(settings: &LogSettings) {
 /// Installs the Prometheus recorder (idempotent) and returns its handle.
 pub fn init_metrics() -> &'static PrometheusHandle {
     METRICS.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        let mut builder = PrometheusBuilder::new();
+        for name in crate::observe::HISTOGRAMS {
+            // Histograms (aggregatable across replicas), not the exporter's default summaries.
+            // Fails only on an empty bucket list, which a constant is not.
+            builder = builder
+                .set_buckets_for_metric(
+                    Matcher::Full(name.to_owned()),
+                    &crate::observe::LATENCY_BUCKETS,
+                )
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+        }
+        let recorder = builder.build_recorder();
         let handle = recorder.handle();
         // Fails only if another recorder was installed first (then ours simply records nothing).
         let _ = metrics::set_global_recorder(recorder);
+        crate::observe::describe();
         handle
     })
 }

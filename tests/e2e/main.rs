@@ -8,6 +8,7 @@ mod deploy_kubernetes;
 mod deploy_policies;
 mod distributed;
 mod process;
+mod reference;
 mod replicas;
 mod scenario;
 mod soak;

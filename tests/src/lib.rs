@@ -81,6 +81,9 @@ impl ServerProcess {
             }
         }
         command.env("PMS_LOG__FORMAT", "json");
+        // Tests run many servers at once: billing's gRPC (9001 by default, also served by
+        // `pms-server all`) on any free port unless the test sets one.
+        command.env("PMS_BILLING__GRPC_PORT", "0");
         for (key, value) in env {
             command.env(key, value);
         }

@@ -145,14 +145,21 @@ pub async fn run(app: &App, args: RequestArgs) -> Result<()> {
     }
     let results: Vec<&RequestResult> = all.iter().flat_map(|(_, r)| r).collect();
     let failed = results.iter().filter(|r| !r.passed()).count();
+    let skipped = results.iter().filter(|r| r.is_skipped()).count();
     if let Some(path) = &args.report {
         // Private like every file the CLI writes: a report is about the user's requests.
         pms_cli::credentials::file::write_atomic(path, junit::render(&all).as_bytes(), 0o600)?;
     }
     if human {
+        // Skipped requests are counted apart: neither passed nor failed.
+        let skipped_note = if skipped > 0 {
+            format!(", {skipped} skipped")
+        } else {
+            String::new()
+        };
         app.print(&format!(
-            "{} passed, {failed} failed\n",
-            results.len() - failed
+            "{} passed, {failed} failed{skipped_note}\n",
+            results.len() - failed - skipped
         ))?;
     } else {
         app.print(&output::json(&results)?)?;
@@ -172,6 +179,12 @@ fn line(r: &RequestResult, color: bool, verbose: bool) -> String {
     } else {
         ("✓", "✗")
     };
+    if let Some(reason) = &r.skipped {
+        return format!(
+            "  - {} — {} {} → skipped: {reason}\n",
+            r.name, r.method, r.url
+        );
+    }
     let mark = if r.passed() { ok } else { bad };
     let outcome = match (&r.error, r.status) {
         (Some(e), _) => format!("error: {e}"),

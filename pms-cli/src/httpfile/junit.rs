@@ -1,6 +1,6 @@
 //! JUnit XML for `pms request --report junit=PATH`: one `<testsuite>` per file, one
 //! `<testcase>` per request; a failed assertion is a `<failure>`, a request that could not run an
-//! `<error>`. The subset every CI system reads (Jenkins, GitLab, GitHub test reporters).
+//! `<error>`, a skipped one (gRPC) a `<skipped>`. The subset every CI system reads (Jenkins, GitLab, GitHub test reporters).
 
 use std::fmt::Write as _;
 
@@ -18,6 +18,7 @@ pub fn render(files: &[(String, Vec<RequestResult>)]) -> String {
     let tests = count(&|_| true);
     let errors = count(&|r| r.error.is_some());
     let failures = count(&|r| r.error.is_none() && !r.passed());
+    let skipped = skipped_attribute(count(&|r| r.is_skipped()));
     let total_ms: u64 = files
         .iter()
         .flat_map(|(_, r)| r)
@@ -26,7 +27,7 @@ pub fn render(files: &[(String, Vec<RequestResult>)]) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"pms request\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{}\">",
+        "<testsuites name=\"pms request\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\"{skipped} time=\"{}\">",
         seconds(total_ms)
     );
     for (file, results) in files {
@@ -35,10 +36,11 @@ pub fn render(files: &[(String, Vec<RequestResult>)]) -> String {
             .filter(|r| r.error.is_none() && !r.passed())
             .count();
         let errors = results.iter().filter(|r| r.error.is_some()).count();
+        let skipped = skipped_attribute(results.iter().filter(|r| r.is_skipped()).count());
         let time: u64 = results.iter().map(|r| r.duration_ms).sum();
         let _ = writeln!(
             out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{}\">",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\"{skipped} time=\"{}\">",
             escape(file),
             results.len(),
             seconds(time)
@@ -61,7 +63,13 @@ pub fn render(files: &[(String, Vec<RequestResult>)]) -> String {
                 escape(file),
                 seconds(r.duration_ms)
             );
-            if let Some(error) = &r.error {
+            if let Some(reason) = &r.skipped {
+                let _ = writeln!(
+                    out,
+                    ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                    escape(reason)
+                );
+            } else if let Some(error) = &r.error {
                 let _ = writeln!(
                     out,
                     ">\n      <error message=\"{}\"/>\n    </testcase>",
@@ -95,6 +103,15 @@ pub fn render(files: &[(String, Vec<RequestResult>)]) -> String {
     }
     out.push_str("</testsuites>\n");
     out
+}
+
+/// ` skipped="n"`, only when something was skipped (reports without skips stay as they were).
+fn skipped_attribute(n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(" skipped=\"{n}\"")
+    }
 }
 
 fn seconds(ms: u64) -> String {
@@ -144,6 +161,7 @@ mod tests {
                 },
             }],
             error: error.map(str::to_owned),
+            skipped: None,
             response_body: String::new(),
             warnings: Vec::new(),
         }

@@ -57,6 +57,9 @@ const METHODS: [&str; 9] = [
     "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT",
 ];
 
+/// The method of httpyac's gRPC requests (`GRPC host:port/Service/Method`).
+pub const GRPC: &str = "GRPC";
+
 /// A parse error with its position.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}:{line}: {message}")]
@@ -121,6 +124,12 @@ fn name_tag(line: &str) -> Option<String> {
     (!name.is_empty()).then(|| name.to_owned())
 }
 
+/// httpyac's `proto < ./file.proto` (a gRPC request's message types): nothing for HTTP requests.
+fn is_import(line: &str) -> bool {
+    line.strip_prefix("proto")
+        .is_some_and(|rest| rest.trim_start().starts_with('<'))
+}
+
 fn is_comment(line: &str) -> bool {
     line.starts_with('#') || line.starts_with("//")
 }
@@ -152,7 +161,7 @@ fn parse_block(
             name = Some(n);
         } else if let Some(text) = line.strip_prefix("??") {
             assertions.push(Assertion::parse(text).map_err(|m| error(i, m))?);
-        } else if is_comment(line) {
+        } else if is_comment(line) || is_import(line) {
         } else if let Some(var) = variable(line) {
             pending_vars.push(var);
         } else {
@@ -250,7 +259,11 @@ fn parse_block(
 fn request_target(line: &str) -> Option<(String, String)> {
     let mut parts = line.split_whitespace();
     let first = parts.next()?;
-    let (method, url) = if METHODS.contains(&first.to_ascii_uppercase().as_str()) {
+    let (method, url) = if METHODS.contains(&first.to_ascii_uppercase().as_str())
+        // httpyac's gRPC form, `GRPC host:port/Service/Method`: parsed so that the runner can
+        // say it skips it.
+        || first.eq_ignore_ascii_case(GRPC)
+    {
         (first.to_ascii_uppercase(), parts.next()?.to_owned())
     } else if first.contains("://") || first.starts_with("{{") || first.starts_with('/') {
         ("GET".to_owned(), first.to_owned())

@@ -122,3 +122,16 @@ fn blocks_without_requests_and_errors() {
     let err = parse(Path::new("x.http"), "GET http://h\n\n?? status is 200\n").unwrap_err();
     assert_eq!(err.line, 3);
 }
+
+#[test]
+fn httpyac_grpc_requests_parse_with_their_proto_import() {
+    let text = "proto < ../../proto/proto/billing_service.proto\n\n### Create\nGRPC localhost:9001/BillingService/CreateBillingAccount\n\n{\n  \"patientId\": \"12345\"\n}\n\n?? status == 0\n\n### Then HTTP\nGET {{baseUrl}}/health\n";
+    let file = parse(Path::new("grpc.http"), text).expect("parses");
+    assert_eq!(file.requests.len(), 2);
+    assert_eq!(file.requests[0].method, GRPC);
+    assert_eq!(
+        file.requests[0].url,
+        "localhost:9001/BillingService/CreateBillingAccount"
+    );
+    assert_eq!(file.requests[1].method, "GET");
+}

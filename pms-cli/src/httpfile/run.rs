@@ -41,6 +41,9 @@ pub struct RequestResult {
     pub assertions: Vec<AssertionResult>,
     /// Why the request could not be run.
     pub error: Option<String>,
+    /// Why the request was not run (a gRPC request); neither passed nor failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     #[serde(skip)]
     pub response_body: String,
     /// For stderr: the session token was withheld from another origin.
@@ -49,9 +52,14 @@ pub struct RequestResult {
 }
 
 impl RequestResult {
-    /// No error and every assertion held.
+    /// No error and every assertion held (also true of a skipped request: it did not fail).
     pub fn passed(&self) -> bool {
         self.error.is_none() && self.assertions.iter().all(|a| a.passed)
+    }
+
+    /// Not run (see [`RequestResult::skipped`]).
+    pub fn is_skipped(&self) -> bool {
+        self.skipped.is_some()
     }
 }
 
@@ -124,9 +132,17 @@ impl<'a> Runner<'a> {
             duration_ms: 0,
             assertions: Vec::new(),
             error: None,
+            skipped: None,
             response_body: String::new(),
             warnings: Vec::new(),
         };
+        if spec.method == super::parse::GRPC {
+            result.skipped = Some(
+                "gRPC request: `pms request` runs HTTP requests only (run this file with httpyac)"
+                    .to_owned(),
+            );
+            return result;
+        }
         let prepared = match self.prepare_for_origin(&result.file, spec, scope) {
             Ok((p, warning)) => {
                 result.warnings.extend(warning);

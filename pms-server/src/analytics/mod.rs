@@ -88,6 +88,7 @@ pub async fn build(
         &MIGRATIONS,
     )
     .await?;
+    crate::observe::watch_sse("analytics");
     let store: Arc<dyn AnalyticsStore> = match &db {
         Db::Postgres(pool) => Arc::new(PgAnalyticsStore(pool.clone())),
         Db::Sqlite(pool) => Arc::new(SqliteAnalyticsStore(pool.clone())),

@@ -309,10 +309,10 @@ pub(crate) async fn stream(
     let types = checked_types(query.types.as_deref())?;
     let (tx, rx) = mpsc::channel::<Event>(256);
     tokio::spawn(pump(state.clone(), live, start, types, tx));
-    metrics::gauge!("analytics_stream_clients").increment(1.0);
+    let client = crate::observe::SseClient::open("analytics");
     // Ends with the session (expiry or revocation): a `reauthenticate` event, then the end.
     let stream = SessionStream::new(rx, state.verifier.clone(), user, slot);
-    Ok(Sse::new(StreamGuard(stream)).keep_alive(
+    Ok(Sse::new(StreamGuard(stream, client)).keep_alive(
         KeepAlive::new()
             .interval(Duration::from_secs(state.heartbeat_secs))
             .text("heartbeat"),
@@ -379,7 +379,8 @@ async fn pump(
 }
 
 /// Decrements the connected-clients gauge when the client goes away.
-struct StreamGuard<S>(S);
+/// The stream with its `sse_clients` count, which ends when the client goes.
+struct StreamGuard<S>(S, #[allow(dead_code)] crate::observe::SseClient);
 
 impl<S: Stream + Unpin> Stream for StreamGuard<S> {
     type Item = S::Item;
@@ -388,12 +389,6 @@ impl<S: Stream + Unpin> Stream for StreamGuard<S> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<S::Item>> {
         std::pin::Pin::new(&mut self.0).poll_next(cx)
-    }
-}
-
-impl<S> Drop for StreamGuard<S> {
-    fn drop(&mut self) {
-        metrics::gauge!("analytics_stream_clients").decrement(1.0);
     }
 }
 

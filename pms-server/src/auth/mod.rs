@@ -8,6 +8,7 @@
 
 mod bootstrap;
 mod common_passwords;
+pub mod fixtures;
 mod kek;
 mod keys;
 mod model;
@@ -109,6 +110,10 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Router> {
     let auth_store = store::for_db(db.clone());
     let passwords = Passwords::with_limits(HashLimits::from_settings(auth)).await?;
     bootstrap::bootstrap_admin(&*auth_store, &passwords, auth, &settings.data_dir).await?;
+    if let Some(fixtures) = settings.fixtures {
+        settings.check_fixtures()?;
+        fixtures::load(fixtures, &*auth_store, &passwords).await?;
+    }
     let kek = Kek::from_settings(auth)?.map(Arc::new);
     if kek.is_none() {
         tracing::warn!(

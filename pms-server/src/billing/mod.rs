@@ -59,6 +59,7 @@ pub async fn build(
     let transport = Transport::from_settings(settings, &background)
         .await
         .context("while opening billing's event transport")?;
+    crate::observe::watch_outbox("billing", &database);
     // The relay drains once more at shutdown; anything left goes out at next start.
     let (waker, _supervised) = relay::spawn(
         "billing",

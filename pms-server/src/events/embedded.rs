@@ -60,6 +60,7 @@ const APPEND: &str = "INSERT INTO event_log (id, topic, key, event_type, payload
 const APPEND_LOCK: i64 = 0x706d_732d_656c_6f67;
 const READ: &str = "SELECT seq, id, topic, key, event_type, payload, occurred_at FROM event_log WHERE seq > $1 ORDER BY seq LIMIT $2";
 const OFFSET: &str = "SELECT last_seq FROM consumer_offsets WHERE group_id = $1";
+const LAG: &str = "SELECT COUNT(*) FROM event_log WHERE seq > $1 AND topic = $2";
 const REGISTER: &str = "INSERT INTO consumer_offsets (group_id, last_seq) VALUES ($1, 0) ON CONFLICT (group_id) DO NOTHING";
 /// Past every registered group and old enough (no group registered: MIN is NULL, nothing goes).
 const PRUNE: &str = "DELETE FROM event_log WHERE seq <= (SELECT MIN(last_seq) FROM consumer_offsets) AND appended_at <= $1";
@@ -148,6 +149,42 @@ impl EmbeddedLog {
                 )
             })
             .collect())
+    }
+
+    /// Reports `consumer_lag` of `group` at each metrics scrape: the events of each of `topics`
+    /// after its committed position (partition 0: the log has one order).
+    pub fn watch_lag(self: Arc<Self>, group: &str, topics: &[&str]) {
+        let log = Arc::downgrade(&self);
+        let owner = group.to_owned();
+        let lag = move |topic: String| -> futures::future::BoxFuture<'static, Option<i64>> {
+            let (log, group) = (log.clone(), owner.clone());
+            Box::pin(async move {
+                let log = log.upgrade()?;
+                let after = log.committed(&group).await.ok()?;
+                let count: Result<i64, sqlx::Error> = match &log.db {
+                    Db::Postgres(pool) => {
+                        sqlx::query_scalar(LAG)
+                            .bind(after)
+                            .bind(&topic)
+                            .fetch_one(pool)
+                            .await
+                    }
+                    Db::Sqlite(pool) => {
+                        sqlx::query_scalar(LAG)
+                            .bind(after)
+                            .bind(&topic)
+                            .fetch_one(pool)
+                            .await
+                    }
+                };
+                count.ok()
+            })
+        };
+        crate::observe::watch_lag(
+            group.to_owned(),
+            topics.iter().map(|t| (*t).to_owned()).collect(),
+            Arc::new(lag),
+        );
     }
 
     /// The committed position of `group` (0 = nothing consumed yet).

@@ -134,6 +134,10 @@ impl Transport {
         handler: Arc<dyn Handler>,
         background: &Background,
     ) -> tokio::task::JoinHandle<()> {
+        crate::observe::watch_consumer(group, topics);
+        if let Transport::Embedded(log) = self {
+            log.clone().watch_lag(group, topics);
+        }
         match self {
             Transport::Kafka(k) => k.spawn_consumer(group, topics, handler, background),
             Transport::Embedded(log) => log
@@ -171,9 +175,14 @@ pub(crate) async fn deliver(
         tracing::warn!(group, event_id = %event.id, topic = %event.topic, reason, "poison event skipped");
         metrics::counter!("events_poison_total", "group" => group.to_owned(), "topic" => event.topic.clone())
             .increment(1);
+        crate::observe::count_event(group, &event.event_type, Some("poison"));
         return true;
     }
-    handle_with_retry(handler, event, shutdown).await
+    let handled = handle_with_retry(handler, event, shutdown).await;
+    if handled {
+        crate::observe::count_event(group, &event.event_type, None);
+    }
+    handled
 }
 
 /// Retries `handler` on `event` with capped exponential backoff until it succeeds or `shutdown`

@@ -64,6 +64,7 @@ pub async fn build(
     };
     // Events leave through the outbox: the relay publishes what the store's transactions commit.
     let transport = Transport::from_settings(settings, &background).await?;
+    crate::observe::watch_outbox("patient", &db);
     let (waker, _supervised) = relay::spawn(
         "patient",
         db.clone(),

@@ -50,6 +50,8 @@ pub async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings 
         ..Settings::default()
     };
     settings.gateway.port = 0;
+    // Tests run many apps at once: billing's gRPC on any free port, not 9001.
+    settings.billing.grpc_port = 0;
     settings.auth.admin_email = format!("admin-{}@pms.test", uuid::Uuid::new_v4().simple());
     settings.auth.admin_password = Some(SecretString::from(format!(
         "admin-pw-{}",

@@ -7,6 +7,7 @@ mod billing;
 mod edge;
 mod gateway;
 mod helpers;
+mod metrics;
 mod patients;
 mod request_meta;
 mod smoke;

@@ -20,7 +20,17 @@ async fn whole_folder(backend: Backend) {
     );
     let run = run.expect(0);
     let summary = run.stdout.lines().last().expect("summary line").to_owned();
-    assert!(summary.ends_with(" passed, 0 failed"), "{}", run.stdout);
+    // billing/grpc.http's gRPC request is skipped (counted apart), never failed.
+    assert!(
+        summary.ends_with(" passed, 0 failed, 1 skipped"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("→ skipped: gRPC request"),
+        "{}",
+        run.stdout
+    );
     let passed: usize = summary
         .split(' ')
         .next()
@@ -29,15 +39,20 @@ async fn whole_folder(backend: Backend) {
         .expect("number");
     assert!(passed >= 63, "every endpoint is covered: {summary}");
     for file in [
+        "analytics/analytics.http",
         "auth/auth.http",
         "billing/billing.http",
+        "billing/grpc.http",
         "patients/patients.http",
     ] {
         assert!(run.stdout.contains(file), "ran {file}: {}", run.stdout);
     }
     let xml = std::fs::read_to_string(&report).expect("report");
     assert!(
-        xml.contains(&format!("tests=\"{passed}\" failures=\"0\" errors=\"0\"")),
+        xml.contains(&format!(
+            "tests=\"{}\" failures=\"0\" errors=\"0\" skipped=\"1\"",
+            passed + 1
+        )),
         "{xml}"
     );
     // Again, as a quoted glob (no shell expansion), on the same server: the files are re-runnable.
@@ -47,10 +62,12 @@ async fn whole_folder(backend: Backend) {
         .expect(0)
         .json();
     let results = again.as_array().expect("array");
-    assert_eq!(results.len(), passed);
+    assert_eq!(results.len(), passed + 1);
+    let (skipped, ran): (Vec<_>, Vec<_>) = results.iter().partition(|r| r["skipped"].is_string());
+    assert_eq!(skipped.len(), 1, "{again}");
+    assert_eq!(skipped[0]["method"], "GRPC");
     assert!(
-        results
-            .iter()
+        ran.iter()
             .all(|r| r["error"].is_null() && r["status"].is_u64()),
         "{again}"
     );
@@ -134,6 +151,7 @@ async fn api_requests_run_with_httpyac_too() {
     let server = Server::start(Backend::Sqlite).await;
     let token = server.admin_token().await;
     for file in [
+        "analytics/analytics.http",
         "auth/auth.http",
         "billing/billing.http",
         "patients/patients.http",

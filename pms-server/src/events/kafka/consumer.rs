@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientContext, Statistics};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -39,15 +40,19 @@ pub(super) async fn run(
             waited = healthy.wait_for(|n| *n > seen) => { waited?; }
         }
         let generation = *generations.borrow_and_update();
-        let consumer: StreamConsumer = base_config(&shared.settings)
+        let consumer: LagConsumer = base_config(&shared.settings)
             .set("group.id", &group)
+            // librdkafka's statistics carry each assigned partition's lag ([`LagContext`]).
+            .set("statistics.interval.ms", "5000")
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set(
                 "session.timeout.ms",
                 shared.settings.session_timeout_ms.to_string(),
             )
-            .create()
+            .create_with_context(LagContext {
+                group: group.clone(),
+            })
             .with_context(|| format!("cannot create Kafka consumer {group}"))?;
         let subscribed: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer
@@ -78,9 +83,32 @@ pub(super) async fn run(
     }
 }
 
+/// A consumer that reports `consumer_lag` from librdkafka's periodic statistics.
+type LagConsumer = StreamConsumer<LagContext>;
+
+/// Receives librdkafka's statistics (on its own thread) and publishes the lag of every partition
+/// this consumer has a known lag for (`-1`, unknown, and the internal partition `-1` are left out).
+struct LagContext {
+    group: String,
+}
+
+impl ClientContext for LagContext {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, stats) in &statistics.topics {
+            for (partition, p) in &stats.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    crate::observe::set_lag(&self.group, topic, *partition, p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for LagContext {}
+
 async fn consume(
     shared: &Shared,
-    consumer: &StreamConsumer,
+    consumer: &LagConsumer,
     group: &str,
     generations: &mut tokio::sync::watch::Receiver<u64>,
     handler: &dyn Handler,
@@ -111,6 +139,7 @@ async fn consume(
         if !deliver(group, handler, &event, shutdown).await {
             return End::Shutdown;
         }
+
         // Commit after the side effect: a crash before the commit lands redelivers, and the
         // handler's dedup makes that harmless. Async: a sync commit would block a runtime thread
         // for as long as the broker is unreachable.

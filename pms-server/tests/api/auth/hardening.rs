@@ -497,6 +497,7 @@ async fn a_fresh_data_dir_is_private_under_umask_022() {
         .arg(env!("CARGO_BIN_EXE_pms-server"))
         .arg(&data)
         .env("PMS_GATEWAY__PORT", "0")
+        .env("PMS_BILLING__GRPC_PORT", "0")
         .env_remove("PMS_ADMIN_PASSWORD")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
