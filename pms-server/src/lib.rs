@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod gateway;
 pub mod http;
+pub mod openapi;
 pub mod patient;
 pub mod private;
 pub mod request_meta;

@@ -4,6 +4,8 @@
 mod cli;
 mod compose;
 mod distributed;
+mod docs;
+mod fuzz;
 mod process;
 mod scenario;
 mod soak;

@@ -22,6 +22,7 @@ use crate::authn::Verifier;
 use crate::config::Settings;
 use crate::events::{TOPICS, Transport};
 use crate::http::{self, BearerSecurity, ReadyCheck};
+use crate::openapi::Conventions;
 use crate::store::{Db, Migrations, ServiceDb};
 use crate::supervise::Background;
 
@@ -65,7 +66,7 @@ impl FromRef<AnalyticsState> for Arc<Verifier> {
         pms_proto::rest::Problem,
         pms_proto::rest::FieldError
     )),
-    modifiers(&BearerSecurity),
+    modifiers(&BearerSecurity, &Conventions),
     tags((name = "analytics"))
 )]
 struct ApiDoc;
@@ -144,4 +145,25 @@ pub async fn build(
         &settings.http,
         ready,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_follows_the_conventions() {
+        let doc = ApiDoc::openapi();
+        crate::openapi::assert_conventions(&doc);
+        let paths: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
+        assert_eq!(
+            paths,
+            [
+                "/analytics/events",
+                "/analytics/events/stream",
+                "/analytics/registrations",
+                "/analytics/summary"
+            ]
+        );
+    }
 }
