@@ -29,8 +29,11 @@ use crate::error::{ApiError, problem_response};
 
 pub use crate::request_meta::{REQUEST_ID, RequestMeta};
 
-/// `axum::Json` whose rejections are problem+json: 400 (syntax, types, unknown fields),
-/// 413 (too large), 415 (not JSON).
+/// `axum::Json` whose rejections are problem+json: 400 (syntax, types, unknown fields, not an
+/// object), 413 (too large), 415 (not JSON).
+///
+/// Every request body of the API is a JSON object, and the documents say so; serde alone would
+/// also read a struct from an array (`[null, null]`), so anything but an object is refused here.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
@@ -42,11 +45,43 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
+                "expected `Content-Type: application/json`".to_owned(),
+            ));
         }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| json_rejection(e.into()))?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::bad_request(
+                "the request body must be a JSON object",
+            ));
+        }
+        Json::<T>::from_bytes(&bytes)
+            .map(|Json(value)| ApiJson(value))
+            .map_err(json_rejection)
     }
+}
+
+/// `application/json` or `application/<anything>+json`, parameters ignored (axum's rule).
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json") && !sub.contains('/'))
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {

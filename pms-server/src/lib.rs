@@ -17,6 +17,7 @@ pub mod events;
 pub mod gateway;
 pub mod http;
 pub mod observe;
+pub mod openapi;
 pub mod patient;
 pub mod private;
 pub mod request_meta;

@@ -7,6 +7,8 @@ mod deploy_aws;
 mod deploy_kubernetes;
 mod deploy_policies;
 mod distributed;
+mod docs;
+mod fuzz;
 mod process;
 mod reference;
 mod replicas;

@@ -24,6 +24,7 @@ use crate::authn::Verifier;
 use crate::config::Settings;
 use crate::events::{TOPICS, Transport};
 use crate::http::{self, BearerSecurity, ReadyCheck};
+use crate::openapi::Conventions;
 use crate::store::{Db, Migrations, ServiceDb};
 use crate::supervise::Background;
 
@@ -67,7 +68,7 @@ impl FromRef<AnalyticsState> for Arc<Verifier> {
         pms_proto::rest::Problem,
         pms_proto::rest::FieldError
     )),
-    modifiers(&BearerSecurity),
+    modifiers(&BearerSecurity, &Conventions),
     tags((name = "analytics"))
 )]
 struct ApiDoc;
@@ -164,4 +165,25 @@ pub async fn build(
         &settings.http,
         ready,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_follows_the_conventions() {
+        let doc = ApiDoc::openapi();
+        crate::openapi::assert_conventions(&doc);
+        let paths: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
+        assert_eq!(
+            paths,
+            [
+                "/analytics/events",
+                "/analytics/events/stream",
+                "/analytics/registrations",
+                "/analytics/summary"
+            ]
+        );
+    }
 }

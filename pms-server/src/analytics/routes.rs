@@ -65,12 +65,17 @@ pub(crate) async fn summary(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct RegistrationsQuery {
-    /// First day (inclusive), `YYYY-MM-DD`. Default: 29 days before `to`.
+    /// First day (inclusive), `YYYY-MM-DD`, not after `to` and at most 3660 days before it.
+    /// Default: 29 days before `to`.
+    #[param(value_type = NaiveDate, required = false)]
     from: Option<NaiveDate>,
     /// Last day (inclusive), `YYYY-MM-DD`. Default: today (UTC).
+    #[param(value_type = NaiveDate, required = false)]
     to: Option<NaiveDate>,
     /// `day` (default), `week` (ISO, from Monday) or `month`.
+    #[param(value_type = BucketParam, inline, required = false)]
     bucket: Option<String>,
 }
 
@@ -99,6 +104,16 @@ pub(crate) async fn registrations(
         .daily_counts("PATIENT_CREATED", start_ms, end_ms)
         .await?;
     Ok(Json(bucketize(&days, from, to, bucket)))
+}
+
+/// The `bucket` values, for the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum BucketParam {
+    Day,
+    Week,
+    Month,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,13 +187,18 @@ pub(crate) fn bucketize(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct EventsQuery {
     /// Only events with `seq` greater than this (default 0: from the beginning).
+    #[param(value_type = i64, required = false, minimum = 0)]
     after: Option<i64>,
     /// Page size, 1–1000 (default 100).
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 1000)]
     limit: Option<i64>,
-    /// Comma-separated event types, e.g. `PATIENT_CREATED,PAYMENT_RECEIVED` (at most 20).
+    /// Comma-separated event types, e.g. `PATIENT_CREATED,PAYMENT_RECEIVED` (at most 20, each
+    /// at most 64 characters).
     #[serde(rename = "type")]
+    #[param(value_type = String, required = false, pattern = "^[^,]{0,64}(,[^,]{0,64}){0,19}$")]
     types: Option<String>,
 }
 
@@ -253,15 +273,32 @@ pub(crate) async fn events(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct StreamQuery {
-    /// Comma-separated event types to receive (default: all).
+    /// Comma-separated event types to receive (default: all; at most 20, each at most 64
+    /// characters).
     #[serde(rename = "type")]
+    #[param(value_type = String, required = false, pattern = "^[^,]{0,64}(,[^,]{0,64}){0,19}$")]
     types: Option<String>,
     /// Replay events with `seq` greater than this first (0 = everything stored). The
     /// `Last-Event-ID` header, sent by reconnecting clients, takes precedence.
+    #[param(value_type = i64, required = false, minimum = 0)]
     after: Option<i64>,
     /// Replay events that occurred at or after this time (RFC 3339) first.
+    #[param(value_type = DateTime<Utc>, required = false)]
     since: Option<DateTime<Utc>>,
+}
+
+/// One Server-Sent Event of the live stream, for the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct SseEvent {
+    /// The event's `seq` (absent on `reauthenticate`).
+    id: Option<String>,
+    /// The event type (`PATIENT_CREATED`, …) or `reauthenticate`.
+    event: String,
+    /// A `StoredEvent` as JSON, or `{"reason":"expired"|"revoked"}` for `reauthenticate`.
+    data: String,
 }
 
 /// Live events as Server-Sent Events (`id:` = seq, `event:` = type, `data:` = `StoredEvent`).
@@ -273,7 +310,8 @@ pub(crate) struct StreamQuery {
 /// refreshes its token and reconnects with `Last-Event-ID`. Each user may have a limited number
 /// of streams open (`analytics.max_streams_per_user`).
 #[utoipa::path(get, path = "/analytics/events/stream", tag = "analytics", params(StreamQuery), security(("bearer" = [])),
-    responses((status = 200, description = "text/event-stream of StoredEvent, ended by a `reauthenticate` event"),
+    responses((status = 200, description = "Server-Sent Events: `StoredEvent`s, ended by a `reauthenticate` event",
+            content_type = "text/event-stream", body = SseEvent),
         (status = 401, body = pms_proto::rest::Problem),
         (status = 429, description = "Too many open streams for this user", body = pms_proto::rest::Problem)))]
 pub(crate) async fn stream(
@@ -282,6 +320,9 @@ pub(crate) async fn stream(
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    if query.after.is_some_and(|after| after < 0) {
+        return Err(ApiError::field("after", "must not be negative"));
+    }
     let slot = state
         .streams
         .open(user.id)

@@ -48,6 +48,12 @@ pub struct PatientRef(String);
 
 impl PatientRef {
     pub fn parse(s: &str) -> Result<PatientRef, String> {
+        // The length as sent (the OpenAPI document's `maxLength`), then trimmed.
+        if s.chars().count() > MAX_PATIENT_ID {
+            return Err(format!(
+                "patientId must be at most {MAX_PATIENT_ID} printable characters"
+            ));
+        }
         let s = s.trim();
         if s.is_empty() {
             return Err("patientId is required".to_owned());

@@ -112,7 +112,8 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
         .route("/api-docs", get(docs::index))
         .route("/api-docs/{service}", get(docs::document))
         .route("/metrics", get(metrics::metrics))
-        .with_state(state);
+        .with_state(state)
+        .merge(docs::assets());
     // The gateway's own listener judges its peers by `trusted_proxies`; the secret is what it
     // sends to the services, not what it expects from its clients.
     let public = crate::config::HttpSettings {

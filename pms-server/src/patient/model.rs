@@ -124,7 +124,8 @@ impl DateOfBirth {
     }
 }
 
-/// The date a patient was registered: `YYYY-MM-DD`, not in the future.
+/// The date a patient was registered: `YYYY-MM-DD`, not before 1900-01-01 (a typo, like a birth
+/// date that early), not in the future.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegisteredDate(NaiveDate);
 
@@ -133,6 +134,9 @@ impl RegisteredDate {
         let date = parse_iso_date(raw, "Registered date")?;
         if date > today {
             return Err("Registered date cannot be in the future".to_owned());
+        }
+        if date < earliest_birth_date() {
+            return Err("Registered date cannot be before 1900-01-01".to_owned());
         }
         Ok(RegisteredDate(date))
     }

@@ -28,13 +28,18 @@ const MAX_CURSOR: usize = 2048;
 #[into_params(parameter_in = Query)]
 pub struct PatientListParams {
     /// Page size, 1–1000 (default 100).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
-    /// Opaque position from a previous page's `Link` header.
+    /// Opaque position from a previous page's `Link` header, for the same `sort`.
+    #[param(value_type = String, required = false, min_length = 1, max_length = 2048,
+        pattern = r"^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
-    /// Case-insensitive prefix of the name (or of any word of it), the email or the MRN.
+    /// Case-insensitive prefix of the name (or of any word of it), the email or the MRN; blank
+    /// lists everyone.
+    #[param(value_type = String, required = false, max_length = 254)]
     pub q: Option<String>,
     /// `createdAt` (default), `-createdAt`, `name` or `-name`.
+    #[param(value_type = SortParam, inline, required = false)]
     pub sort: Option<String>,
 }
 
@@ -44,13 +49,30 @@ pub struct PatientListParams {
 #[serde(rename_all = "camelCase")]
 pub struct AuditListParams {
     /// Only rows about this patient.
-    #[param(value_type = Option<Uuid>)]
+    #[param(value_type = Uuid, required = false)]
     pub patient_id: Option<String>,
     /// Page size, 1–1000 (default 100).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// Opaque position from a previous page's `Link` header.
+    #[param(value_type = String, required = false, min_length = 1, max_length = 2048,
+        pattern = r"^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
+}
+
+/// The `sort` values, for the OpenAPI document (the handler parses the raw string so that a bad
+/// value is reported with the other bad parameters).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub enum SortParam {
+    #[schema(rename = "createdAt")]
+    CreatedAsc,
+    #[schema(rename = "-createdAt")]
+    CreatedDesc,
+    #[schema(rename = "name")]
+    NameAsc,
+    #[schema(rename = "-name")]
+    NameDesc,
 }
 
 /// The keyset position a cursor encodes.
@@ -118,7 +140,7 @@ fn parse_limit(limit: Option<&str>) -> Result<u32, ApiError> {
     let Some(raw) = limit else {
         return Ok(DEFAULT_LIMIT);
     };
-    match raw.trim().parse::<u32>() {
+    match raw.parse::<u32>() {
         Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
         _ => Err(ApiError::field(
             "limit",
@@ -152,8 +174,9 @@ pub fn parse_patient_list(
     let limit = collect_errors(&mut errors, parse_limit(params.limit.as_deref()));
     let sort = collect_errors(
         &mut errors,
-        match params.sort.as_deref().map(str::trim) {
-            None | Some("") => Ok(SortOrder::CreatedAsc),
+        // Exactly one of the documented values: what the schema forbids is refused.
+        match params.sort.as_deref() {
+            None => Ok(SortOrder::CreatedAsc),
             Some(s) => SortOrder::parse(s).ok_or_else(|| {
                 ApiError::field(
                     "sort",
@@ -164,12 +187,13 @@ pub fn parse_patient_list(
     );
     let search = collect_errors(
         &mut errors,
-        match params.q.as_deref().map(str::trim) {
+        // The length as sent (the document's `maxLength`), then trimmed.
+        match params.q.as_deref() {
             Some(q) if q.chars().count() > MAX_QUERY => Err(ApiError::field(
                 "q",
                 format!("q cannot exceed {MAX_QUERY} characters"),
             )),
-            Some(q) if !q.is_empty() => Ok(Some(q.to_owned())),
+            Some(q) if !q.trim().is_empty() => Ok(Some(q.trim().to_owned())),
             _ => Ok(None),
         },
     );
@@ -192,11 +216,15 @@ pub fn parse_patient_list(
 
 /// Parses an audit listing query.
 pub fn parse_audit_list(params: &AuditListParams, key: &CursorKey) -> Result<AuditQuery, ApiError> {
-    let patient_id = match params.patient_id.as_deref().map(str::trim) {
-        None | Some("") => None,
+    // The hyphenated form only, as the document's `format: uuid` says (`Uuid::parse_str` would
+    // also take the simple, braced and URN forms).
+    let patient_id = match params.patient_id.as_deref() {
+        None => None,
         Some(raw) => Some(
-            Uuid::parse_str(raw)
-                .map_err(|_| ApiError::field("patientId", "patientId must be a UUID"))?,
+            Some(raw)
+                .filter(|raw| raw.len() == 36)
+                .and_then(|raw| Uuid::parse_str(raw).ok())
+                .ok_or_else(|| ApiError::field("patientId", "patientId must be a UUID"))?,
         ),
     };
     let limit = parse_limit(params.limit.as_deref())?;

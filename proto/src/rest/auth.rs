@@ -9,6 +9,8 @@ use uuid::Uuid;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// Compared case-insensitively; any malformed value is simply an unknown account (401).
+    #[cfg_attr(feature = "openapi", schema(max_length = 254))]
     pub email: String,
     pub password: String,
 }
@@ -102,7 +104,11 @@ pub struct User {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    /// Unique regardless of case; stored lowercase. The domain needs a dot.
+    #[cfg_attr(feature = "openapi", schema(format = Email, min_length = 3, max_length = 254))]
     pub email: String,
+    /// 12–128 characters, not a common password, a repetition or a keyboard run.
+    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 128))]
     pub password: String,
     pub role: Role,
 }
@@ -124,6 +130,9 @@ pub struct UpdateUserRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
+    /// 12–128 characters, not a common password, a repetition or a keyboard run, and not the
+    /// current one.
+    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 128))]
     pub new_password: String,
 }
 

@@ -134,6 +134,15 @@ pub struct BillingAccount {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateAccountRequest {
+    /// A patient UUID or another reference of at most 100 printable characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 100,
+            pattern = r"^\s*[^\s\x00-\x1F\x7F-\x9F]([^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F])?\s*$"
+        )
+    )]
     pub patient_id: String,
 }
 
@@ -150,11 +159,25 @@ pub struct UpdateAccountRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InvoiceLineRequest {
-    /// 1–200 characters.
+    /// 1–200 characters, not blank.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 200, pattern = r"\S")
+    )]
     pub description: String,
-    /// At least 1.
+    /// 1 to 10^12.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 1, maximum = 1_000_000_000_000_i64)
+    )]
+    #[serde(deserialize_with = "super::integral::i64")]
     pub quantity: i64,
-    /// Minor units, at least 0.
+    /// Minor units, 0 to 10^12; `quantity × unitPrice` at most 10^12.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 1_000_000_000_000_i64)
+    )]
+    #[serde(deserialize_with = "super::integral::i64")]
     pub unit_price: i64,
 }
 
@@ -163,11 +186,13 @@ pub struct InvoiceLineRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateInvoiceRequest {
-    /// ISO-4217 code (`USD`); must match the account's currency once it has one.
+    /// ISO-4217 code (`USD`; case-insensitive); must match the account's currency once it has one.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z]{3}$"))]
     pub currency: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_date: Option<NaiveDate>,
-    /// 1–100 lines; the total must be positive.
+    /// 1–100 lines; the total must be positive and at most 10^12 minor units.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 100))]
     pub lines: Vec<InvoiceLineRequest>,
 }
 
@@ -215,11 +240,17 @@ pub struct Invoice {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreatePaymentRequest {
-    /// Minor units, positive, at most the invoice's balance.
+    /// Minor units, positive, at most the invoice's balance (and 10^12).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 1, maximum = 1_000_000_000_000_i64)
+    )]
+    #[serde(deserialize_with = "super::integral::i64")]
     pub amount: i64,
     pub method: PaymentMethod,
     /// Card slip, transfer id, insurance claim number… (at most 200 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub reference: Option<String>,
 }
 
@@ -246,11 +277,20 @@ pub struct Payment {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefundRequest {
-    /// Minor units; defaults to everything not yet refunded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Minor units (1 to 10^12), at most what is not yet refunded; absent refunds all of that.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::integral::option_i64"
+    )]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 1, maximum = 1_000_000_000_000_i64)
+    )]
     pub amount: Option<i64>,
     /// At most 500 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub reason: Option<String>,
 }
 

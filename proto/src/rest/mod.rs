@@ -4,6 +4,7 @@
 mod analytics;
 mod auth;
 mod billing;
+pub mod integral;
 mod patients;
 mod problem;
 

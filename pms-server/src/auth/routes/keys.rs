@@ -64,8 +64,10 @@ pub async fn rotate(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct FeedQuery {
     /// Only revocations recorded at or after this time (RFC 3339); all active ones if absent.
+    #[param(value_type = DateTime<Utc>, required = false)]
     since: Option<DateTime<Utc>>,
 }
 

@@ -17,6 +17,7 @@ use super::AppState;
 use crate::authn::AuthUser;
 use crate::error::ApiError;
 use crate::http::ApiJson;
+use crate::openapi::Conventions;
 
 /// The router of every endpoint (without the common layers).
 pub(super) fn router(state: AppState) -> Router {
@@ -61,7 +62,7 @@ pub(super) fn router(state: AppState) -> Router {
         keys::revocations,
     ),
     components(schemas(Problem)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &Conventions),
     tags(
         (name = "session", description = "Login, token refresh and logout"),
         (name = "users", description = "User accounts (ADMIN), and one's own account"),
@@ -107,6 +108,7 @@ mod tests {
 
     #[test]
     fn the_openapi_document_lists_every_endpoint() {
+        crate::openapi::assert_conventions(&ApiDoc::openapi());
         let doc = serde_json::to_value(ApiDoc::openapi()).expect("json");
         let paths = doc["paths"].as_object().expect("paths");
         for path in [

@@ -62,7 +62,8 @@ pub async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     // Bounded before it becomes a key or causes any work.
-    if req.email.len() > EMAIL_MAX_LEN {
+    // Characters, as the document's `maxLength` counts (at most 4 bytes each: still bounded).
+    if req.email.chars().count() > EMAIL_MAX_LEN {
         return Err(ApiError::field(
             "email",
             format!("must be at most {EMAIL_MAX_LEN} characters"),

@@ -24,9 +24,13 @@ use crate::http::{ApiJson, ApiPath, ApiQuery, RequestMeta};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AccountsQuery {
-    /// Only the account of this patient (the answer then has 0 or 1 element).
+    /// Only the account of this patient (the answer then has 0 or 1 element): a UUID or another
+    /// reference of at most 100 printable characters.
+    #[param(value_type = String, required = false, min_length = 1, max_length = 100,
+        pattern = r"^\s*[^\s\x00-\x1F\x7F-\x9F]([^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F])?\s*$")]
     patient_id: Option<String>,
     /// Page size, 1–1000 (default 100); newest accounts first.
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -213,8 +217,10 @@ pub async fn statement(
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only rows about this account.
+    #[param(value_type = Uuid, required = false)]
     account_id: Option<Uuid>,
     /// Page size, 1–1000 (default 100); newest first.
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 

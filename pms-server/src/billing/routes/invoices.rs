@@ -21,7 +21,8 @@ use crate::http::{ApiJson, ApiPath, ApiQuery, RequestMeta};
 #[utoipa::path(
     post, path = "/billing/accounts/{id}/invoices", tag = "invoices",
     params(("id" = Uuid, Path, description = "Account id"),
-           ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result")),
+           ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255,
+               pattern = "^[!-~]+$", description = "1–255 visible ASCII characters; a retry with the same key replays the first result")),
     request_body = CreateInvoiceRequest,
     responses(
         (status = 201, description = "The DRAFT invoice", body = Invoice),
@@ -71,6 +72,7 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 pub struct InvoicesQuery {
     /// Page size, 1–1000 (default 100); newest invoices first.
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -124,7 +126,8 @@ pub async fn get(
 #[utoipa::path(
     post, path = "/billing/invoices/{id}/issue", tag = "invoices",
     params(("id" = Uuid, Path),
-           ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result")),
+           ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255,
+               pattern = "^[!-~]+$", description = "1–255 visible ASCII characters; a retry with the same key replays the first result")),
     responses(
         (status = 200, body = Invoice),
         (status = 401, body = Problem), (status = 403, body = Problem),
@@ -157,7 +160,8 @@ pub async fn issue(
 #[utoipa::path(
     post, path = "/billing/invoices/{id}/void", tag = "invoices",
     params(("id" = Uuid, Path),
-           ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result")),
+           ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255,
+               pattern = "^[!-~]+$", description = "1–255 visible ASCII characters; a retry with the same key replays the first result")),
     responses(
         (status = 200, body = Invoice),
         (status = 401, body = Problem), (status = 403, body = Problem),

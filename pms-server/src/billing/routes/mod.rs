@@ -30,6 +30,7 @@ use crate::audit::AuditAction;
 use crate::authn::{AuthUser, Verifier};
 use crate::error::ApiError;
 use crate::http::RequestMeta;
+use crate::openapi::Conventions;
 
 /// Roles that may read billing data.
 const READERS: &[Role] = &[Role::Admin, Role::Billing, Role::Clinician, Role::Viewer];
@@ -95,7 +96,7 @@ pub fn router(state: BillingState) -> Router {
         accounts::audit, invoices::create, invoices::list, invoices::get, invoices::issue,
         invoices::void, payments::create, payments::list, payments::get, payments::refund
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &Conventions),
     security(("bearer" = []))
 )]
 struct ApiDoc;
@@ -287,6 +288,7 @@ mod tests {
 
     #[test]
     fn the_openapi_document_lists_every_route() {
+        crate::openapi::assert_conventions(&openapi_doc());
         let doc = serde_json::to_value(openapi_doc()).expect("json");
         let paths = doc["paths"].as_object().expect("paths");
         for path in [

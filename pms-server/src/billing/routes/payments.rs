@@ -20,7 +20,8 @@ use crate::http::{ApiJson, ApiPath, RequestMeta};
 #[utoipa::path(
     post, path = "/billing/invoices/{id}/payments", tag = "payments",
     params(("id" = Uuid, Path, description = "Invoice id"),
-           ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result")),
+           ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255,
+               pattern = "^[!-~]+$", description = "1–255 visible ASCII characters; a retry with the same key replays the first result")),
     request_body = CreatePaymentRequest,
     responses(
         (status = 201, body = Payment),
@@ -117,7 +118,8 @@ pub async fn get(
 #[utoipa::path(
     post, path = "/billing/payments/{id}/refund", tag = "payments",
     params(("id" = Uuid, Path, description = "Payment id"),
-           ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result")),
+           ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255,
+               pattern = "^[!-~]+$", description = "1–255 visible ASCII characters; a retry with the same key replays the first result")),
     request_body = RefundRequest,
     responses(
         (status = 201, body = Refund),

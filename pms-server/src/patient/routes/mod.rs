@@ -23,9 +23,12 @@ use crate::audit::{AuditAction, AuditMeta, Outcome};
 use crate::authn::{AuthUser, Verifier};
 use crate::error::ApiError;
 use crate::http::{ApiJson, RequestMeta};
+use crate::openapi::Conventions;
+use schema::DateBounds;
 
 mod audit;
 mod patients;
+mod schema;
 
 /// May list, read and see the history of patients.
 const READERS: &[Role] = &[Role::Admin, Role::Clinician, Role::Billing, Role::Viewer];
@@ -76,11 +79,12 @@ pub fn router(state: AppState) -> Router {
     paths(patients::list, patients::get, patients::create, patients::update, patients::delete,
           patients::history, audit::list),
     components(schemas(
-        pms_proto::rest::Patient, pms_proto::rest::PatientRequest, pms_proto::rest::PatientVersion,
+        pms_proto::rest::Patient, schema::PatientCreate, schema::PatientUpdate,
+        pms_proto::rest::PatientVersion,
         pms_proto::rest::Sex, pms_proto::rest::AuditEntry, pms_proto::rest::Problem,
         pms_proto::rest::FieldError,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &DateBounds, &Conventions),
     tags((name = "patients"), (name = "audit")),
 )]
 pub struct ApiDoc;
@@ -182,37 +186,45 @@ fn etag(version: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
-/// The version an `If-Match` header requires: `None` when absent or `*` (any current version).
-/// Weak tags (`W/"3"`) are accepted since proxies may weaken them. A tag that is not a version of
-/// ours can never match: 412.
+/// What the OpenAPI document says `If-Match` is (the annotations repeat it: utoipa takes only a
+/// literal): `*` or one entity tag (RFC 9110 `entity-tag`, weak or strong). The handlers refuse
+/// anything else with 400, as the document says.
+#[cfg(test)]
+const IF_MATCH_PATTERN: &str = r#"^(|\*|(W/)?"[!#-~]*")$"#;
+
+/// The version an `If-Match` header requires: `None` when absent, empty (an empty list) or `*`
+/// (any current version).
+/// Weak tags (`W/"3"`) are accepted since proxies may weaken them. A well-formed tag that is not a
+/// version of ours can never match: 412. Anything that is not `*` or one entity tag (a list, a
+/// bare `3`, two headers) is malformed: 400.
 fn expected_version(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
-    let mut tags = 0;
-    let mut versions = Vec::new();
-    for value in headers.get_all(header::IF_MATCH) {
-        let value = value
-            .to_str()
-            .map_err(|_| ApiError::bad_request("If-Match is not a valid header value"))?;
-        for tag in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-            if tag == "*" {
-                return Ok(None);
-            }
-            tags += 1;
-            let version = tag
-                .strip_prefix("W/")
-                .unwrap_or(tag)
-                .strip_prefix('"')
-                .and_then(|t| t.strip_suffix('"'))
-                .and_then(|t| t.parse::<i64>().ok());
-            versions.extend(version);
-        }
+    let malformed = || {
+        ApiError::field(
+            "If-Match",
+            "must be `*` or one entity tag such as \"3\" (the ETag of the version read)",
+        )
+    };
+    let mut values = headers.get_all(header::IF_MATCH).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(malformed());
     }
-    versions.sort_unstable();
-    versions.dedup();
-    match versions.as_slice() {
-        [] if tags == 0 => Ok(None),
-        [] => Err(stale()),
-        [version] => Ok(Some(*version)),
-        _ => Err(ApiError::bad_request("If-Match must name a single version")),
+    let tag = value.to_str().map_err(|_| malformed())?;
+    if tag.is_empty() || tag == "*" {
+        return Ok(None);
+    }
+    let opaque = tag
+        .strip_prefix("W/")
+        .unwrap_or(tag)
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .filter(|t| t.bytes().all(|b| b == b'!' || (b'#'..=b'~').contains(&b)))
+        .ok_or_else(malformed)?;
+    match opaque.parse::<i64>() {
+        Ok(version) if opaque.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(version)),
+        _ => Err(stale()),
     }
 }
 
@@ -240,20 +252,62 @@ mod tests {
         assert_eq!(if_match(&["*"]).expect("any"), None);
         assert_eq!(if_match(&["\"3\""]).expect("strong"), Some(3));
         assert_eq!(if_match(&["W/\"4\""]).expect("weak"), Some(4));
-        assert_eq!(if_match(&["\"5\", W/\"5\""]).expect("same twice"), Some(5));
-        assert_eq!(if_match(&["\"x\", \"6\""]).expect("one of ours"), Some(6));
-        assert!(matches!(
-            if_match(&["\"abc\""]),
-            Err(ApiError::PreconditionFailed(_))
-        ));
-        assert!(matches!(
-            if_match(&["7"]),
-            Err(ApiError::PreconditionFailed(_))
-        ));
+        for never_ours in ["\"abc\"", "\"\"", "\"-1\"", "W/\"+2\""] {
+            assert!(
+                matches!(
+                    if_match(&[never_ours]),
+                    Err(ApiError::PreconditionFailed(_))
+                ),
+                "{never_ours}"
+            );
+        }
+        for malformed in ["7", "null", "\"5\", W/\"5\"", "\"a b\"", " \"3\"", "W/3"] {
+            assert!(
+                matches!(if_match(&[malformed]), Err(ApiError::BadRequest { .. })),
+                "{malformed}"
+            );
+        }
         assert!(matches!(
             if_match(&["\"1\"", "\"2\""]),
             Err(ApiError::BadRequest { .. })
         ));
+    }
+
+    #[test]
+    fn the_documented_if_match_pattern_is_what_the_handlers_accept() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("json");
+        for method in ["put", "delete"] {
+            let params = doc["paths"]["/patients/{id}"][method]["parameters"]
+                .as_array()
+                .expect("parameters");
+            let if_match = params
+                .iter()
+                .find(|p| p["name"] == "If-Match")
+                .expect("If-Match");
+            assert_eq!(if_match["in"], "header");
+            assert_eq!(if_match["schema"]["pattern"], IF_MATCH_PATTERN, "{method}");
+            assert_eq!(
+                if_match["schema"]["type"], "string",
+                "{method}: not nullable"
+            );
+        }
+        let pattern = regex::Regex::new(IF_MATCH_PATTERN).expect("pattern");
+        for value in [
+            "",
+            "*",
+            "\"3\"",
+            "W/\"3\"",
+            "\"abc\"",
+            "\"\"",
+            "7",
+            "null",
+            "\"1\", \"2\"",
+            "W/3",
+            "\"a b\"",
+        ] {
+            let malformed = matches!(if_match(&[value]), Err(ApiError::BadRequest { .. }));
+            assert_eq!(pattern.is_match(value), !malformed, "{value}");
+        }
     }
 
     #[test]
@@ -284,6 +338,7 @@ mod tests {
 
     #[test]
     fn the_openapi_document_lists_every_route() {
+        crate::openapi::assert_conventions(&ApiDoc::openapi());
         let doc = ApiDoc::openapi();
         let paths: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
         assert_eq!(

@@ -119,7 +119,7 @@ pub(super) async fn get(
 /// Registers a patient; the server assigns the id and the MRN.
 #[utoipa::path(
     post, path = "/patients", tag = "patients", security(("bearer" = [])),
-    request_body = PatientRequest,
+    request_body = super::schema::PatientCreate,
     responses(
         (status = 201, description = "Created", body = Patient, headers(
             ("Location" = String, description = "`/api/patients/{id}`"),
@@ -181,9 +181,10 @@ pub(super) async fn create(
     put, path = "/patients/{id}", tag = "patients", security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "Patient id"),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from the ETag"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(|\*|(W/)?"[!#-~]*")$"#,
+            description = "`\"<version>\"` from the ETag, or `*`"),
     ),
-    request_body = PatientRequest,
+    request_body = super::schema::PatientUpdate,
     responses(
         (status = 200, description = "Updated", body = Patient,
             headers(("ETag" = String, description = "The new version"))),
@@ -191,7 +192,7 @@ pub(super) async fn create(
         (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, description = "Unknown or deleted", body = Problem),
         (status = 409, description = "Another patient has this email", body = Problem),
-        (status = 412, description = "If-Match names a stale version", body = Problem),
+        (status = 412, description = "If-Match names another version", body = Problem),
     )
 )]
 #[tracing::instrument(skip_all, fields(actor_id = %user.id, patient_id = path_id(&id).map(tracing::field::display)))]
@@ -235,14 +236,15 @@ pub(super) async fn update(
     delete, path = "/patients/{id}", tag = "patients", security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "Patient id"),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from the ETag"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(|\*|(W/)?"[!#-~]*")$"#,
+            description = "`\"<version>\"` from the ETag, or `*`"),
     ),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "The id is not a UUID", body = Problem),
         (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, description = "Unknown or already deleted", body = Problem),
-        (status = 412, description = "If-Match names a stale version", body = Problem),
+        (status = 412, description = "If-Match names another version", body = Problem),
     )
 )]
 #[tracing::instrument(skip_all, fields(actor_id = %user.id, patient_id = path_id(&id).map(tracing::field::display)))]
