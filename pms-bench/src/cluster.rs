@@ -11,6 +11,9 @@ use anyhow::Context;
 
 use crate::target::{Admin, free_port, proc_memory_kb, terminate};
 
+/// A service to start: its name, HTTP port and own environment.
+type Service = (&'static str, u16, Vec<(&'static str, String)>);
+
 /// A running cluster.
 pub struct Cluster {
     broker: Child,
@@ -63,14 +66,14 @@ impl Cluster {
             free_port()?,
         );
         let url = |p: u16| format!("http://127.0.0.1:{p}");
-        let common = vec![
+        let common = [
             ("PMS_DATABASE__URL", database_url.to_owned()),
             ("PMS_KAFKA__BROKERS", format!("127.0.0.1:{broker_port}")),
             ("PMS_AUTH__URL", url(auth)),
             ("PMS_LOG__FORMAT", "json".to_owned()),
             ("PMS_LOG__LEVEL", "info".to_owned()),
         ];
-        let own: [(&'static str, u16, Vec<(&str, String)>); 5] = [
+        let own: [Service; 5] = [
             (
                 "auth",
                 auth,

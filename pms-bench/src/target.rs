@@ -120,11 +120,6 @@ impl Server {
         proc_memory_kb(self.child.id())
     }
 
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// SIGTERM, then wait (graceful shutdown is part of the product).
     pub fn stop(mut self) -> anyhow::Result<()> {
         terminate(&mut self.child)
