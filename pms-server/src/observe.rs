@@ -140,7 +140,7 @@ pub fn describe() {
 }
 
 /// Registers a service's request families (at zero, for its readiness route) and its readiness
-/// gauge, sampled with `ready` at each scrape.
+/// gauge, sampled with `ready` at each scrape for as long as the service's router holds `ready`.
 pub fn watch_service(service: &'static str, ready: crate::http::ReadyCheck) {
     let labels = [
         ("service", service.to_owned()),
@@ -154,9 +154,14 @@ pub fn watch_service(service: &'static str, ready: crate::http::ReadyCheck) {
         metrics::counter!("http_requests_total", &with_status).absolute(0);
     }
     metrics::gauge!("service_ready", "service" => service).set(0.0);
+    // Weak: a stopped service (its router dropped) stops being sampled.
+    let ready = Arc::downgrade(&ready);
     add_sampler(Arc::new(move || {
-        let ready = ready.clone();
+        let ready = ready.upgrade();
         Box::pin(async move {
+            let Some(ready) = ready else {
+                return false;
+            };
             let up = ready().await.is_ok();
             metrics::gauge!("service_ready", "service" => service).set(if up { 1.0 } else { 0.0 });
             true
