@@ -22,7 +22,8 @@ fn render_offline(url: &str) -> String {
             "--disable-dev-shm-usage",
             "--no-first-run",
             "--proxy-server=127.0.0.1:9",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
+            // Every name resolves to nothing (the server is addressed by its IP).
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
             "--virtual-time-budget=20000",
             "--dump-dom",
         ])

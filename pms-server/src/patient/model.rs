@@ -39,7 +39,8 @@ impl PatientName {
         if name.is_empty() {
             return Err("Name is required".to_owned());
         }
-        if name.chars().count() > NAME_MAX {
+        // The length as sent counts too: the OpenAPI document's `maxLength` is of the raw value.
+        if raw.chars().count() > NAME_MAX {
             return Err(format!("Name cannot exceed {NAME_MAX} characters"));
         }
         if name.chars().any(char::is_control) {
@@ -86,7 +87,8 @@ impl Address {
         if address.is_empty() {
             return Err("Address is required".to_owned());
         }
-        if address.chars().count() > ADDRESS_MAX {
+        // The length as sent, like the document's `maxLength`.
+        if raw.chars().count() > ADDRESS_MAX {
             return Err(format!("Address cannot exceed {ADDRESS_MAX} characters"));
         }
         if address

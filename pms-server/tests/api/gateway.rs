@@ -201,6 +201,18 @@ async fn api_documents_and_ui_are_served() {
             .expect("text")
             .contains("/docs/swagger-init.js")
     );
+    // Swagger UI itself is served from the binary; its own index page is not.
+    for (asset, status, kind) in [
+        ("/docs/assets/swagger-ui-bundle.js", 200, "javascript"),
+        ("/docs/assets/swagger-ui.css", 200, "css"),
+        ("/docs/assets", 404, "problem+json"),
+        ("/docs/assets/oauth2-redirect.html", 404, "problem+json"),
+    ] {
+        let response = app.client.get(app.url(asset)).send().await.expect("send");
+        assert_eq!(response.status(), status, "{asset}");
+        let content_type = response.headers()["content-type"].to_str().expect("ascii");
+        assert!(content_type.contains(kind), "{asset}: {content_type}");
+    }
     // The document list lives in the page's own script (no inline script: see `edge`).
     let init = app
         .client
