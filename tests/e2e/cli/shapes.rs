@@ -265,7 +265,8 @@ async fn every_json_shape(backend: Backend) {
         "plain header without a terminal: {table}"
     );
     assert!(!table.contains('\x1b'), "no colour without a terminal");
-    pms.run(&["patients", "delete", &id], None).expect(0);
+    pms.run(&["patients", "delete", &id, "--yes"], None)
+        .expect(0);
     let empty = pms
         .run(&["patients", "list", "-q", "Shape"], None)
         .expect(0);
