@@ -9,6 +9,7 @@
 mod analytics;
 mod auth;
 mod billing;
+mod lookup;
 pub mod origin;
 mod paging;
 mod patients;
@@ -16,6 +17,7 @@ mod raw;
 
 pub use analytics::{EVENT_STREAM_PATH, StreamStart};
 pub use auth::jwt_expiry;
+pub use lookup::{PatientKey, UserKey};
 pub use paging::{Page, next_link};
 pub use patients::{PatientQuery, Tagged, etag_for};
 pub use raw::RawResponse;

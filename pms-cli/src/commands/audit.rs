@@ -2,16 +2,16 @@
 
 use clap::Args;
 use pms_cli::Result;
+use pms_cli::api::PatientKey;
 use pms_cli::output;
-use uuid::Uuid;
 
 use super::App;
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// Only entries about this patient.
-    #[arg(long, value_name = "ID", value_parser = super::patients::parse_id)]
-    pub patient: Option<Uuid>,
+    /// Only entries about this patient (MRN or id).
+    #[arg(long, value_name = "PATIENT", value_parser = super::patients::parse_id)]
+    pub patient: Option<PatientKey>,
     /// Page size.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub limit: Option<u32>,
@@ -21,10 +21,12 @@ pub struct AuditArgs {
 }
 
 pub async fn run(app: &App, args: AuditArgs) -> Result<()> {
-    let page = app
-        .client()?
-        .audit(args.patient, args.limit, args.all)
-        .await?;
+    let client = app.client()?;
+    let patient = match &args.patient {
+        Some(key) => Some(client.resolve_patient(key).await?),
+        None => None,
+    };
+    let page = client.audit(patient, args.limit, args.all).await?;
     if page.items.is_empty() && app.style.is_table() {
         app.note("No audit entries found.");
         return Ok(());

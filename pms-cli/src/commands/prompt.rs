@@ -32,6 +32,37 @@ pub fn line(app: &App, label: &str, default: Option<&str>, flag: &str) -> Result
     }
 }
 
+/// Asks `question [y/N]` on the terminal before something that cannot be undone. `--yes`
+/// answers for the user; without a terminal it is required (a usage error otherwise), so a
+/// script never hangs on a question nor destroys by default. A "no" is an error (exit 1):
+/// nothing was done.
+pub fn confirm(app: &App, question: &str, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !app.stdin_tty {
+        return Err(Error::Usage(format!(
+            "{question} Pass --yes to confirm (stdin is not a terminal, so pms does not ask)"
+        )));
+    }
+    eprint!("{question} [y/N]: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::io("reading the terminal", e))?;
+    if is_yes(&answer) {
+        Ok(())
+    } else {
+        Err(Error::Other("cancelled: nothing was changed".into()))
+    }
+}
+
+fn is_yes(answer: &str) -> bool {
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
 /// Asks for a secret on the terminal, without echo.
 pub fn secret(app: &App, label: &str) -> Result<String> {
     if !app.stdin_tty {
@@ -69,4 +100,19 @@ pub fn stdin_lines(count: usize) -> Result<Vec<String>> {
         lines.push(value);
     }
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_yes_confirms() {
+        for yes in ["y", "Y", "yes", " YES \n"] {
+            assert!(is_yes(yes), "{yes:?}");
+        }
+        for no in ["", "\n", "n", "no", "yep", "sure"] {
+            assert!(!is_yes(no), "{no:?}");
+        }
+    }
 }

@@ -56,8 +56,16 @@ impl Tabular for Patient {
 }
 
 impl Tabular for PatientVersion {
-    const NARROW: &'static [&'static str] =
-        &["version", "changeType", "changedAt", "changedBy", "name"];
+    const NARROW: &'static [&'static str] = &[
+        "version",
+        "changeType",
+        "changedAt",
+        "changedBy",
+        "name",
+        "phone",
+    ];
+    /// Every field of the record, so two versions that differ anywhere (the phone too) differ
+    /// in the table; `pms patients history` adds the `changed` column naming what changed.
     const HEADERS: &'static [&'static str] = &[
         "version",
         "changeType",
@@ -66,16 +74,25 @@ impl Tabular for PatientVersion {
         "name",
         "email",
         "address",
+        "dateOfBirth",
+        "registeredDate",
+        "phone",
+        "sex",
     ];
     fn row(&self) -> Vec<String> {
+        let p = &self.patient;
         vec![
             self.version.to_string(),
             self.change_type.clone(),
             time(&self.changed_at),
             opt(&self.changed_by),
-            self.patient.name.clone(),
-            self.patient.email.clone(),
-            self.patient.address.clone(),
+            p.name.clone(),
+            p.email.clone(),
+            p.address.clone(),
+            p.date_of_birth.to_string(),
+            p.registered_date.to_string(),
+            opt(&p.phone),
+            p.sex.map(|s| s.as_str().to_owned()).unwrap_or_default(),
         ]
     }
 }

@@ -29,6 +29,37 @@ async fn billing_flow(backend: Backend) {
         .expect(0)
         .json();
     let patient_id = patient["id"].as_str().expect("id");
+    // Human ids: the MRN names the patient, an email the user.
+    let mrn = patient["mrn"].as_str().expect("mrn");
+    let by_mrn = pms
+        .run(
+            &["patients", "get", &mrn.to_lowercase(), "-o", "json"],
+            None,
+        )
+        .expect(0)
+        .json();
+    assert_eq!(by_mrn["id"], patient_id);
+    let no_such = pms
+        .run(&["patients", "history", "MRN-999999999"], None)
+        .expect(3);
+    assert_eq!(
+        no_such.stderr.trim(),
+        "error: no patient has MRN MRN-999999999"
+    );
+    let admin = pms
+        .run(
+            &[
+                "users",
+                "get",
+                &server.admin_email.to_uppercase(),
+                "-o",
+                "json",
+            ],
+            None,
+        )
+        .expect(0)
+        .json();
+    assert_eq!(admin["email"], server.admin_email.as_str());
 
     // The account comes with the patient; `create` returns the existing one.
     let account = pms
@@ -67,7 +98,7 @@ async fn billing_flow(backend: Backend) {
                 "accounts",
                 "list",
                 "--patient",
-                patient_id,
+                mrn,
                 "-o",
                 "json",
             ],
@@ -224,6 +255,7 @@ async fn billing_flow(backend: Backend) {
                 "5",
                 "--reason",
                 "goodwill",
+                "--yes",
                 "-o",
                 "json",
             ],

@@ -67,7 +67,8 @@ async fn ci_script(backend: Backend) {
     );
 
     pms.run(&["patients", "get", &id], None).expect(0);
-    pms.run(&["patients", "delete", &id], None).expect(0);
+    pms.run(&["patients", "delete", &id, "--yes"], None)
+        .expect(0);
     let missing = pms.run(&["patients", "get", &id], None).expect(3);
     assert_eq!(
         missing.stderr.trim(),

@@ -12,7 +12,10 @@ async fn every_exit_code() {
     let unknown = pms.run(&["patients", "list", "--bogus"], None).expect(2);
     assert!(unknown.stderr.contains("--bogus"), "{unknown:?}");
     let bad_id = pms.run(&["patients", "get", "not-a-uuid"], None).expect(2);
-    assert!(bad_id.stderr.contains("is not a patient id"), "{bad_id:?}");
+    assert!(
+        bad_id.stderr.contains("is not a patient: pass its MRN"),
+        "{bad_id:?}"
+    );
     let no_tty = pms
         .run(&["login", "--server", &server.base], None)
         .expect(2);
@@ -107,8 +110,19 @@ async fn every_exit_code() {
         missing.stderr.trim(),
         format!("error: patient {missing_id} not found")
     );
-    pms.run(&["patients", "delete", &missing_id.to_string()], None)
-        .expect(3);
+    pms.run(
+        &["patients", "delete", &missing_id.to_string(), "--yes"],
+        None,
+    )
+    .expect(3);
+    // Deleting asks first; without a terminal to ask on, --yes is required.
+    let unconfirmed = pms
+        .run(&["patients", "delete", &missing_id.to_string()], None)
+        .expect(2);
+    assert!(
+        unconfirmed.stderr.contains("Pass --yes to confirm"),
+        "{unconfirmed:?}"
+    );
     pms.run(&["users", "get", &missing_id.to_string()], None)
         .expect(3);
 
@@ -208,7 +222,7 @@ async fn every_exit_code() {
         .json();
     let doomed = doomed["id"].as_str().expect("id");
     let several = pms
-        .run(&["patients", "delete", &missing, doomed], None)
+        .run(&["patients", "delete", &missing, doomed, "--yes"], None)
         .expect(3);
     assert!(
         several

@@ -261,11 +261,12 @@ async fn every_json_shape(backend: Backend) {
         .expect(0)
         .stdout;
     assert!(
-        table.starts_with("ID "),
-        "plain header without a terminal: {table}"
+        table.starts_with("MRN "),
+        "plain header (the narrow default columns) without a terminal: {table}"
     );
     assert!(!table.contains('\x1b'), "no colour without a terminal");
-    pms.run(&["patients", "delete", &id], None).expect(0);
+    pms.run(&["patients", "delete", &id, "--yes"], None)
+        .expect(0);
     let empty = pms
         .run(&["patients", "list", "-q", "Shape"], None)
         .expect(0);

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use clap::{Args, Subcommand};
 use pms_cli::Result;
+use pms_cli::api::PatientKey;
 use pms_cli::money;
 use pms_cli::output::{self, Format, Tabular};
 use pms_proto::rest::{AccountStatus, Statement, StatementEntry, UpdateAccountRequest};
@@ -28,9 +29,9 @@ pub enum AccountsCommand {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Only the account of this patient.
-    #[arg(long, value_name = "PATIENT_ID")]
-    pub patient: Option<String>,
+    /// Only the account of this patient (MRN or id).
+    #[arg(long, value_name = "PATIENT", value_parser = PatientKey::parse)]
+    pub patient: Option<PatientKey>,
     /// How many (newest first).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub limit: Option<u32>,
@@ -45,9 +46,9 @@ pub struct IdArg {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// The patient's id.
-    #[arg(long, value_name = "PATIENT_ID")]
-    pub patient: String,
+    /// The patient (MRN or id).
+    #[arg(long, value_name = "PATIENT", value_parser = PatientKey::parse)]
+    pub patient: PatientKey,
 }
 
 #[derive(Debug, Args)]
@@ -69,8 +70,12 @@ pub async fn run(app: &App, command: AccountsCommand) -> Result<()> {
     let client = app.client()?;
     match command {
         AccountsCommand::List(args) => {
+            let patient = match &args.patient {
+                Some(key) => Some(client.resolve_patient(key).await?.to_string()),
+                None => None,
+            };
             let accounts = client
-                .billing_accounts(args.patient.as_deref(), args.limit)
+                .billing_accounts(patient.as_deref(), args.limit)
                 .await?;
             app.print(&output::list(&accounts, app.style)?)
         }
@@ -79,7 +84,8 @@ pub async fn run(app: &App, command: AccountsCommand) -> Result<()> {
             app.style,
         )?),
         AccountsCommand::Create(args) => {
-            let account = client.create_billing_account(&args.patient).await?;
+            let patient = client.resolve_patient(&args.patient).await?;
+            let account = client.create_billing_account(&patient.to_string()).await?;
             app.print(&output::one(&account, app.style)?)
         }
         AccountsCommand::Update(args) => {

@@ -43,6 +43,9 @@ pub struct RefundArgs {
     /// Why (kept with the refund).
     #[arg(long)]
     pub reason: Option<String>,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(short, long)]
+    pub yes: bool,
     #[command(flatten)]
     pub key: KeyArgs,
 }
@@ -58,11 +61,12 @@ pub async fn run(app: &App, command: PaymentsCommand) -> Result<()> {
             app.print(&output::one(&client.payment(arg.id).await?, app.style)?)
         }
         PaymentsCommand::Refund(args) => {
+            // Typed in the payment's currency: its exponent says what `12.5` means.
+            let payment = client.payment(args.id).await?;
+            let currency = payment.currency.as_str();
             let amount = match &args.amount {
                 Some(text) => {
-                    // Typed in the payment's currency: its exponent says what `12.5` means.
-                    let currency = client.payment(args.id).await?.currency;
-                    let amount = money::parse(text, &currency)
+                    let amount = money::parse(text, currency)
                         .map_err(|e| Error::Usage(format!("--amount: {e}")))?;
                     if amount == 0 {
                         return Err(Error::Usage("--amount: must be more than zero".into()));
@@ -71,6 +75,12 @@ pub async fn run(app: &App, command: PaymentsCommand) -> Result<()> {
                 }
                 None => None,
             };
+            let shown = money::format(
+                amount.unwrap_or(payment.amount - payment.refunded),
+                currency,
+            );
+            let question = format!("Refund {shown} of payment {}?", payment.id);
+            super::super::prompt::confirm(app, &question, args.yes)?;
             let body = RefundRequest {
                 amount,
                 reason: args.reason,

@@ -3,6 +3,7 @@
 //! money is named: billing suspends (not closes) their account and keeps the balance.
 
 use clap::Args;
+use pms_cli::api::PatientKey;
 use pms_cli::{ApiClient, Error, Result, money};
 use uuid::Uuid;
 
@@ -11,19 +12,32 @@ use super::super::present;
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
-    /// Patient ids.
-    #[arg(required = true, value_parser = super::parse_id)]
-    pub ids: Vec<Uuid>,
+    /// The patients: MRNs (MRN-000001) or ids.
+    #[arg(required = true, value_parser = super::parse_id, value_name = "PATIENT")]
+    pub ids: Vec<PatientKey>,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(short, long)]
+    pub yes: bool,
 }
 
 pub async fn run(app: &App, args: DeleteArgs) -> Result<()> {
     let client = app.client()?;
     let total = args.ids.len();
+    let named: Vec<String> = args.ids.iter().map(ToString::to_string).collect();
+    let question = match total {
+        1 => format!("Delete patient {}?", named[0]),
+        n => format!("Delete {n} patients ({})?", named.join(", ")),
+    };
+    super::super::prompt::confirm(app, &question, args.yes)?;
     let mut failures: Vec<Error> = Vec::new();
-    for id in args.ids {
-        let owed = owed_by(&client, id).await;
-        match client.delete_patient(id).await {
-            Ok(()) => {
+    for key in args.ids {
+        let deleted = async {
+            let id = client.resolve_patient(&key).await?;
+            let owed = owed_by(&client, id).await;
+            client.delete_patient(id).await.map(|()| (id, owed))
+        };
+        match deleted.await {
+            Ok((id, owed)) => {
                 app.note(&format!("Deleted patient {id}."));
                 if let Some(owed) = owed {
                     app.note(&format!(

@@ -2,19 +2,21 @@
 
 use clap::Args;
 use pms_cli::Result;
+use pms_cli::api::PatientKey;
 use pms_cli::output;
-use uuid::Uuid;
 
 use super::super::App;
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// Patient id.
-    #[arg(value_parser = super::parse_id)]
-    pub id: Uuid,
+    /// The patient: MRN (MRN-000001) or id.
+    #[arg(value_parser = super::parse_id, value_name = "PATIENT")]
+    pub id: PatientKey,
 }
 
 pub async fn run(app: &App, args: GetArgs) -> Result<()> {
-    let patient = app.client()?.get_patient(args.id).await?;
+    let client = app.client()?;
+    let id = client.resolve_patient(&args.id).await?;
+    let patient = client.get_patient(id).await?;
     app.print(&output::one(&patient.value, app.style)?)
 }

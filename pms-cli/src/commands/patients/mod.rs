@@ -10,6 +10,7 @@ mod update;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use pms_cli::api::PatientKey;
 use pms_cli::{Error, Result};
 use pms_proto::rest::PatientRequest;
 
@@ -116,9 +117,10 @@ fn parse_sex(raw: &str) -> std::result::Result<String, String> {
         .ok_or_else(|| format!("`{raw}`: expected FEMALE, MALE, OTHER or UNKNOWN"))
 }
 
-/// Parses a patient id argument.
-pub fn parse_id(raw: &str) -> std::result::Result<uuid::Uuid, String> {
-    uuid::Uuid::parse_str(raw.trim()).map_err(|_| format!("`{raw}` is not a patient id (a UUID)"))
+/// Parses a patient argument: an MRN (`MRN-000001`) or an id (resolved with
+/// `ApiClient::resolve_patient`).
+pub fn parse_id(raw: &str) -> std::result::Result<PatientKey, String> {
+    PatientKey::parse(raw)
 }
 
 #[cfg(test)]

@@ -3,20 +3,20 @@
 //! (exit 5, "precondition failed").
 
 use clap::Args;
+use pms_cli::api::PatientKey;
 use pms_cli::api::etag_for;
 use pms_cli::output;
 use pms_cli::{Error, Result};
 use pms_proto::rest::PatientRequest;
-use uuid::Uuid;
 
 use super::super::App;
 use super::FieldArgs;
 
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
-    /// Patient id.
-    #[arg(value_parser = super::parse_id)]
-    pub id: Uuid,
+    /// The patient: MRN (MRN-000001) or id.
+    #[arg(value_parser = super::parse_id, value_name = "PATIENT")]
+    pub id: PatientKey,
     #[command(flatten)]
     pub fields: FieldArgs,
     /// Only update if the record is still at this version: a number (3) or its ETag ("3")
@@ -33,7 +33,8 @@ pub async fn run(app: &App, args: UpdateArgs) -> Result<()> {
         ));
     }
     let client = app.client()?;
-    let current = client.get_patient(args.id).await?;
+    let id = client.resolve_patient(&args.id).await?;
+    let current = client.get_patient(id).await?;
     let p = &current.value;
     let body = PatientRequest {
         name: changes.name.or_else(|| Some(p.name.clone())),
@@ -55,7 +56,7 @@ pub async fn run(app: &App, args: UpdateArgs) -> Result<()> {
             .clone()
             .unwrap_or_else(|| etag_for(&p.version.to_string())),
     };
-    let updated = client.update_patient(args.id, &body, Some(&tag)).await?;
+    let updated = client.update_patient(id, &body, Some(&tag)).await?;
     app.note(&format!(
         "Updated patient {} (version {}).",
         updated.value.id, updated.value.version

@@ -6,8 +6,8 @@ mod update;
 
 use clap::{Args, Subcommand};
 use pms_cli::Result;
+use pms_cli::api::UserKey;
 use pms_cli::output;
-use uuid::Uuid;
 
 use super::App;
 
@@ -25,16 +25,19 @@ pub enum UsersCommand {
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// User id.
-    #[arg(value_parser = parse_id)]
-    pub id: Uuid,
+    /// The user: email or id.
+    #[arg(value_parser = parse_id, value_name = "USER")]
+    pub id: UserKey,
 }
 
 pub async fn run(app: &App, command: UsersCommand) -> Result<()> {
     match command {
         UsersCommand::List => list::run(app).await,
         UsersCommand::Get(args) => {
-            let user = app.client()?.get_user(args.id).await?;
+            let client = app.client()?;
+            let user = client
+                .get_user(client.resolve_user(&args.id).await?)
+                .await?;
             app.print(&output::one(&user, app.style)?)
         }
         UsersCommand::Create(args) => create::run(app, args).await,
@@ -42,9 +45,9 @@ pub async fn run(app: &App, command: UsersCommand) -> Result<()> {
     }
 }
 
-/// Parses a user id argument.
-pub fn parse_id(raw: &str) -> std::result::Result<Uuid, String> {
-    Uuid::parse_str(raw.trim()).map_err(|_| format!("`{raw}` is not a user id (a UUID)"))
+/// Parses a user argument: an email or an id (resolved with `ApiClient::resolve_user`).
+pub fn parse_id(raw: &str) -> std::result::Result<UserKey, String> {
+    UserKey::parse(raw)
 }
 
 /// Parses a role (case-insensitive).

@@ -1,18 +1,18 @@
 //! `pms users update ID`.
 
 use clap::Args;
+use pms_cli::api::UserKey;
 use pms_cli::output;
 use pms_cli::{Error, Result};
 use pms_proto::rest::{Role, UpdateUserRequest};
-use uuid::Uuid;
 
 use super::super::App;
 
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
-    /// User id.
-    #[arg(value_parser = super::parse_id)]
-    pub id: Uuid,
+    /// The user: email or id.
+    #[arg(value_parser = super::parse_id, value_name = "USER")]
+    pub id: UserKey,
     /// New role: ADMIN, CLINICIAN, BILLING or VIEWER.
     #[arg(long, value_parser = super::parse_role)]
     pub role: Option<Role>,
@@ -38,7 +38,9 @@ pub async fn run(app: &App, args: UpdateArgs) -> Result<()> {
             "nothing to update: pass --role, --disable or --enable".into(),
         ));
     }
-    let user = app.client()?.update_user(args.id, &request).await?;
+    let client = app.client()?;
+    let id = client.resolve_user(&args.id).await?;
+    let user = client.update_user(id, &request).await?;
     app.note(&format!("Updated user {}.", user.email));
     app.print(&output::one(&user, app.style)?)
 }
