@@ -43,7 +43,7 @@ async fn write_transactions_run_on_the_files_single_writer_connection() {
         .expect("read");
     assert_eq!(seen, 0, "the uncommitted row is not visible");
     // Another file's writer is free.
-    let mut other = other_file.begin_write().await.expect("other file");
+    let other = other_file.begin_write().await.expect("other file");
     other.commit().await.expect("commit other");
     tx.commit().await.expect("commit");
     // The connection goes back to the writer (in a spawned task) for the next transaction.

@@ -11,7 +11,6 @@ mod docs;
 mod fuzz;
 mod process;
 mod reference;
-mod replicas;
 mod scenario;
 mod soak;
 mod topologies;
