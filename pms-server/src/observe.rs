@@ -316,17 +316,10 @@ pub fn watch_lag(
 }
 
 fn known_types(topic: &str) -> &'static [&'static str] {
+    use crate::events::validate::{BILLING_TYPES, PATIENT_TYPES};
     match topic {
-        crate::events::TOPIC_PATIENT => &["PATIENT_CREATED", "PATIENT_UPDATED", "PATIENT_DELETED"],
-        crate::events::TOPIC_BILLING => &[
-            "ACCOUNT_CREATED",
-            "ACCOUNT_UPDATED",
-            "ACCOUNT_CLOSED",
-            "INVOICE_ISSUED",
-            "INVOICE_VOIDED",
-            "PAYMENT_RECEIVED",
-            "PAYMENT_REFUNDED",
-        ],
+        crate::events::TOPIC_PATIENT => &PATIENT_TYPES,
+        crate::events::TOPIC_BILLING => &BILLING_TYPES,
         _ => &[],
     }
 }

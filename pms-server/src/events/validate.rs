@@ -94,6 +94,18 @@ fn optional_uuid(field: &str, value: &str) -> Result<(), String> {
 mod tests {
     use chrono::Utc;
 
+    /// The CLI and the analytics API document one list of event types (pms-proto); it must be
+    /// exactly the types the topics carry, in the same order.
+    #[test]
+    fn the_public_list_of_event_types_is_the_topics_types() {
+        let topics: Vec<&str> = super::PATIENT_TYPES
+            .iter()
+            .chain(super::BILLING_TYPES.iter())
+            .copied()
+            .collect();
+        assert_eq!(topics, pms_proto::rest::EVENT_TYPES.to_vec());
+    }
+
     use super::*;
 
     fn patient(event_type: &str, patient_id: &str, key: &str) -> EventRecord {

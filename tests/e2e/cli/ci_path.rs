@@ -129,7 +129,7 @@ set -u
 id=$("$PMS" patients create --name "Robin Script" --email "robin-$(date +%s%N)@example.com" \
       --address "1 Main St" --date-of-birth 1990-04-01 -o json | jq -r .id) || exit 10
 "$PMS" patients list -o json --all | jq -e --arg id "$id" 'any(.[]; .id == $id)' >/dev/null || exit 11
-"$PMS" patients delete "$id" || exit 12
+"$PMS" patients delete "$id" --yes || exit 12
 "$PMS" patients get "$id" >/dev/null 2>&1; [ $? -eq 3 ] || exit 13
 PMS_TOKEN=bad "$PMS" patients list >/dev/null 2>&1; [ $? -eq 4 ] || exit 14
 echo ok
