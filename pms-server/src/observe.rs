@@ -39,23 +39,32 @@ const SAMPLE_TIMEOUT: Duration = Duration::from_secs(2);
 /// A scrape-time sampler; `false` once what it watches is gone (then it is dropped).
 type Sampler = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
 
-static SAMPLERS: LazyLock<Mutex<Vec<(u64, Sampler)>>> = LazyLock::new(|| Mutex::new(Vec::new()));
+/// The registered samplers, each under a key naming what it samples (`pool:patient`, …). A new
+/// registration replaces the one under the same key, so a process that builds a service again (the
+/// test suites build hundreds in one process) keeps sampling — and holding — only the newest one,
+/// instead of every pool it ever opened.
+static SAMPLERS: LazyLock<Mutex<Vec<(u64, String, Sampler)>>> =
+    LazyLock::new(|| Mutex::new(Vec::new()));
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
-fn add_sampler(sampler: Sampler) {
+fn add_sampler(key: String, sampler: Sampler) {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     // A poisoned lock only means a sampler registration panicked; the list is still usable.
-    SAMPLERS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push((id, sampler));
+    let mut samplers = SAMPLERS.lock().unwrap_or_else(|e| e.into_inner());
+    samplers.retain(|(_, k, _)| *k != key);
+    samplers.push((id, key, sampler));
 }
 
 /// Refreshes every sampled value: process figures, then each registered sampler (concurrently,
 /// each bounded by a timeout). Called by `/metrics` before rendering.
 pub async fn sample_all() {
     process::sample();
-    let samplers: Vec<(u64, Sampler)> = SAMPLERS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let samplers: Vec<(u64, Sampler)> = SAMPLERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(id, _, sampler)| (*id, sampler.clone()))
+        .collect();
     let results = futures::future::join_all(samplers.iter().map(|(id, sampler)| async move {
         // A timed-out sampler stays: the next scrape tries again.
         let alive = tokio::time::timeout(SAMPLE_TIMEOUT, sampler())
@@ -73,7 +82,7 @@ pub async fn sample_all() {
         SAMPLERS
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|(id, _)| !gone.contains(id));
+            .retain(|(id, _, _)| !gone.contains(id));
     }
 }
 
@@ -156,17 +165,24 @@ pub fn watch_service(service: &'static str, ready: crate::http::ReadyCheck) {
     metrics::gauge!("service_ready", "service" => service).set(0.0);
     // Weak: a stopped service (its router dropped) stops being sampled.
     let ready = Arc::downgrade(&ready);
-    add_sampler(Arc::new(move || {
-        let ready = ready.upgrade();
-        Box::pin(async move {
-            let Some(ready) = ready else {
-                return false;
-            };
-            let up = ready().await.is_ok();
-            metrics::gauge!("service_ready", "service" => service).set(if up { 1.0 } else { 0.0 });
-            true
-        })
-    }));
+    add_sampler(
+        format!("ready:{service}"),
+        Arc::new(move || {
+            let ready = ready.upgrade();
+            Box::pin(async move {
+                let Some(ready) = ready else {
+                    return false;
+                };
+                let up = ready().await.is_ok();
+                metrics::gauge!("service_ready", "service" => service).set(if up {
+                    1.0
+                } else {
+                    0.0
+                });
+                true
+            })
+        }),
+    );
 }
 
 /// Registers `db`'s pool figures under `service`, sampled at each scrape until the pool closes.
@@ -181,10 +197,13 @@ pub fn watch_pool(service: &'static str, db: &Db) {
     }
     let _ = metrics::histogram!("db_pool_acquire_seconds", "service" => service);
     let db = db.clone();
-    add_sampler(Arc::new(move || {
-        let db = db.clone();
-        Box::pin(async move { sample_pool(service, &db).await })
-    }));
+    add_sampler(
+        format!("pool:{service}"),
+        Arc::new(move || {
+            let db = db.clone();
+            Box::pin(async move { sample_pool(service, &db).await })
+        }),
+    );
 }
 
 fn is_closed(db: &Db) -> bool {
@@ -227,28 +246,33 @@ pub fn watch_outbox(service: &'static str, db: &Db) {
     metrics::gauge!("outbox_pending_events", "service" => service).set(0.0);
     metrics::gauge!("outbox_oldest_pending_age_seconds", "service" => service).set(0.0);
     let db = db.clone();
-    add_sampler(Arc::new(move || {
-        let db = db.clone();
-        Box::pin(async move {
-            if is_closed(&db) {
-                return false;
-            }
-            if let Ok(pending) = crate::events::outbox::backlog(&db).await {
-                metrics::gauge!("outbox_pending_events", "service" => service).set(pending as f64);
-            }
-            let oldest: Result<Option<DateTime<Utc>>, sqlx::Error> = match &db {
-                Db::Postgres(p) => sqlx::query_scalar(OLDEST_PENDING).fetch_optional(p).await,
-                Db::Sqlite(p) => sqlx::query_scalar(OLDEST_PENDING).fetch_optional(p).await,
-            };
-            if let Ok(oldest) = oldest {
-                let age = oldest.map_or(0.0, |at| {
-                    (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
-                });
-                metrics::gauge!("outbox_oldest_pending_age_seconds", "service" => service).set(age);
-            }
-            true
-        })
-    }));
+    add_sampler(
+        format!("outbox:{service}"),
+        Arc::new(move || {
+            let db = db.clone();
+            Box::pin(async move {
+                if is_closed(&db) {
+                    return false;
+                }
+                if let Ok(pending) = crate::events::outbox::backlog(&db).await {
+                    metrics::gauge!("outbox_pending_events", "service" => service)
+                        .set(pending as f64);
+                }
+                let oldest: Result<Option<DateTime<Utc>>, sqlx::Error> = match &db {
+                    Db::Postgres(p) => sqlx::query_scalar(OLDEST_PENDING).fetch_optional(p).await,
+                    Db::Sqlite(p) => sqlx::query_scalar(OLDEST_PENDING).fetch_optional(p).await,
+                };
+                if let Ok(oldest) = oldest {
+                    let age = oldest.map_or(0.0, |at| {
+                        (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
+                    });
+                    metrics::gauge!("outbox_oldest_pending_age_seconds", "service" => service)
+                        .set(age);
+                }
+                true
+            })
+        }),
+    );
 }
 
 /// The service a consumer group belongs to (`billing-service` → `billing`).
@@ -302,17 +326,20 @@ pub fn watch_lag(
     topics: Vec<String>,
     lag: Arc<dyn Fn(String) -> BoxFuture<'static, Option<i64>> + Send + Sync>,
 ) {
-    add_sampler(Arc::new(move || {
-        let (group, topics, lag) = (group.clone(), topics.clone(), lag.clone());
-        Box::pin(async move {
-            for topic in topics {
-                if let Some(n) = lag(topic.clone()).await {
-                    set_lag(&group, &topic, 0, n);
+    add_sampler(
+        format!("lag:{group}"),
+        Arc::new(move || {
+            let (group, topics, lag) = (group.clone(), topics.clone(), lag.clone());
+            Box::pin(async move {
+                for topic in topics {
+                    if let Some(n) = lag(topic.clone()).await {
+                        set_lag(&group, &topic, 0, n);
+                    }
                 }
-            }
-            true
-        })
-    }))
+                true
+            })
+        }),
+    )
 }
 
 fn known_types(topic: &str) -> &'static [&'static str] {
