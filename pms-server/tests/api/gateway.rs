@@ -220,12 +220,14 @@ async fn api_documents_and_ui_are_served() {
         .send()
         .await
         .expect("send");
+    // It loads `/api-docs/<name>` for every service (`?api=`), the patient document by default.
+    let init = init.text().await.expect("text");
+    assert!(init.contains("url: '/api-docs/' + api"), "{init}");
     assert!(
-        init.text()
-            .await
-            .expect("text")
-            .contains("/api-docs/patient")
+        init.contains("var apis = ['auth', 'patient', 'billing', 'analytics'];"),
+        "{init}"
     );
+    assert!(init.contains(": 'patient';"), "{init}");
     app.stop().await;
 }
 
