@@ -343,16 +343,45 @@ mod tests {
 
         // The holder's session vanishes (as when its process is killed): the standby, waiting
         // for the lock inside the server, holds it at once and publishes what comes next.
-        let terminated: Vec<bool> = sqlx::query_scalar(
-            "SELECT pg_terminate_backend(pid) FROM pg_locks \
+        let holders: Vec<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_locks \
              WHERE locktype = 'advisory' AND granted AND classid::bigint = $1 AND objid::bigint = $2",
         )
         .bind(i64::from((lock_key("patient") >> 32) as u32))
         .bind(i64::from(lock_key("patient") as u32))
         .fetch_all(&pool)
         .await
-        .expect("terminate");
-        assert_eq!(terminated, [true], "one session held the lease");
+        .expect("lease holders");
+        assert_eq!(holders.len(), 1, "one session held the lease: {holders:?}");
+        let terminated: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+            .bind(holders[0])
+            .fetch_one(&pool)
+            .await
+            .expect("terminate");
+        assert!(terminated, "the holder's session was signalled");
+        // pg_terminate_backend only signals: wait until the backend is really gone (as after a
+        // kill), so the old holder's next check fails instead of racing the new events.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let alive: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE pid = $1")
+                    .bind(holders[0])
+                    .fetch_one(&pool)
+                    .await
+                    .expect("activity");
+            if alive == 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the holder's backend did not exit"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The old holder notices at its next check (every CHECK_EVERY) and steps down; until then
+        // it may still publish (duplicates, which consumers drop). Events committed after that
+        // are the standby's alone to publish.
+        tokio::time::sleep(CHECK_EVERY * 2).await;
         let second: Vec<EventRecord> = (10..20).map(event).collect();
         enqueue(&pool, &second).await;
         for (waker, _, _) in &relays {
