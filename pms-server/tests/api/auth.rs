@@ -144,11 +144,18 @@ async fn problem(response: Response, status: StatusCode) -> Problem {
 
 /// Asserts a 401 with a `WWW-Authenticate: Bearer` challenge.
 async fn unauthorized(response: Response) -> Problem {
+    let status = response.status();
+    let challenge = response
+        .headers()
+        .get(WWW_AUTHENTICATE)
+        .map(|v| v.to_str().expect("ascii").to_owned());
+    if status != StatusCode::UNAUTHORIZED || challenge.is_none() {
+        // Say what came instead of a 401 (a rare failure under full-suite load lacked the header).
+        let body = response.text().await.unwrap_or_default();
+        panic!("expected a 401 with a Bearer challenge, got {status} ({challenge:?}): {body}");
+    }
     assert!(
-        response.headers()[WWW_AUTHENTICATE]
-            .to_str()
-            .expect("ascii")
-            .starts_with("Bearer"),
+        challenge.is_some_and(|c| c.starts_with("Bearer")),
         "401 must challenge"
     );
     problem(response, StatusCode::UNAUTHORIZED).await
