@@ -207,24 +207,26 @@ pub async fn start(
             running.billing_grpc = Some(billing_grpc_a);
             running.gateway = Some(gateway_l.local_addr()?);
             // Auth first: it creates the signing keys the others fetch.
-            routers.push(("auth", auth_l, auth::build(&settings).await?));
-            let billing = billing::build(&settings, &background).await?;
-            routers.push(("billing", billing_l, billing.rest));
-            grpc = Some((billing_grpc_l, billing.grpc));
-            routers.push((
-                "patient",
-                patient_l,
-                patient::build(&settings, &background).await?,
-            ));
-            routers.push((
-                "analytics",
-                analytics_l,
-                analytics::build(&settings, &background).await?,
-            ));
+            let local = gateway::LocalServices {
+                auth: auth::build(&settings).await?,
+                billing: {
+                    let billing = billing::build(&settings, &background).await?;
+                    grpc = Some((billing_grpc_l, billing.grpc));
+                    billing.rest
+                },
+                patient: patient::build(&settings, &background).await?,
+                analytics: analytics::build(&settings, &background).await?,
+            };
+            routers.push(("auth", auth_l, local.auth.clone()));
+            routers.push(("billing", billing_l, local.billing.clone()));
+            routers.push(("patient", patient_l, local.patient.clone()));
+            routers.push(("analytics", analytics_l, local.analytics.clone()));
+            // The gateway calls the services in process; their loopback listeners stay for
+            // direct clients (the CLI's `--service` URLs, benchmarks) and health checks.
             routers.push((
                 "gateway",
                 gateway_l,
-                gateway::build(&settings, &shutdown).await?,
+                gateway::build(&settings, &shutdown, Some(local)).await?,
             ));
         }
         Topology::Gateway => {
@@ -234,7 +236,11 @@ pub async fn start(
             )
             .await?;
             running.gateway = Some(l.local_addr()?);
-            routers.push(("gateway", l, gateway::build(&settings, &shutdown).await?));
+            routers.push((
+                "gateway",
+                l,
+                gateway::build(&settings, &shutdown, None).await?,
+            ));
         }
         Topology::Auth => {
             let l = bind(

@@ -30,6 +30,21 @@ impl Handler for AnalyticsConsumer {
         }
         Ok(())
     }
+
+    /// One transaction for the whole batch (events and summed aggregate changes), one wake of
+    /// the live feed.
+    async fn handle_batch(&self, events: &[&EventRecord]) -> anyhow::Result<()> {
+        let new: Vec<NewEvent> = events.iter().map(|e| describe(e)).collect();
+        let stored = self.store.record_batch(&new).await?;
+        for event in &stored {
+            metrics::counter!("analytics_events_stored_total", "topic" => event.topic.clone())
+                .increment(1);
+        }
+        if !stored.is_empty() {
+            self.stored.notify_one();
+        }
+        Ok(())
+    }
 }
 
 /// What analytics keeps of an event. Undecodable payloads are stored with empty data (and no

@@ -48,7 +48,13 @@ pub mod counter {
 pub trait AnalyticsStore: Send + Sync {
     /// Stores `event` and applies its delta, once: `Some(stored)` the first time, `None` when the
     /// event id was already stored (redelivery).
-    async fn record(&self, event: &NewEvent) -> Result<Option<StoredEvent>, StoreError>;
+    async fn record(&self, event: &NewEvent) -> Result<Option<StoredEvent>, StoreError> {
+        let mut stored = self.record_batch(std::slice::from_ref(event)).await?;
+        Ok(stored.pop())
+    }
+    /// Stores `events` in order in one transaction, applying their deltas summed per counter and
+    /// currency; returns the newly stored ones (redeliveries are left out). All or nothing.
+    async fn record_batch(&self, events: &[NewEvent]) -> Result<Vec<StoredEvent>, StoreError>;
     /// Value of a counter (0 if never incremented).
     async fn counter(&self, name: &str) -> Result<i64, StoreError>;
     /// Money totals per currency.
@@ -148,6 +154,28 @@ const COUNT_BETWEEN: &str = "SELECT COUNT(*) FROM events WHERE event_type = $1 A
 const DAILY_COUNTS: &str = "SELECT (occurred_at_ms / 86400000) * 86400000 AS day, COUNT(*) AS n FROM events \
      WHERE event_type = $1 AND occurred_at_ms >= $2 AND occurred_at_ms < $3 GROUP BY day ORDER BY day";
 
+/// The deltas of a batch of events, summed: one counter update per name and one money update per
+/// currency per transaction, whatever the batch's size.
+#[derive(Default)]
+struct Totals {
+    counters: std::collections::BTreeMap<&'static str, i64>,
+    money: std::collections::BTreeMap<String, (i64, i64, i64)>,
+}
+
+impl Totals {
+    fn add(&mut self, delta: &Delta) {
+        for (name, by) in &delta.counters {
+            *self.counters.entry(name).or_default() += by;
+        }
+        if let Some((currency, invoiced, collected, refunded)) = &delta.money {
+            let sum = self.money.entry(currency.clone()).or_default();
+            sum.0 += invoiced;
+            sum.1 += collected;
+            sum.2 += refunded;
+        }
+    }
+}
+
 /// Analytics store on PostgreSQL.
 pub struct PgAnalyticsStore(pub PgPool);
 /// Analytics store on SQLite.
@@ -157,30 +185,46 @@ macro_rules! analytics_store {
     ($store:ty, $serialise:expr) => {
         #[async_trait::async_trait]
         impl AnalyticsStore for $store {
-            async fn record(&self, e: &NewEvent) -> Result<Option<StoredEvent>, StoreError> {
+            async fn record_batch(&self, events: &[NewEvent]) -> Result<Vec<StoredEvent>, StoreError> {
+                if events.is_empty() {
+                    return Ok(Vec::new());
+                }
                 let mut tx = self.0.begin_write().await.map_err(StoreError::from_sqlx)?;
                 if let Some(lock) = $serialise {
                     sqlx::query(lock).execute(&mut *tx).await.map_err(StoreError::from_sqlx)?;
                 }
-                let data = e.data.to_string();
-                let seq: Option<i64> = sqlx::query_scalar(INSERT_EVENT)
-                    .bind(e.event_id)
-                    .bind(&e.topic)
-                    .bind(&e.event_type)
-                    .bind(&e.key)
-                    .bind(e.occurred_at)
-                    .bind(e.occurred_at.timestamp_millis())
-                    .bind(&data)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(StoreError::from_sqlx)?;
-                let Some(seq) = seq else {
-                    return Ok(None);
-                };
-                for (name, by) in &e.delta.counters {
+                let mut stored = Vec::with_capacity(events.len());
+                let mut totals = Totals::default();
+                for e in events {
+                    let seq: Option<i64> = sqlx::query_scalar(INSERT_EVENT)
+                        .bind(e.event_id)
+                        .bind(&e.topic)
+                        .bind(&e.event_type)
+                        .bind(&e.key)
+                        .bind(e.occurred_at)
+                        .bind(e.occurred_at.timestamp_millis())
+                        .bind(e.data.to_string())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(StoreError::from_sqlx)?;
+                    // None: already stored (a redelivery), its delta already applied.
+                    if let Some(seq) = seq {
+                        totals.add(&e.delta);
+                        stored.push(StoredEvent {
+                            seq,
+                            event_id: e.event_id,
+                            topic: e.topic.clone(),
+                            event_type: e.event_type.clone(),
+                            key: e.key.clone(),
+                            occurred_at: e.occurred_at,
+                            data: e.data.clone(),
+                        });
+                    }
+                }
+                for (name, by) in &totals.counters {
                     sqlx::query(BUMP_COUNTER).bind(*name).bind(*by).execute(&mut *tx).await.map_err(StoreError::from_sqlx)?;
                 }
-                if let Some((currency, invoiced, collected, refunded)) = &e.delta.money {
+                for (currency, (invoiced, collected, refunded)) in &totals.money {
                     sqlx::query(BUMP_MONEY)
                         .bind(currency)
                         .bind(*invoiced)
@@ -191,15 +235,7 @@ macro_rules! analytics_store {
                         .map_err(StoreError::from_sqlx)?;
                 }
                 tx.commit().await.map_err(StoreError::from_sqlx)?;
-                Ok(Some(StoredEvent {
-                    seq,
-                    event_id: e.event_id,
-                    topic: e.topic.clone(),
-                    event_type: e.event_type.clone(),
-                    key: e.key.clone(),
-                    occurred_at: e.occurred_at,
-                    data: e.data.clone(),
-                }))
+                Ok(stored)
             }
 
             async fn counter(&self, name: &str) -> Result<i64, StoreError> {
@@ -285,3 +321,132 @@ macro_rules! analytics_store {
 
 analytics_store!(PgAnalyticsStore, SERIALISE_PG);
 analytics_store!(SqliteAnalyticsStore, SERIALISE_SQLITE);
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::Utc;
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::{Db, ServiceDb};
+
+    async fn stores() -> Vec<(&'static str, Arc<dyn AnalyticsStore>, tempfile::TempDir)> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sqlite = crate::store::connect(
+            ServiceDb::Analytics,
+            None,
+            dir.path(),
+            4,
+            &super::super::MIGRATIONS,
+        )
+        .await
+        .expect("sqlite");
+        let url = secrecy::SecretString::from(crate::store::testing::fresh_postgres_url().await);
+        let pg = crate::store::connect(
+            ServiceDb::Analytics,
+            Some(&url),
+            dir.path(),
+            4,
+            &super::super::MIGRATIONS,
+        )
+        .await
+        .expect("postgres");
+        let wrap = |db: Db| -> Arc<dyn AnalyticsStore> {
+            match db {
+                Db::Postgres(pool) => Arc::new(PgAnalyticsStore(pool)),
+                Db::Sqlite(pool) => Arc::new(SqliteAnalyticsStore(pool)),
+            }
+        };
+        let other = tempfile::tempdir().expect("temp dir");
+        vec![("sqlite", wrap(sqlite), dir), ("postgres", wrap(pg), other)]
+    }
+
+    fn event(event_type: &str, delta: Delta) -> NewEvent {
+        NewEvent {
+            event_id: Uuid::new_v4(),
+            topic: "patient".into(),
+            event_type: event_type.into(),
+            key: "k".into(),
+            occurred_at: Utc::now(),
+            data: json!({ "n": 1 }),
+            delta,
+        }
+    }
+
+    fn counted(name: &'static str) -> Delta {
+        Delta {
+            counters: vec![(name, 1)],
+            money: None,
+        }
+    }
+
+    fn paid(currency: &str, collected: i64) -> Delta {
+        Delta {
+            counters: Vec::new(),
+            money: Some((currency.into(), 0, collected, 0)),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_stores_each_event_once_in_order_and_sums_its_deltas() {
+        for (backend, store, _dir) in stores().await {
+            let first = event("PATIENT_CREATED", counted(counter::PATIENTS_CREATED));
+            store.record(&first).await.expect("record").expect("new");
+            let batch = vec![
+                event("PATIENT_CREATED", counted(counter::PATIENTS_CREATED)),
+                // A redelivery inside a batch: stored and counted once.
+                first.clone(),
+                event("PAYMENT_RECEIVED", paid("EUR", 250)),
+                event("PATIENT_CREATED", counted(counter::PATIENTS_CREATED)),
+                event("PAYMENT_RECEIVED", paid("EUR", 100)),
+                event("PAYMENT_RECEIVED", paid("USD", 7)),
+            ];
+            let stored = store.record_batch(&batch).await.expect("batch");
+            let ids: Vec<Uuid> = stored.iter().map(|e| e.event_id).collect();
+            let expected: Vec<Uuid> = batch
+                .iter()
+                .filter(|e| e.event_id != first.event_id)
+                .map(|e| e.event_id)
+                .collect();
+            assert_eq!(ids, expected, "{backend}: the new events, in order");
+            assert!(
+                stored.windows(2).all(|w| w[0].seq < w[1].seq),
+                "{backend}: seq ascending"
+            );
+            assert_eq!(store.events_total().await.expect("total"), 6, "{backend}");
+            assert_eq!(
+                store
+                    .counter(counter::PATIENTS_CREATED)
+                    .await
+                    .expect("counter"),
+                3,
+                "{backend}"
+            );
+            let money = store.money().await.expect("money");
+            let collected: Vec<(String, i64)> = money
+                .iter()
+                .map(|m| (m.currency.clone(), m.collected))
+                .collect();
+            assert_eq!(
+                collected,
+                vec![("EUR".into(), 350), ("USD".into(), 7)],
+                "{backend}"
+            );
+            // The whole batch again: nothing new, nothing counted twice.
+            assert!(
+                store.record_batch(&batch).await.expect("again").is_empty(),
+                "{backend}"
+            );
+            assert_eq!(
+                store
+                    .counter(counter::PATIENTS_CREATED)
+                    .await
+                    .expect("counter"),
+                3,
+                "{backend}"
+            );
+        }
+    }
+}

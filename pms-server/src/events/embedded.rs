@@ -16,7 +16,7 @@ use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{EventRecord, Handler, PublishError, Publisher, deliver};
+use super::{EventRecord, Handler, PublishError, Publisher, deliver, deliver_at_once};
 use crate::config::Settings;
 use crate::store::{self, BeginWrite, Db, Migrations, ServiceDb};
 use crate::supervise::{self, Background};
@@ -55,7 +55,6 @@ struct LogRow {
     occurred_at: DateTime<Utc>,
 }
 
-const APPEND: &str = "INSERT INTO event_log (id, topic, key, event_type, payload, occurred_at, appended_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING";
 /// Advisory lock key of appends to the PostgreSQL event log ("pms-elog").
 const APPEND_LOCK: i64 = 0x706d_732d_656c_6f67;
 const READ: &str = "SELECT seq, id, topic, key, event_type, payload, occurred_at FROM event_log WHERE seq > $1 ORDER BY seq LIMIT $2";
@@ -274,6 +273,18 @@ impl EmbeddedLog {
                         // event still being retried after a second commits the progress before
                         // it, so a stuck event never holds back the log's pruning by more.
                         let mut committed = last;
+                        let mine: Vec<&EventRecord> = batch
+                            .iter()
+                            .filter(|(_, e)| topics.contains(&e.topic))
+                            .map(|(_, e)| e)
+                            .collect();
+                        if deliver_at_once(&group, handler.as_ref(), &mine).await {
+                            if let Some((seq, _)) = batch.last() {
+                                last = *seq;
+                                self.commit(&group, last).await?;
+                            }
+                            continue;
+                        }
                         for (seq, event) in batch {
                             if topics.contains(&event.topic) {
                                 let delivery = deliver(&group, handler.as_ref(), &event, &shutdown);
@@ -406,8 +417,13 @@ impl Publisher for EmbeddedLog {
                         .bind(APPEND_LOCK)
                         .execute(&mut *tx)
                         .await?;
-                    for e in events {
-                        append(e, now).execute(&mut *tx).await?;
+                    for chunk in events.chunks(ROWS_PER_APPEND) {
+                        // Not kept prepared: one statement per batch size would crowd the cache.
+                        append(chunk, now)
+                            .build()
+                            .persistent(false)
+                            .execute(&mut *tx)
+                            .await?;
                     }
                     tx.commit().await
                 }
@@ -416,8 +432,13 @@ impl Publisher for EmbeddedLog {
             Db::Sqlite(pool) => {
                 async {
                     let mut tx = pool.begin_write().await?;
-                    for e in events {
-                        append(e, now).execute(&mut *tx).await?;
+                    for chunk in events.chunks(ROWS_PER_APPEND) {
+                        // Not kept prepared: one statement per batch size would crowd the cache.
+                        append(chunk, now)
+                            .build()
+                            .persistent(false)
+                            .execute(&mut *tx)
+                            .await?;
                     }
                     tx.commit().await
                 }
@@ -439,11 +460,12 @@ impl Publisher for EmbeddedLog {
     }
 }
 
-/// The append of one event (a no-op if its id is already in the log).
-fn append<'q, DB>(
-    e: &'q EventRecord,
-    now: DateTime<Utc>,
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+/// Events appended by one statement at most (7 parameters each, far below SQLite's limit).
+const ROWS_PER_APPEND: usize = 100;
+
+/// The append of `events` in one statement, in order (their seqs follow it); an event whose id
+/// is already in the log is skipped.
+fn append<'q, DB>(events: &'q [EventRecord], now: DateTime<Utc>) -> sqlx::QueryBuilder<'q, DB>
 where
     DB: sqlx::Database,
     Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -451,12 +473,18 @@ where
     Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    sqlx::query(APPEND)
-        .bind(e.id)
-        .bind(&e.topic)
-        .bind(&e.key)
-        .bind(&e.event_type)
-        .bind(&e.payload)
-        .bind(e.occurred_at)
-        .bind(now)
+    let mut sql = sqlx::QueryBuilder::new(
+        "INSERT INTO event_log (id, topic, key, event_type, payload, occurred_at, appended_at) ",
+    );
+    sql.push_values(events, |mut row, e| {
+        row.push_bind(e.id)
+            .push_bind(&e.topic)
+            .push_bind(&e.key)
+            .push_bind(&e.event_type)
+            .push_bind(&e.payload)
+            .push_bind(e.occurred_at)
+            .push_bind(now);
+    });
+    sql.push(" ON CONFLICT (id) DO NOTHING");
+    sql
 }

@@ -89,6 +89,16 @@ pub trait Publisher: Send + Sync {
 #[async_trait::async_trait]
 pub trait Handler: Send + Sync {
     async fn handle(&self, event: &EventRecord) -> anyhow::Result<()>;
+
+    /// The side effects of several events, in order, where the handler can make them one
+    /// transaction (all or nothing). An error makes the consumer fall back to [`Handler::handle`]
+    /// per event, with its retries and poison handling. By default, one by one.
+    async fn handle_batch(&self, events: &[&EventRecord]) -> anyhow::Result<()> {
+        for event in events {
+            self.handle(event).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The transport a process uses, chosen from the settings.
@@ -183,6 +193,36 @@ pub(crate) async fn deliver(
         crate::observe::count_event(group, &event.event_type, None);
     }
     handled
+}
+
+/// Delivers consumed events at once through [`Handler::handle_batch`] when there are several and
+/// none is poison. `false` when that was not tried or failed: the caller then delivers each event
+/// alone ([`deliver`]), with retries and poison handling — nothing was committed by the batch.
+pub(crate) async fn deliver_at_once(
+    group: &str,
+    handler: &dyn Handler,
+    events: &[&EventRecord],
+) -> bool {
+    if events.len() < 2 || events.iter().any(|e| validate::check(e).is_err()) {
+        return false;
+    }
+    match handler.handle_batch(events).await {
+        Ok(()) => {
+            for event in events {
+                crate::observe::count_event(group, &event.event_type, None);
+            }
+            true
+        }
+        Err(e) => {
+            tracing::warn!(
+                group,
+                events = events.len(),
+                error = format!("{e:#}"),
+                "event batch failed; handling its events one by one"
+            );
+            false
+        }
+    }
 }
 
 /// Retries `handler` on `event` with capped exponential backoff until it succeeds or `shutdown`

@@ -33,6 +33,28 @@ pub(crate) struct Upstreams {
     pub analytics: String,
 }
 
+/// All-in-one: the services' routers, which the gateway calls in process rather than over
+/// loopback HTTP (the services keep their loopback listeners for direct and gRPC clients).
+#[derive(Clone)]
+pub struct LocalServices {
+    pub auth: Router,
+    pub patient: Router,
+    pub billing: Router,
+    pub analytics: Router,
+}
+
+impl LocalServices {
+    fn router(&self, service: &str) -> Option<&Router> {
+        match service {
+            "auth" => Some(&self.auth),
+            "patient" => Some(&self.patient),
+            "billing" => Some(&self.billing),
+            "analytics" => Some(&self.analytics),
+            _ => None,
+        }
+    }
+}
+
 /// Shared state of the gateway's handlers.
 #[derive(Clone)]
 pub(crate) struct GatewayState {
@@ -48,10 +70,17 @@ pub(crate) struct GatewayState {
     pub shutdown: CancellationToken,
     /// Who may read `/metrics` besides ADMIN.
     pub metrics_token: Option<metrics::MetricsToken>,
+    /// All-in-one: the services called in process.
+    pub local: Option<Arc<LocalServices>>,
 }
 
-/// Builds the gateway's router (with the common layers).
-pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow::Result<Router> {
+/// Builds the gateway's router (with the common layers). With `local` (all-in-one), requests go
+/// to those routers in process; otherwise to the services' URLs.
+pub async fn build(
+    settings: &Settings,
+    shutdown: &CancellationToken,
+    local: Option<LocalServices>,
+) -> anyhow::Result<Router> {
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
         // Per read, not per request: event streams stay open, heartbeats keep them alive.
@@ -83,6 +112,7 @@ pub async fn build(settings: &Settings, shutdown: &CancellationToken) -> anyhow:
         gateway_secret: settings.http.gateway_secret.clone(),
         shutdown: shutdown.clone(),
         metrics_token: metrics::MetricsToken::new(settings.http.metrics_token.as_ref())?,
+        local: local.map(Arc::new),
     };
     let verifier = state.verifier.clone();
     let ready: ReadyCheck = Arc::new(move || {

@@ -5,9 +5,10 @@
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use std::net::SocketAddr;
+use tower::ServiceExt;
 
 use super::GatewayState;
 use crate::authn::TokenError;
@@ -199,6 +200,18 @@ pub(crate) async fn forward(
         headers.insert("traceparent", new_traceparent());
     }
 
+    if let Some(router) = state.local.as_ref().and_then(|l| l.router(target.service)) {
+        return Ok(call_in_process(
+            router.clone(),
+            &state,
+            parts.method,
+            &url[target.base.len()..],
+            headers,
+            body,
+        )
+        .await);
+    }
+
     let send = || {
         state
             .client
@@ -237,6 +250,52 @@ pub(crate) async fn forward(
                 .take_until(state.shutdown.clone().cancelled_owned()),
         ))
         .map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// All-in-one: calls the service's router in this process (no loopback connection, no second
+/// HTTP parse), with what a forwarded request carries: the same headers (gateway secret,
+/// `X-Forwarded-For`, trace context) and the gateway's loopback address as the peer.
+async fn call_in_process(
+    router: axum::Router,
+    state: &GatewayState,
+    method: axum::http::Method,
+    path_and_query: &str,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let mut request = Request::new(Body::from(body));
+    *request.method_mut() = method;
+    // Invariant: the path was normalized by `normalize_path` and the query came from a parsed URI.
+    *request.uri_mut() = match path_and_query.parse() {
+        Ok(uri) => uri,
+        Err(_) => return ApiError::bad_request("malformed request target").into_response(),
+    };
+    *request.headers_mut() = headers;
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 0))));
+    let Ok(mut response) = router.oneshot(request).await;
+    let hop_by_hop: Vec<HeaderName> = response
+        .headers()
+        .keys()
+        .filter(|n| is_hop_by_hop(n))
+        .cloned()
+        .collect();
+    for name in hop_by_hop {
+        response.headers_mut().remove(name);
+    }
+    // A body of known length is complete; an open-ended one (an event stream) ends at shutdown.
+    if axum::body::HttpBody::size_hint(response.body())
+        .exact()
+        .is_some()
+    {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let stream = body
+        .into_data_stream()
+        .take_until(state.shutdown.clone().cancelled_owned());
+    Response::from_parts(parts, Body::from_stream(stream))
 }
 
 async fn check_token(state: &GatewayState, headers: &HeaderMap) -> Result<(), ApiError> {
