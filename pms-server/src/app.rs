@@ -206,16 +206,21 @@ pub async fn start(
             running.billing = Some(billing_a);
             running.billing_grpc = Some(billing_grpc_a);
             running.gateway = Some(gateway_l.local_addr()?);
-            // Auth first: it creates the signing keys the others fetch.
+            // Auth first: it creates the signing keys the others fetch. The others open their
+            // databases (and run their migrations) at the same time: start-up is their slowest,
+            // not their sum.
+            let auth = auth::build(&settings).await?;
+            let (billing, patient, analytics) = tokio::try_join!(
+                billing::build(&settings, &background),
+                patient::build(&settings, &background),
+                analytics::build(&settings, &background),
+            )?;
+            grpc = Some((billing_grpc_l, billing.grpc));
             let local = gateway::LocalServices {
-                auth: auth::build(&settings).await?,
-                billing: {
-                    let billing = billing::build(&settings, &background).await?;
-                    grpc = Some((billing_grpc_l, billing.grpc));
-                    billing.rest
-                },
-                patient: patient::build(&settings, &background).await?,
-                analytics: analytics::build(&settings, &background).await?,
+                auth,
+                billing: billing.rest,
+                patient,
+                analytics,
             };
             routers.push(("auth", auth_l, local.auth.clone()));
             routers.push(("billing", billing_l, local.billing.clone()));

@@ -1,7 +1,8 @@
 //! Password hashing: Argon2id with the `argon2` crate's defaults (OWASP: m=19 MiB, t=2, p=1), on
-//! the blocking pool, with a bound on concurrent hashes ([`HashLimits`]): each takes 19 MiB and a
-//! core for tens of milliseconds, so by default they may use every core but one, and the other
-//! endpoints keep serving during a login flood. A request that cannot start hashing within the
+//! dedicated threads, with a bound on concurrent hashes ([`HashLimits`]): each takes 19 MiB and a
+//! core for tens of milliseconds, so by default they may use every core but one. The hashing
+//! threads run at a lower scheduling priority (nice +[`HASH_NICE`]) than request handling: when
+//! the machine is saturated, a login flood slows logins, not every other endpoint. A request that cannot start hashing within the
 //! queue deadline is shed with 503 + `Retry-After` ([`HashError::Busy`]) instead of queueing
 //! without bound.
 //!
@@ -21,6 +22,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::AuthSettings;
 use crate::error::ApiError;
+
+/// How much lower the hashing threads' scheduling priority is (Linux nice, per thread).
+const HASH_NICE: i32 = 10;
 
 /// What a shed request is told to wait before retrying.
 const RETRY_AFTER_SECS: u64 = 1;
@@ -86,6 +90,7 @@ pub struct Passwords {
     dummy_hash: Arc<str>,
     permits: Arc<Semaphore>,
     queue_timeout: Duration,
+    workers: Workers,
 }
 
 impl std::fmt::Debug for Passwords {
@@ -107,6 +112,7 @@ impl Passwords {
             dummy_hash: Arc::from(""),
             permits: Arc::new(Semaphore::new(limits.concurrency.max(1))),
             queue_timeout: limits.queue_timeout,
+            workers: Workers::start(limits.concurrency.max(1))?,
         };
         let dummy = SecretString::from(random_password(32));
         // At start nothing else hashes: no deadline can expire.
@@ -117,17 +123,17 @@ impl Passwords {
     /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) of `password` with a fresh salt.
     pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
         let permit = self.turn().await?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let salt = SaltString::generate(&mut OsRng);
-            Argon2::default()
-                .hash_password(password.expose_secret().as_bytes(), &salt)
-                .map(|hash| hash.to_string())
-                .map_err(|e| anyhow::anyhow!("cannot hash password: {e}"))
-        })
-        .await
-        .context("password hashing task failed")?
-        .map_err(HashError::Failed)
+        self.workers
+            .run(move || {
+                let _permit = permit;
+                let salt = SaltString::generate(&mut OsRng);
+                Argon2::default()
+                    .hash_password(password.expose_secret().as_bytes(), &salt)
+                    .map(|hash| hash.to_string())
+                    .map_err(|e| anyhow::anyhow!("cannot hash password: {e}"))
+            })
+            .await?
+            .map_err(HashError::Failed)
     }
 
     /// Whether `password` matches `hash`; with `None` (unknown account) it checks against the
@@ -140,18 +146,19 @@ impl Passwords {
         let known = hash.is_some();
         let hash: Arc<str> = hash.map_or_else(|| self.dummy_hash.clone(), Arc::from);
         let permit = self.turn().await?;
-        let matches = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let parsed = PasswordHash::new(&hash)
-                .map_err(|e| anyhow::anyhow!("stored password hash is malformed: {e}"))?;
-            Ok::<_, anyhow::Error>(
-                Argon2::default()
-                    .verify_password(password.expose_secret().as_bytes(), &parsed)
-                    .is_ok(),
-            )
-        })
-        .await
-        .context("password verification task failed")??;
+        let matches = self
+            .workers
+            .run(move || {
+                let _permit = permit;
+                let parsed = PasswordHash::new(&hash)
+                    .map_err(|e| anyhow::anyhow!("stored password hash is malformed: {e}"))?;
+                Ok::<_, anyhow::Error>(
+                    Argon2::default()
+                        .verify_password(password.expose_secret().as_bytes(), &parsed)
+                        .is_ok(),
+                )
+            })
+            .await??;
         Ok(known && matches)
     }
 
@@ -169,6 +176,68 @@ impl Passwords {
     }
 }
 
+/// A job for a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads: as many as hashes may run at once (the semaphore keeps the queue empty),
+/// each at nice +[`HASH_NICE`]. They end when the last clone of their [`Passwords`] is dropped.
+#[derive(Clone)]
+struct Workers {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Workers {
+    fn start(threads: usize) -> anyhow::Result<Workers> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..threads {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("pms-hash-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        // The lock is held only while waiting for the next job, not while hashing.
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .context("cannot start a password hashing thread")?;
+        }
+        Ok(Workers { jobs })
+    }
+
+    /// Runs `work` on a hashing thread and returns its result.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = done.send(work());
+            }))
+            .map_err(|_| anyhow::anyhow!("the password hashing threads are gone"))?;
+        Ok(result.await.context("a password hashing thread failed")?)
+    }
+}
+
+/// Lowers the calling thread's scheduling priority (Linux keeps nice values per thread). Best
+/// effort: where it cannot, hashing runs at normal priority.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASH_NICE)
+    {
+        tracing::debug!(error = %e, "cannot lower the hashing thread's priority");
+    }
+}
+
 /// `len` random ASCII letters and digits from the OS CSPRNG (generated admin passwords).
 pub fn random_password(len: usize) -> String {
     Alphanumeric.sample_string(&mut rand::rngs::OsRng, len)
@@ -177,6 +246,23 @@ pub fn random_password(len: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashes_run_on_threads_below_the_priority_of_request_handling() {
+        let workers = Workers::start(1).expect("workers");
+        let here = rustix::process::getpriority_process(None).expect("priority");
+        let (name, nice) = workers
+            .run(|| {
+                let nice = rustix::process::getpriority_process(Some(rustix::thread::gettid()));
+                (std::thread::current().name().map(str::to_owned), nice)
+            })
+            .await
+            .expect("ran");
+        assert_eq!(name.as_deref(), Some("pms-hash-0"));
+        // A process already niced above HASH_NICE cannot go back up (no privilege needed down).
+        assert_eq!(nice.expect("priority"), here.max(HASH_NICE));
+    }
 
     #[tokio::test]
     async fn hashes_are_argon2id_with_owasp_parameters_and_verify() {
