@@ -184,9 +184,10 @@ impl IntoResponse for ApiError {
 pub enum StoreError {
     #[error("not found")]
     NotFound,
-    /// A unique constraint refused the write; carries its name on PostgreSQL, and on SQLite
-    /// (which names no constraint) the message with the columns (`UNIQUE constraint failed:
-    /// patients.email_key`). Handlers map it with [`ResultExt::on_constraint`].
+    /// A unique constraint (or a store's own uniqueness rule, such as the last admin) refused the
+    /// write; carries the constraint's name on PostgreSQL, and on SQLite (which names none) the
+    /// message with the columns (`UNIQUE constraint failed: patients.email_key`). Handlers map it
+    /// with [`ResultExt::on_constraint`].
     #[error("constraint `{0}` violated")]
     Conflict(String),
     /// A foreign key refused the write: the row it refers to does not exist (or is still referred
@@ -250,13 +251,6 @@ fn is_contention(db: &dyn sqlx::error::DatabaseError) -> bool {
     }
 }
 
-impl StoreError {
-    /// The same as `StoreError::from` (kept for call sites that name the conversion).
-    pub fn from_sqlx(err: sqlx::Error) -> Self {
-        StoreError::from(err)
-    }
-}
-
 /// Lets handlers map a constraint violation to a client error in one place
 /// (realworld-axum-sqlx's `on_constraint`).
 pub trait ResultExt<T> {
@@ -288,3 +282,7 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "error_tests.rs"]
+mod tests;

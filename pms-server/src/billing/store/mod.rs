@@ -150,7 +150,7 @@ pub enum BillingError {
 
 impl From<sqlx::Error> for BillingError {
     fn from(e: sqlx::Error) -> Self {
-        BillingError::Store(StoreError::from_sqlx(e))
+        BillingError::Store(StoreError::from(e))
     }
 }
 
