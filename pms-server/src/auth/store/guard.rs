@@ -1,6 +1,7 @@
-//! The auth store's defences, in SQL for both backends (generic over the [`Backend`]) like [`super::sql`]: the revocation feed
-//! and the authoritative revocation check, the failed-login throttle (shared by replicas,
-//! surviving restarts), and signing-key maintenance (sealing with the KEK, rotation).
+//! The auth store's defences, in SQL for both backends (generic over the [`Backend`], like
+//! [`super::sql`]): the revocation feed and the authoritative revocation check, the failed-login
+//! throttle (shared by replicas, surviving restarts), and signing-key maintenance (sealing with
+//! the KEK, rotation).
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};

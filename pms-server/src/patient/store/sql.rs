@@ -87,8 +87,8 @@ impl PatientDialect for Postgres {
 }
 
 impl PatientDialect for Sqlite {
-    const NEXT_SEQ: &'static str = "UPDATE mrn_counter SET last = last + 1 \
-        WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM patients WHERE email_key = $1 AND deleted_at IS NULL) RETURNING last";
+    const NEXT_SEQ: &'static str = "UPDATE mrn_counter SET last = last + 1 WHERE id = 1 AND NOT \
+        EXISTS (SELECT 1 FROM patients WHERE email_key = $1 AND deleted_at IS NULL) RETURNING last";
 }
 
 /// [`PatientStore`] on backend `B`.
