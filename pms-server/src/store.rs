@@ -290,7 +290,8 @@ impl BeginWrite for SqlitePool {
 }
 
 /// Test support for this crate's tests, the API tests and the end-to-end tests (feature
-/// `testing`, which those enable): never part of a production build.
+/// `testing`, which those enable). Not compiled into `cargo build -p pms-server` (the image);
+/// a whole-workspace build unifies the feature in through pms-e2e, harmlessly (nothing calls it).
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
