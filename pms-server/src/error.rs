@@ -178,34 +178,76 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Failures of a service's store.
+/// Failures of a service's store. Every `sqlx::Error` converts with `?` ([`From`]), which is
+/// where database errors are classified, once, for both backends.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
-    /// A unique or check constraint refused the write; carries the constraint name.
+    /// A unique constraint (or a store's own uniqueness rule, such as the last admin) refused the
+    /// write; carries the constraint's name on PostgreSQL, and on SQLite (which names none) the
+    /// message with the columns (`UNIQUE constraint failed: patients.email_key`). Handlers map it
+    /// with [`ResultExt::on_constraint`].
     #[error("constraint `{0}` violated")]
     Conflict(String),
+    /// A foreign key refused the write: the row it refers to does not exist (or is still referred
+    /// to). Carries the constraint's name (PostgreSQL) or the message (SQLite).
+    #[error("foreign key `{0}` violated")]
+    ForeignKey(String),
+    /// The database gave up on the transaction because of a concurrent one (PostgreSQL:
+    /// serialization failure or deadlock; SQLite: the file stayed locked past the busy timeout).
+    /// Nothing was written; the whole transaction may be retried.
+    #[error("transaction aborted by a concurrent one: {0}")]
+    Contention(sqlx::Error),
     #[error(transparent)]
-    Other(#[from] sqlx::Error),
+    Other(sqlx::Error),
 }
 
-impl StoreError {
-    /// Maps a sqlx error, turning unique violations into [`StoreError::Conflict`].
-    pub fn from_sqlx(err: sqlx::Error) -> Self {
-        match &err {
-            sqlx::Error::RowNotFound => StoreError::NotFound,
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                // PostgreSQL names the constraint; SQLite only says "UNIQUE constraint failed:
-                // table.column", so fall back to the message.
-                let name = db
-                    .constraint()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| db.message().to_owned());
-                StoreError::Conflict(name)
-            }
+/// PostgreSQL `serialization_failure` and `deadlock_detected`.
+const PG_CONTENTION: [&str; 2] = ["40001", "40P01"];
+/// SQLite `SQLITE_BUSY` and `SQLITE_LOCKED` with their extended codes (`code()` reports the
+/// extended one): the primary code is the low byte.
+const SQLITE_CONTENTION: [i32; 2] = [5, 6];
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        let sqlx::Error::Database(db) = &err else {
+            return match err {
+                sqlx::Error::RowNotFound => StoreError::NotFound,
+                other => StoreError::Other(other),
+            };
+        };
+        // PostgreSQL names the constraint; SQLite only says "UNIQUE constraint failed:
+        // table.column", so fall back to the message.
+        let name = || {
+            db.constraint()
+                .map(str::to_owned)
+                .unwrap_or_else(|| db.message().to_owned())
+        };
+        match db.kind() {
+            sqlx::error::ErrorKind::UniqueViolation => StoreError::Conflict(name()),
+            sqlx::error::ErrorKind::ForeignKeyViolation => StoreError::ForeignKey(name()),
+            _ if is_contention(db.as_ref()) => StoreError::Contention(err),
             _ => StoreError::Other(err),
         }
+    }
+}
+
+/// Whether the database aborted a statement because of a concurrent transaction.
+fn is_contention(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = db.code() else {
+        return false;
+    };
+    if db
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
+        PG_CONTENTION.contains(&code.as_ref())
+    } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        code.parse::<i32>()
+            .is_ok_and(|extended| SQLITE_CONTENTION.contains(&(extended & 0xff)))
+    } else {
+        false
     }
 }
 
@@ -233,7 +275,14 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(name) => {
                 ApiError::Internal(anyhow::anyhow!("unmapped constraint violation: {name}"))
             }
-            StoreError::Other(e) => ApiError::Internal(e.into()),
+            StoreError::ForeignKey(name) => {
+                ApiError::Internal(anyhow::anyhow!("unmapped foreign key violation: {name}"))
+            }
+            StoreError::Contention(e) | StoreError::Other(e) => ApiError::Internal(e.into()),
         }
     }
 }
+
+#[cfg(test)]
+#[path = "error_tests.rs"]
+mod tests;

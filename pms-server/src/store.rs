@@ -23,6 +23,12 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, PgPool, SqlitePool};
 
+mod backend;
+mod sql_builder;
+
+pub use backend::{Backend, Fetched, Param};
+pub use sql_builder::{SqlBuilder, ValuesRow};
+
 /// The services that own a database (schema in PostgreSQL, file in SQLite).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServiceDb {
@@ -283,33 +289,11 @@ impl BeginWrite for SqlitePool {
     }
 }
 
-/// Test support: a fresh, empty PostgreSQL database per call, from `PMS_TEST_DATABASE_URL`.
-/// Panics (never skips) when the variable is missing: a missing PostgreSQL is a CI failure.
-pub mod testing {
-    use sqlx::Connection;
-
-    /// Creates `pms_test_<uuid>` on the server of `PMS_TEST_DATABASE_URL` and returns its URL.
-    pub async fn fresh_postgres_url() -> String {
-        let base = std::env::var("PMS_TEST_DATABASE_URL").unwrap_or_else(|_| {
-            panic!(
-                "PMS_TEST_DATABASE_URL is not set: the PostgreSQL suites need a server \
-                 (run `scripts/test`, which starts one, or export a URL of a role with CREATEDB)"
-            )
-        });
-        let name = format!("pms_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(&base)
-            .await
-            .unwrap_or_else(|e| panic!("cannot connect to PMS_TEST_DATABASE_URL: {e}"));
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("cannot create test database: {e}"));
-        conn.close().await.ok();
-        let mut url = url::Url::parse(&base).expect("PMS_TEST_DATABASE_URL is a URL");
-        url.set_path(&name);
-        url.to_string()
-    }
-}
+/// Test support for this crate's tests, the API tests and the end-to-end tests (feature
+/// `testing`, which those enable). Not compiled into `cargo build -p pms-server` (the image);
+/// a whole-workspace build unifies the feature in through pms-e2e, harmlessly (nothing calls it).
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 #[cfg(test)]
 #[path = "store_tests.rs"]

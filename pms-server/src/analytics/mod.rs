@@ -18,7 +18,9 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 
-pub use store::{AnalyticsStore, Delta, NewEvent, PgAnalyticsStore, SqliteAnalyticsStore};
+pub use store::{
+    AnalyticsStore, Delta, NewEvent, PgAnalyticsStore, SqlAnalyticsStore, SqliteAnalyticsStore,
+};
 
 use crate::authn::Verifier;
 use crate::config::Settings;
@@ -91,8 +93,8 @@ pub async fn build(
     .await?;
     crate::observe::watch_sse("analytics");
     let store: Arc<dyn AnalyticsStore> = match &db {
-        Db::Postgres(pool) => Arc::new(PgAnalyticsStore(pool.clone())),
-        Db::Sqlite(pool) => Arc::new(SqliteAnalyticsStore(pool.clone())),
+        Db::Postgres(pool) => Arc::new(SqlAnalyticsStore(pool.clone())),
+        Db::Sqlite(pool) => Arc::new(SqlAnalyticsStore(pool.clone())),
     };
     let (live, _) = broadcast::channel(1024);
     let stored = Arc::new(tokio::sync::Notify::new());

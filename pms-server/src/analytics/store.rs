@@ -9,11 +9,11 @@
 
 use chrono::{DateTime, Utc};
 use pms_proto::rest::{CurrencyTotals, StoredEvent};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{Database, Executor, IntoArguments, Pool, Postgres, Sqlite};
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::store::BeginWrite;
+use crate::store::{Backend, Fetched, Param};
 
 /// An event about to be stored, with the aggregate changes it implies.
 #[derive(Debug, Clone)]
@@ -176,151 +176,199 @@ impl Totals {
     }
 }
 
+/// Analytics store on backend `B`.
+pub struct SqlAnalyticsStore<B: Database>(pub Pool<B>);
+
 /// Analytics store on PostgreSQL.
-pub struct PgAnalyticsStore(pub PgPool);
+pub type PgAnalyticsStore = SqlAnalyticsStore<Postgres>;
 /// Analytics store on SQLite.
-pub struct SqliteAnalyticsStore(pub SqlitePool);
+pub type SqliteAnalyticsStore = SqlAnalyticsStore<Sqlite>;
 
-macro_rules! analytics_store {
-    ($store:ty, $serialise:expr) => {
-        #[async_trait::async_trait]
-        impl AnalyticsStore for $store {
-            async fn record_batch(&self, events: &[NewEvent]) -> Result<Vec<StoredEvent>, StoreError> {
-                if events.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut tx = self.0.begin_write().await.map_err(StoreError::from_sqlx)?;
-                if let Some(lock) = $serialise {
-                    sqlx::query(lock).execute(&mut *tx).await.map_err(StoreError::from_sqlx)?;
-                }
-                let mut stored = Vec::with_capacity(events.len());
-                let mut totals = Totals::default();
-                for e in events {
-                    let seq: Option<i64> = sqlx::query_scalar(INSERT_EVENT)
-                        .bind(e.event_id)
-                        .bind(&e.topic)
-                        .bind(&e.event_type)
-                        .bind(&e.key)
-                        .bind(e.occurred_at)
-                        .bind(e.occurred_at.timestamp_millis())
-                        .bind(e.data.to_string())
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(StoreError::from_sqlx)?;
-                    // None: already stored (a redelivery), its delta already applied.
-                    if let Some(seq) = seq {
-                        totals.add(&e.delta);
-                        stored.push(StoredEvent {
-                            seq,
-                            event_id: e.event_id,
-                            topic: e.topic.clone(),
-                            event_type: e.event_type.clone(),
-                            key: e.key.clone(),
-                            occurred_at: e.occurred_at,
-                            data: e.data.clone(),
-                        });
-                    }
-                }
-                for (name, by) in &totals.counters {
-                    sqlx::query(BUMP_COUNTER).bind(*name).bind(*by).execute(&mut *tx).await.map_err(StoreError::from_sqlx)?;
-                }
-                for (currency, (invoiced, collected, refunded)) in &totals.money {
-                    sqlx::query(BUMP_MONEY)
-                        .bind(currency)
-                        .bind(*invoiced)
-                        .bind(*collected)
-                        .bind(*refunded)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(StoreError::from_sqlx)?;
-                }
-                tx.commit().await.map_err(StoreError::from_sqlx)?;
-                Ok(stored)
-            }
-
-            async fn counter(&self, name: &str) -> Result<i64, StoreError> {
-                let value: Option<i64> = sqlx::query_scalar("SELECT value FROM counters WHERE name = $1")
-                    .bind(name)
-                    .fetch_optional(&self.0)
-                    .await
-                    .map_err(StoreError::from_sqlx)?;
-                Ok(value.unwrap_or(0))
-            }
-
-            async fn money(&self) -> Result<Vec<CurrencyTotals>, StoreError> {
-                let rows: Vec<MoneyRow> = sqlx::query_as("SELECT currency, invoiced, collected, refunded FROM money_totals ORDER BY currency")
-                    .fetch_all(&self.0)
-                    .await
-                    .map_err(StoreError::from_sqlx)?;
-                Ok(rows
-                    .into_iter()
-                    .map(|r| CurrencyTotals {
-                        outstanding: r.invoiced - r.collected + r.refunded,
-                        currency: r.currency,
-                        invoiced: r.invoiced,
-                        collected: r.collected,
-                        refunded: r.refunded,
-                    })
-                    .collect())
-            }
-
-            async fn events_total(&self) -> Result<i64, StoreError> {
-                sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&self.0).await.map_err(StoreError::from_sqlx)
-            }
-
-            async fn count_between(&self, event_type: &str, from_ms: i64, to_ms: i64) -> Result<i64, StoreError> {
-                sqlx::query_scalar(COUNT_BETWEEN)
-                    .bind(event_type)
-                    .bind(from_ms)
-                    .bind(to_ms)
-                    .fetch_one(&self.0)
-                    .await
-                    .map_err(StoreError::from_sqlx)
-            }
-
-            async fn daily_counts(&self, event_type: &str, from_ms: i64, to_ms: i64) -> Result<Vec<(i64, i64)>, StoreError> {
-                sqlx::query_as(DAILY_COUNTS)
-                    .bind(event_type)
-                    .bind(from_ms)
-                    .bind(to_ms)
-                    .fetch_all(&self.0)
-                    .await
-                    .map_err(StoreError::from_sqlx)
-            }
-
-            async fn events_after(&self, after_seq: i64, limit: i64, types: &[String]) -> Result<Vec<StoredEvent>, StoreError> {
-                let sql = select_events(types.len().min(MAX_TYPES));
-                let mut query = sqlx::query_as::<_, EventRow>(&sql).bind(after_seq).bind(limit);
-                for t in types.iter().take(MAX_TYPES) {
-                    query = query.bind(t);
-                }
-                let rows = query.fetch_all(&self.0).await.map_err(StoreError::from_sqlx)?;
-                Ok(rows.into_iter().map(Into::into).collect())
-            }
-
-            async fn last_seq(&self) -> Result<i64, StoreError> {
-                let seq: Option<i64> =
-                    sqlx::query_scalar("SELECT MAX(seq) FROM events").fetch_one(&self.0).await.map_err(StoreError::from_sqlx)?;
-                Ok(seq.unwrap_or(0))
-            }
-
-            async fn seq_before(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {
-                let seq: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE occurred_at_ms >= $1")
-                    .bind(since.timestamp_millis())
-                    .fetch_one(&self.0)
-                    .await
-                    .map_err(StoreError::from_sqlx)?;
-                match seq {
-                    Some(seq) => Ok(seq - 1),
-                    None => self.last_seq().await,
-                }
-            }
-        }
-    };
+/// How an event's transaction keeps `seq` order equal to commit order (see the module doc).
+pub trait AnalyticsDialect: Backend {
+    /// Taken first in every event transaction, if any.
+    const SERIALISE: Option<&'static str>;
 }
 
-analytics_store!(PgAnalyticsStore, SERIALISE_PG);
-analytics_store!(SqliteAnalyticsStore, SERIALISE_SQLITE);
+impl AnalyticsDialect for Postgres {
+    const SERIALISE: Option<&'static str> = SERIALISE_PG;
+}
+
+impl AnalyticsDialect for Sqlite {
+    const SERIALISE: Option<&'static str> = SERIALISE_SQLITE;
+}
+
+#[async_trait::async_trait]
+impl<B> AnalyticsStore for SqlAnalyticsStore<B>
+where
+    B: AnalyticsDialect,
+    for<'c> &'c mut B::Connection: Executor<'c, Database = B>,
+    for<'q> B::Arguments<'q>: IntoArguments<'q, B>,
+    for<'q> Uuid: Param<'q, B>,
+    for<'q> i64: Param<'q, B>,
+    for<'q> &'q str: Param<'q, B>,
+    for<'q> String: Param<'q, B>,
+    for<'q> DateTime<Utc>: Param<'q, B>,
+    EventRow: Fetched<B>,
+    MoneyRow: Fetched<B>,
+    (i64,): Fetched<B>,
+    (Option<i64>,): Fetched<B>,
+    (i64, i64): Fetched<B>,
+{
+    async fn record_batch(&self, events: &[NewEvent]) -> Result<Vec<StoredEvent>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = B::begin_write(&self.0).await?;
+        if let Some(lock) = B::SERIALISE {
+            sqlx::query(lock).execute(&mut *tx).await?;
+        }
+        let mut stored = Vec::with_capacity(events.len());
+        let mut totals = Totals::default();
+        for e in events {
+            let seq: Option<i64> = sqlx::query_scalar(INSERT_EVENT)
+                .bind(e.event_id)
+                .bind(&e.topic)
+                .bind(&e.event_type)
+                .bind(&e.key)
+                .bind(e.occurred_at)
+                .bind(e.occurred_at.timestamp_millis())
+                .bind(e.data.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+            // None: already stored (a redelivery), its delta already applied.
+            if let Some(seq) = seq {
+                totals.add(&e.delta);
+                stored.push(StoredEvent {
+                    seq,
+                    event_id: e.event_id,
+                    topic: e.topic.clone(),
+                    event_type: e.event_type.clone(),
+                    key: e.key.clone(),
+                    occurred_at: e.occurred_at,
+                    data: e.data.clone(),
+                });
+            }
+        }
+        for (name, by) in &totals.counters {
+            sqlx::query(BUMP_COUNTER)
+                .bind(*name)
+                .bind(*by)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (currency, (invoiced, collected, refunded)) in &totals.money {
+            sqlx::query(BUMP_MONEY)
+                .bind(currency)
+                .bind(*invoiced)
+                .bind(*collected)
+                .bind(*refunded)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn counter(&self, name: &str) -> Result<i64, StoreError> {
+        let value: Option<i64> = sqlx::query_scalar("SELECT value FROM counters WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.0)
+            .await?;
+        Ok(value.unwrap_or(0))
+    }
+
+    async fn money(&self) -> Result<Vec<CurrencyTotals>, StoreError> {
+        let rows: Vec<MoneyRow> = sqlx::query_as(
+            "SELECT currency, invoiced, collected, refunded FROM money_totals ORDER BY currency",
+        )
+        .fetch_all(&self.0)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| CurrencyTotals {
+                outstanding: r.invoiced - r.collected + r.refunded,
+                currency: r.currency,
+                invoiced: r.invoiced,
+                collected: r.collected,
+                refunded: r.refunded,
+            })
+            .collect())
+    }
+
+    async fn events_total(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM events")
+            .fetch_one(&self.0)
+            .await
+            .map_err(StoreError::from)
+    }
+
+    async fn count_between(
+        &self,
+        event_type: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<i64, StoreError> {
+        sqlx::query_scalar(COUNT_BETWEEN)
+            .bind(event_type)
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_one(&self.0)
+            .await
+            .map_err(StoreError::from)
+    }
+
+    async fn daily_counts(
+        &self,
+        event_type: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        sqlx::query_as(DAILY_COUNTS)
+            .bind(event_type)
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all(&self.0)
+            .await
+            .map_err(StoreError::from)
+    }
+
+    async fn events_after(
+        &self,
+        after_seq: i64,
+        limit: i64,
+        types: &[String],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = select_events(types.len().min(MAX_TYPES));
+        let mut query = sqlx::query_as::<_, EventRow>(&sql)
+            .bind(after_seq)
+            .bind(limit);
+        for t in types.iter().take(MAX_TYPES) {
+            query = query.bind(t);
+        }
+        let rows = query.fetch_all(&self.0).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn last_seq(&self) -> Result<i64, StoreError> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
+            .fetch_one(&self.0)
+            .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    async fn seq_before(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE occurred_at_ms >= $1")
+                .bind(since.timestamp_millis())
+                .fetch_one(&self.0)
+                .await?;
+        match seq {
+            Some(seq) => Ok(seq - 1),
+            None => self.last_seq().await,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -355,8 +403,8 @@ mod tests {
         .expect("postgres");
         let wrap = |db: Db| -> Arc<dyn AnalyticsStore> {
             match db {
-                Db::Postgres(pool) => Arc::new(PgAnalyticsStore(pool)),
-                Db::Sqlite(pool) => Arc::new(SqliteAnalyticsStore(pool)),
+                Db::Postgres(pool) => Arc::new(SqlAnalyticsStore(pool)),
+                Db::Sqlite(pool) => Arc::new(SqlAnalyticsStore(pool)),
             }
         };
         let other = tempfile::tempdir().expect("temp dir");

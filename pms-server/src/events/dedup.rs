@@ -2,8 +2,10 @@
 //! consumer inserts the event id in the same transaction as its side effect; a redelivered event
 //! finds its id already there and does nothing.
 
-use sqlx::{PgConnection, SqliteConnection};
+use sqlx::{Database, Executor, IntoArguments};
 use uuid::Uuid;
+
+use crate::store::{Backend, Param};
 
 /// Claims an event id inside the caller's transaction: `true` the first time, `false` if the
 /// event was already processed (then the caller must skip its effect).
@@ -18,19 +20,21 @@ pub trait Claim {
 const CLAIM: &str =
     "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 
-macro_rules! claim_impl {
-    ($conn:ty) => {
-        impl Claim for $conn {
-            async fn claim(&mut self, consumer: &str, event_id: Uuid) -> Result<bool, sqlx::Error> {
-                let done = sqlx::query(CLAIM)
-                    .bind(consumer)
-                    .bind(event_id)
-                    .execute(self)
-                    .await?;
-                Ok(done.rows_affected() == 1)
-            }
-        }
-    };
+impl<C> Claim for C
+where
+    C: sqlx::Connection,
+    C::Database: Backend,
+    for<'c> &'c mut C: Executor<'c, Database = C::Database>,
+    for<'q> <C::Database as Database>::Arguments<'q>: IntoArguments<'q, C::Database>,
+    for<'q> &'q str: Param<'q, C::Database>,
+    for<'q> Uuid: Param<'q, C::Database>,
+{
+    async fn claim(&mut self, consumer: &str, event_id: Uuid) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(CLAIM)
+            .bind(consumer)
+            .bind(event_id)
+            .execute(self)
+            .await?;
+        Ok(<C::Database as Backend>::rows_affected(&done) == 1)
+    }
 }
-claim_impl!(PgConnection);
-claim_impl!(SqliteConnection);

@@ -344,8 +344,8 @@ mod tests {
         // The holder's session vanishes (as when its process is killed): the standby, waiting
         // for the lock inside the server, holds it at once and publishes what comes next.
         let holders: Vec<i32> = sqlx::query_scalar(
-            // This test's database only: advisory locks of other databases (another PMS on the
-            // same cluster) share the key.
+            // This database's: another server on the same PostgreSQL (a benchmark, another
+            // suite) takes the same lease key in its own database.
             "SELECT pid FROM pg_locks \
              WHERE locktype = 'advisory' AND granted AND classid::bigint = $1 AND objid::bigint = $2 \
              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",

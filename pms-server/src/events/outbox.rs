@@ -3,11 +3,11 @@
 //! exists if and only if the change committed; the [`super::relay`] publishes committed rows.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, SqliteConnection};
+use sqlx::{Database, Executor, IntoArguments};
 use uuid::Uuid;
 
 use super::EventRecord;
-use crate::store::Db;
+use crate::store::{Backend, Db, Param};
 
 /// Writes events into the outbox of the connection's database (inside the caller's transaction).
 pub trait Enqueue {
@@ -59,26 +59,30 @@ const PRUNE: &str = "DELETE FROM outbox WHERE published_at IS NOT NULL AND publi
 const REPLAY: &str = "UPDATE outbox SET published_at = NULL WHERE published_at >= $1";
 const ROWS: &str = "SELECT COUNT(*) FROM outbox";
 
-macro_rules! enqueue_impl {
-    ($conn:ty) => {
-        impl Enqueue for $conn {
-            async fn enqueue(&mut self, e: &EventRecord) -> Result<(), sqlx::Error> {
-                sqlx::query(INSERT)
-                    .bind(e.id)
-                    .bind(&e.topic)
-                    .bind(&e.key)
-                    .bind(&e.event_type)
-                    .bind(&e.payload)
-                    .bind(e.occurred_at)
-                    .execute(self)
-                    .await
-                    .map(|_| ())
-            }
-        }
-    };
+impl<C> Enqueue for C
+where
+    C: sqlx::Connection,
+    C::Database: Backend,
+    for<'c> &'c mut C: Executor<'c, Database = C::Database>,
+    for<'q> <C::Database as Database>::Arguments<'q>: IntoArguments<'q, C::Database>,
+    for<'q> Uuid: Param<'q, C::Database>,
+    for<'q> String: Param<'q, C::Database>,
+    for<'q> Vec<u8>: Param<'q, C::Database>,
+    for<'q> DateTime<Utc>: Param<'q, C::Database>,
+{
+    async fn enqueue(&mut self, e: &EventRecord) -> Result<(), sqlx::Error> {
+        sqlx::query(INSERT)
+            .bind(e.id)
+            .bind(&e.topic)
+            .bind(&e.key)
+            .bind(&e.event_type)
+            .bind(&e.payload)
+            .bind(e.occurred_at)
+            .execute(self)
+            .await
+            .map(|_| ())
+    }
 }
-enqueue_impl!(PgConnection);
-enqueue_impl!(SqliteConnection);
 
 /// The oldest unpublished events, in commit order.
 pub async fn pending(db: &Db, limit: i64) -> Result<Vec<(i64, EventRecord)>, sqlx::Error> {

@@ -1,18 +1,20 @@
-//! The auth store's defences, in SQL for both backends like [`super::sql`]: the revocation feed
-//! and the authoritative revocation check, the failed-login throttle (shared by replicas,
-//! surviving restarts), and signing-key maintenance (sealing with the KEK, rotation).
+//! The auth store's defences, in SQL for both backends (generic over the [`Backend`], like
+//! [`super::sql`]): the revocation feed and the authoritative revocation check, the failed-login
+//! throttle (shared by replicas, surviving restarts), and signing-key maintenance (sealing with
+//! the KEK, rotation).
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::{Executor, IntoArguments};
 use uuid::Uuid;
 
-use super::rows::db;
-use super::sql::{PgAuthStore, SqliteAuthStore};
+use super::rows::{AuditRow, ClaimedToken, KeyRow, UserRow};
+use super::sql::SqlAuthStore;
 use super::{AuditEvent, now};
 use crate::auth::keys::StoredKey;
 use crate::authn::revocation::{Revocation, RevocationFeed, RevocationKind, TokenSession};
 use crate::error::StoreError;
-use crate::store::BeginWrite;
+use crate::store::{Backend, Fetched, Param};
 
 /// A throttle key: SHA-256 of what is throttled (never stored in the clear).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -89,206 +91,217 @@ pub fn throttle_delay(failures: u32, free: u32, window: TimeDelta) -> TimeDelta 
 }
 
 #[derive(sqlx::FromRow)]
-struct RevocationRow {
+pub struct RevocationRow {
     kind: String,
     subject: Uuid,
     epoch: i64,
     expires_at: DateTime<Utc>,
 }
 
-macro_rules! guard_store {
-    ($store:ident, lock = $lock:literal) => {
-        #[async_trait]
-        impl GuardStore for $store {
-            async fn revocations_since(
-                &self,
-                since: Option<DateTime<Utc>>,
-            ) -> Result<RevocationFeed, StoreError> {
-                let at = now();
-                let rows = sqlx::query_as::<_, RevocationRow>(
-                    "SELECT kind, subject, epoch, expires_at FROM revocations \
-                     WHERE expires_at > $1 AND created_at >= $2 ORDER BY seq",
-                )
-                .bind(at)
-                .bind(since.unwrap_or(DateTime::UNIX_EPOCH))
-                .fetch_all(self.pool())
-                .await
-                .map_err(db)?;
-                let revocations = rows
-                    .into_iter()
-                    .map(|row| Revocation {
-                        kind: if row.kind == "user" {
-                            RevocationKind::User
-                        } else {
-                            RevocationKind::Session
-                        },
-                        id: row.subject,
-                        epoch: row.epoch,
-                        expires_at: row.expires_at,
-                    })
-                    .collect();
-                Ok(RevocationFeed {
-                    now: at,
-                    revocations,
-                    kids: Vec::new(),
-                })
-            }
+#[async_trait]
+impl<B> GuardStore for SqlAuthStore<B>
+where
+    B: Backend,
+    for<'c> &'c mut B::Connection: Executor<'c, Database = B>,
+    for<'q> B::Arguments<'q>: IntoArguments<'q, B>,
+    for<'q> Uuid: Param<'q, B>,
+    for<'q> Option<Uuid>: Param<'q, B>,
+    for<'q> i64: Param<'q, B>,
+    for<'q> Option<bool>: Param<'q, B>,
+    for<'q> &'q str: Param<'q, B>,
+    for<'q> Option<&'q str>: Param<'q, B>,
+    for<'q> String: Param<'q, B>,
+    for<'q> Option<String>: Param<'q, B>,
+    for<'q> &'q [u8]: Param<'q, B>,
+    for<'q> Vec<u8>: Param<'q, B>,
+    for<'q> DateTime<Utc>: Param<'q, B>,
+    UserRow: Fetched<B>,
+    AuditRow: Fetched<B>,
+    KeyRow: Fetched<B>,
+    ClaimedToken: Fetched<B>,
+    (i64,): Fetched<B>,
+    (String, bool): Fetched<B>,
+    (Uuid, Uuid): Fetched<B>,
+    for<'q> i32: Param<'q, B>,
+    RevocationRow: Fetched<B>,
+    (bool, i64): Fetched<B>,
+    (i32,): Fetched<B>,
+    (DateTime<Utc>,): Fetched<B>,
+{
+    async fn revocations_since(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<RevocationFeed, StoreError> {
+        let at = now();
+        let rows = sqlx::query_as::<_, RevocationRow>(
+            "SELECT kind, subject, epoch, expires_at FROM revocations \
+             WHERE expires_at > $1 AND created_at >= $2 ORDER BY seq",
+        )
+        .bind(at)
+        .bind(since.unwrap_or(DateTime::UNIX_EPOCH))
+        .fetch_all(self.pool())
+        .await?;
+        let revocations = rows
+            .into_iter()
+            .map(|row| Revocation {
+                kind: if row.kind == "user" {
+                    RevocationKind::User
+                } else {
+                    RevocationKind::Session
+                },
+                id: row.subject,
+                epoch: row.epoch,
+                expires_at: row.expires_at,
+            })
+            .collect();
+        Ok(RevocationFeed {
+            now: at,
+            revocations,
+            kids: Vec::new(),
+        })
+    }
 
-            async fn is_revoked(&self, token: &TokenSession) -> Result<bool, StoreError> {
-                let user: Option<(bool, i64)> =
-                    sqlx::query_as("SELECT disabled, token_epoch FROM users WHERE id = $1")
-                        .bind(token.user_id)
-                        .fetch_optional(self.pool())
-                        .await
-                        .map_err(db)?;
-                match user {
-                    Some((false, epoch)) if token.epoch >= epoch => {}
-                    _ => return Ok(true),
-                }
-                let Some(sid) = token.session_id else {
-                    return Ok(false);
-                };
-                let revoked: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM revocations WHERE kind = 'session' AND subject = $1 \
-                     AND expires_at > $2",
-                )
-                .bind(sid)
-                .bind(now())
-                .fetch_one(self.pool())
-                .await
-                .map_err(db)?;
-                Ok(revoked > 0)
-            }
+    async fn is_revoked(&self, token: &TokenSession) -> Result<bool, StoreError> {
+        let user: Option<(bool, i64)> =
+            sqlx::query_as("SELECT disabled, token_epoch FROM users WHERE id = $1")
+                .bind(token.user_id)
+                .fetch_optional(self.pool())
+                .await?;
+        match user {
+            Some((false, epoch)) if token.epoch >= epoch => {}
+            _ => return Ok(true),
+        }
+        let Some(sid) = token.session_id else {
+            return Ok(false);
+        };
+        let revoked: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM revocations WHERE kind = 'session' AND subject = $1 \
+             AND expires_at > $2",
+        )
+        .bind(sid)
+        .bind(now())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(revoked > 0)
+    }
 
-            async fn throttle_blocked_until(
-                &self,
-                keys: &[ThrottleKey],
-            ) -> Result<Option<DateTime<Utc>>, StoreError> {
-                let at = now();
-                let mut latest: Option<DateTime<Utc>> = None;
-                for key in keys {
-                    let until: Option<DateTime<Utc>> = sqlx::query_scalar(
-                        "SELECT blocked_until FROM login_throttle \
-                         WHERE key_hash = $1 AND blocked_until > $2",
-                    )
-                    .bind(&key.0[..])
-                    .bind(at)
-                    .fetch_optional(self.pool())
-                    .await
-                    .map_err(db)?;
-                    latest = latest.max(until);
-                }
-                Ok(latest)
-            }
+    async fn throttle_blocked_until(
+        &self,
+        keys: &[ThrottleKey],
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at = now();
+        let mut latest: Option<DateTime<Utc>> = None;
+        for key in keys {
+            let until: Option<DateTime<Utc>> = sqlx::query_scalar(
+                "SELECT blocked_until FROM login_throttle \
+                 WHERE key_hash = $1 AND blocked_until > $2",
+            )
+            .bind(&key.0[..])
+            .bind(at)
+            .fetch_optional(self.pool())
+            .await?;
+            latest = latest.max(until);
+        }
+        Ok(latest)
+    }
 
-            async fn throttle_failure(
-                &self,
-                key: &ThrottleKey,
-                free: u32,
-                window: TimeDelta,
-            ) -> Result<(), StoreError> {
-                let at = now();
-                let mut tx = self.pool().begin_write().await.map_err(db)?;
-                // Forget keys whose last failure left the window: the table stays as small as
-                // the failures of one window.
-                sqlx::query("DELETE FROM login_throttle WHERE last_failure_at < $1")
-                    .bind(at - window)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                let previous: Option<i32> = sqlx::query_scalar(concat!(
-                    "SELECT failures FROM login_throttle WHERE key_hash = $1",
-                    $lock
-                ))
-                .bind(&key.0[..])
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-                let failures = u32::try_from(previous.unwrap_or(0)).unwrap_or(0).saturating_add(1);
-                let blocked_until = at + throttle_delay(failures, free, window);
-                sqlx::query(
-                    "INSERT INTO login_throttle (key_hash, failures, last_failure_at, blocked_until) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (key_hash) DO UPDATE SET \
-                     failures = excluded.failures, last_failure_at = excluded.last_failure_at, \
-                     blocked_until = excluded.blocked_until",
-                )
-                .bind(&key.0[..])
-                .bind(i32::try_from(failures).unwrap_or(i32::MAX))
-                .bind(at)
-                .bind(blocked_until)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-                tx.commit().await.map_err(db)?;
-                Ok(())
-            }
+    async fn throttle_failure(
+        &self,
+        key: &ThrottleKey,
+        free: u32,
+        window: TimeDelta,
+    ) -> Result<(), StoreError> {
+        let at = now();
+        let mut tx = B::begin_write(self.pool()).await?;
+        // Forget keys whose last failure left the window: the table stays as small as
+        // the failures of one window.
+        sqlx::query("DELETE FROM login_throttle WHERE last_failure_at < $1")
+            .bind(at - window)
+            .execute(&mut *tx)
+            .await?;
+        let previous: Option<i32> = sqlx::query_scalar(&format!(
+            "SELECT failures FROM login_throttle WHERE key_hash = $1{}",
+            B::LOCK_ROWS
+        ))
+        .bind(&key.0[..])
+        .fetch_optional(&mut *tx)
+        .await?;
+        let failures = u32::try_from(previous.unwrap_or(0))
+            .unwrap_or(0)
+            .saturating_add(1);
+        let blocked_until = at + throttle_delay(failures, free, window);
+        sqlx::query(
+            "INSERT INTO login_throttle (key_hash, failures, last_failure_at, blocked_until) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (key_hash) DO UPDATE SET \
+             failures = excluded.failures, last_failure_at = excluded.last_failure_at, \
+             blocked_until = excluded.blocked_until",
+        )
+        .bind(&key.0[..])
+        .bind(i32::try_from(failures).unwrap_or(i32::MAX))
+        .bind(at)
+        .bind(blocked_until)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 
-            async fn throttle_clear(&self, key: &ThrottleKey) -> Result<(), StoreError> {
-                sqlx::query("DELETE FROM login_throttle WHERE key_hash = $1")
-                    .bind(&key.0[..])
-                    .execute(self.pool())
-                    .await
-                    .map_err(db)?;
-                Ok(())
-            }
+    async fn throttle_clear(&self, key: &ThrottleKey) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_throttle WHERE key_hash = $1")
+            .bind(&key.0[..])
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
 
-            async fn seal_signing_key(
-                &self,
-                generation: i64,
-                plain: &[u8],
-                sealed: &[u8],
-            ) -> Result<bool, StoreError> {
-                let updated = sqlx::query(
-                    "UPDATE signing_keys SET pkcs8 = $3 WHERE generation = $1 AND pkcs8 = $2",
-                )
+    async fn seal_signing_key(
+        &self,
+        generation: i64,
+        plain: &[u8],
+        sealed: &[u8],
+    ) -> Result<bool, StoreError> {
+        let updated =
+            sqlx::query("UPDATE signing_keys SET pkcs8 = $3 WHERE generation = $1 AND pkcs8 = $2")
                 .bind(generation)
                 .bind(plain)
                 .bind(sealed)
                 .execute(self.pool())
-                .await
-                .map_err(db)?;
-                Ok(updated.rows_affected() == 1)
-            }
+                .await?;
+        Ok(B::rows_affected(&updated) == 1)
+    }
 
-            async fn add_signing_key(
-                &self,
-                key: &StoredKey,
-                audit: &AuditEvent,
-            ) -> Result<bool, StoreError> {
-                use secrecy::ExposeSecret;
-                let at = now();
-                let mut tx = self.pool().begin_write().await.map_err(db)?;
-                let inserted = sqlx::query(super::INSERT_SIGNING_KEY)
-                .bind(key.generation)
-                .bind(&key.kid)
-                .bind(key.pkcs8.expose_secret())
-                .bind(&key.public_key)
-                .bind(key.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-                if inserted.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                Self::audit(&mut tx, audit, at).await?;
-                tx.commit().await.map_err(db)?;
-                Ok(true)
-            }
-
-            async fn delete_signing_key(&self, generation: i64) -> Result<(), StoreError> {
-                sqlx::query("DELETE FROM signing_keys WHERE generation = $1")
-                    .bind(generation)
-                    .execute(self.pool())
-                    .await
-                    .map_err(db)?;
-                Ok(())
-            }
+    async fn add_signing_key(
+        &self,
+        key: &StoredKey,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        use secrecy::ExposeSecret;
+        let at = now();
+        let mut tx = B::begin_write(self.pool()).await?;
+        let inserted = sqlx::query(super::INSERT_SIGNING_KEY)
+            .bind(key.generation)
+            .bind(&key.kid)
+            .bind(key.pkcs8.expose_secret())
+            .bind(&key.public_key)
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await?;
+        if B::rows_affected(&inserted) != 1 {
+            return Ok(false);
         }
-    };
-}
+        Self::audit(&mut tx, audit, at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
 
-guard_store!(PgAuthStore, lock = " FOR UPDATE");
-guard_store!(SqliteAuthStore, lock = "");
+    async fn delete_signing_key(&self, generation: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM signing_keys WHERE generation = $1")
+            .bind(generation)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@ use crate::auth::keys::StoredKey;
 use crate::error::StoreError;
 
 #[derive(FromRow)]
-pub(super) struct UserRow {
+pub struct UserRow {
     pub(super) id: Uuid,
     pub(super) email: String,
     pub(super) password_hash: String,
@@ -46,14 +46,14 @@ pub(super) fn parse_role(role: &str) -> Result<Role, StoreError> {
 
 /// The refresh token claimed by a rotation.
 #[derive(FromRow)]
-pub(super) struct ClaimedToken {
+pub struct ClaimedToken {
     pub(super) family_id: Uuid,
     pub(super) user_id: Uuid,
     pub(super) expires_at: DateTime<Utc>,
 }
 
 #[derive(FromRow)]
-pub(super) struct AuditRow {
+pub struct AuditRow {
     pub(super) id: Uuid,
     pub(super) occurred_at: DateTime<Utc>,
     pub(super) actor_id: Option<Uuid>,
@@ -83,7 +83,7 @@ impl TryFrom<AuditRow> for AuthAuditEntry {
 }
 
 #[derive(FromRow)]
-pub(super) struct KeyRow {
+pub struct KeyRow {
     pub(super) generation: i64,
     pub(super) kid: String,
     pub(super) pkcs8: Vec<u8>,
@@ -101,8 +101,4 @@ impl From<KeyRow> for StoredKey {
             created_at: row.created_at,
         }
     }
-}
-
-pub(super) fn db(err: sqlx::Error) -> StoreError {
-    StoreError::from_sqlx(err)
 }

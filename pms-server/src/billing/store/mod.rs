@@ -1,5 +1,5 @@
 //! The billing store: the ledger's persistence, one trait with a PostgreSQL and a SQLite
-//! implementation (the SQL is written once in `sql/` and expanded for both).
+//! implementation (the SQL is written once in `sql/`, generic over the backend).
 //!
 //! Every write is one transaction that locks what it changes (PostgreSQL: the account row, then
 //! the invoice/payment rows, `FOR UPDATE`, always in that order; SQLite: `BEGIN IMMEDIATE`),
@@ -8,10 +8,8 @@
 //! audit row and the outbox event (`billing` topic) — so all of them commit together or not at
 //! all. It also applies `patient` topic events, deduplicated on the event id.
 
-mod postgres;
 mod rows;
 mod sql;
-mod sqlite;
 #[cfg(test)]
 mod tests;
 
@@ -30,8 +28,7 @@ use crate::error::StoreError;
 use crate::events::relay::RelayWaker;
 use crate::store::Db;
 
-pub use postgres::PgBillingStore;
-pub use sqlite::SqliteBillingStore;
+pub use sql::{PgBillingStore, SqlBillingStore, SqliteBillingStore};
 
 pub use crate::audit::{AuditMeta, Outcome};
 
@@ -153,7 +150,7 @@ pub enum BillingError {
 
 impl From<sqlx::Error> for BillingError {
     fn from(e: sqlx::Error) -> Self {
-        BillingError::Store(StoreError::from_sqlx(e))
+        BillingError::Store(StoreError::from(e))
     }
 }
 

@@ -41,7 +41,7 @@ fn corrupt(what: &str, value: &str) -> StoreError {
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub(super) struct AccountRow {
+pub struct AccountRow {
     pub id: Uuid,
     pub patient_id: String,
     pub status: String,
@@ -70,7 +70,7 @@ impl AccountRow {
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub(super) struct InvoiceRow {
+pub struct InvoiceRow {
     pub id: Uuid,
     pub number: i64,
     pub account_id: Uuid,
@@ -110,7 +110,7 @@ impl InvoiceRow {
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub(super) struct LineRow {
+pub struct LineRow {
     pub invoice_id: Uuid,
     pub description: String,
     pub quantity: i64,
@@ -130,7 +130,7 @@ impl LineRow {
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub(super) struct PaymentRow {
+pub struct PaymentRow {
     pub id: Uuid,
     pub invoice_id: Uuid,
     pub account_id: Uuid,
@@ -160,7 +160,7 @@ impl PaymentRow {
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub(super) struct EntryRow {
+pub struct EntryRow {
     pub seq: i64,
     pub occurred_at: DateTime<Utc>,
     pub kind: String,
@@ -190,7 +190,7 @@ impl EntryRow {
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub(super) struct AuditRow {
+pub struct AuditRow {
     pub id: Uuid,
     pub occurred_at: DateTime<Utc>,
     pub actor_id: Option<Uuid>,

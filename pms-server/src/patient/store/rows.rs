@@ -10,7 +10,7 @@ use super::PatientKey;
 use crate::error::StoreError;
 
 #[derive(FromRow)]
-pub(super) struct PatientRow {
+pub struct PatientRow {
     pub(super) id: Uuid,
     pub(super) seq: i64,
     pub(super) mrn: String,
@@ -53,7 +53,7 @@ impl PatientRow {
 }
 
 #[derive(FromRow)]
-pub(super) struct VersionRow {
+pub struct VersionRow {
     pub(super) patient_id: Uuid,
     pub(super) version: i64,
     pub(super) change_type: String,
@@ -98,7 +98,7 @@ impl VersionRow {
 }
 
 #[derive(FromRow)]
-pub(super) struct AuditRow {
+pub struct AuditRow {
     pub(super) seq: i64,
     pub(super) id: Uuid,
     pub(super) occurred_at: DateTime<Utc>,

@@ -1,6 +1,6 @@
 //! [`PatientStore`] on PostgreSQL and SQLite. The SQL is written once (sqlx's SQLite accepts `$n`
-//! placeholders, and both speak `RETURNING`, partial indexes and row-value comparisons); the
-//! [`impl_patient_store!`] macro expands it for each backend. The dialects differ in how a write
+//! placeholders, and both speak `RETURNING`, partial indexes and row-value comparisons); it is
+//! generic over the [`Backend`] ([`SqlPatientStore`]). The dialects differ in how a write
 //! transaction locks the row it is about to change (`SELECT … FOR UPDATE` on PostgreSQL, nothing
 //! on SQLite, whose `BEGIN IMMEDIATE` already holds the database write lock) and in where a new
 //! patient's number comes from: a sequence on PostgreSQL, so that concurrent creates do not queue
@@ -8,22 +8,20 @@
 //! serialised anyway (and there a refused create rolls its number back).
 
 use async_trait::async_trait;
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use pms_proto::rest::{AuditEntry, Patient, PatientVersion, Sex};
-use sqlx::{PgPool, QueryBuilder, SqlitePool};
+use sqlx::{Database, Executor, IntoArguments, Pool, Postgres, Sqlite};
 use uuid::Uuid;
 
 use super::rows::{AuditRow, PatientRow, VersionRow, decode_sex};
 use super::{
     AuditQuery, AuditRecord, ListQuery, Page, PatientKey, PatientStore, SortOrder, WriteOutcome,
 };
-use crate::audit::AuditAction;
 use crate::error::StoreError;
 use crate::events::outbox::Enqueue;
 use crate::events::relay::RelayWaker;
-use crate::patient::events::patient_event;
 use crate::patient::model::{Change, NewPatient, PatientChanges, name_key};
-use crate::store::BeginWrite;
+use crate::store::{Backend, Fetched, Param, SqlBuilder};
 
 /// The columns a [`PatientRow`] reads.
 macro_rules! patient_columns {
@@ -32,6 +30,9 @@ macro_rules! patient_columns {
          created_at, updated_at, version"
     };
 }
+
+// After the macro: the module uses it.
+mod support;
 
 /// `MRN-000042`: six digits at least, more once a clinic passes a million patients.
 fn format_mrn(seq: i64) -> String {
@@ -74,396 +75,331 @@ const AUDIT_ROWS_PER_INSERT: usize = 1000;
 /// index; it contains [`super::EMAIL_UNIQUE`]).
 const EMAIL_TAKEN: &str = "patients_email_key_live";
 
-macro_rules! impl_patient_store {
-    ($store:ident, $pool:ty, $db:ty, lock_row = $lock:literal, next_seq = $next_seq:literal) => {
-        #[doc = concat!("[`PatientStore`] on a `", stringify!($pool), "`.")]
-        pub struct $store {
-            pool: $pool,
-            relay: RelayWaker,
-        }
-
-        impl $store {
-            /// A store whose commits of events wake `relay`.
-            pub fn new(pool: $pool, relay: RelayWaker) -> Self {
-                $store { pool, relay }
-            }
-
-            async fn insert_version(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                patient: &Patient,
-                change_type: &str,
-                changed_by: Option<Uuid>,
-            ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO patient_versions (patient_id, version, change_type, changed_at, \
-                     changed_by, mrn, name, email, address, date_of_birth, registered_date, \
-                     phone, sex, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                )
-                .bind(patient.id)
-                .bind(patient.version)
-                .bind(change_type)
-                .bind(patient.updated_at)
-                .bind(changed_by)
-                .bind(&patient.mrn)
-                .bind(&patient.name)
-                .bind(&patient.email)
-                .bind(&patient.address)
-                .bind(patient.date_of_birth)
-                .bind(patient.registered_date)
-                .bind(&patient.phone)
-                .bind(patient.sex.map(Sex::as_str))
-                .bind(patient.created_at)
-                .bind(patient.updated_at)
-                .execute(&mut *conn)
-                .await
-                .map_err(StoreError::from_sqlx)?;
-                // The event commits (or not) with the change: the transactional outbox.
-                let event = patient_event(patient, change_type, changed_by, patient.updated_at);
-                conn.enqueue(&event).await.map_err(StoreError::from_sqlx)?;
-                Ok(())
-            }
-
-            /// Inserts audit rows in one statement (none: nothing).
-            async fn insert_audits(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                audits: &[AuditRecord],
-            ) -> Result<(), StoreError> {
-                for chunk in audits.chunks(AUDIT_ROWS_PER_INSERT) {
-                    let mut sql = QueryBuilder::<$db>::new(
-                        "INSERT INTO patient_audit (id, occurred_at, actor_id, actor_role, action, \
-                         resource, patient_id, outcome, client_ip, request_id) ",
-                    );
-                    sql.push_values(chunk, |mut row, audit| {
-                        row.push_bind(audit.id)
-                            .push_bind(audit.occurred_at)
-                            .push_bind(audit.meta.actor_id)
-                            .push_bind(audit.meta.role_str())
-                            .push_bind(audit.action.name())
-                            .push_bind(audit.action.resource())
-                            .push_bind(audit.patient_id)
-                            .push_bind(audit.outcome.as_str())
-                            .push_bind(audit.meta.client_ip())
-                            .push_bind(audit.meta.request_id().map(str::to_owned));
-                    });
-                    // Each row count is its own SQL text: cached per connection, every batch
-                    // size a group commit or a listing produces would stay prepared (SQLite
-                    // keeps a compiled program per statement; large ones weigh megabytes).
-                    // Only the one-row statement, by far the most frequent, is kept.
-                    sql.build()
-                        .persistent(chunk.len() == 1)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(StoreError::from_sqlx)?;
-                }
-                Ok(())
-            }
-
-            /// Locks a live patient for a write and checks the precondition: `Err(outcome)` when
-            /// the write must not happen.
-            async fn lock_live(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                id: Uuid,
-                expected: Option<i64>,
-            ) -> Result<Result<PatientRow, WriteOutcome>, StoreError> {
-                let row: Option<PatientRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    patient_columns!(),
-                    " FROM patients WHERE id = $1 AND deleted_at IS NULL",
-                    $lock
-                ))
-                .bind(id)
-                .fetch_optional(conn)
-                .await
-                .map_err(StoreError::from_sqlx)?;
-                Ok(match row {
-                    None => Err(WriteOutcome::NotFound),
-                    Some(row) if expected.is_some_and(|v| v != row.version) => {
-                        Err(WriteOutcome::Stale {
-                            current: row.version,
-                        })
-                    }
-                    Some(row) => Ok(row),
-                })
-            }
-        }
-
-        #[async_trait]
-        impl PatientStore for $store {
-            async fn create(
-                &self,
-                new: &NewPatient,
-                mut audit: AuditRecord,
-            ) -> Result<Patient, StoreError> {
-                let id = Uuid::new_v4();
-                let mut tx = self.pool.begin_write().await.map_err(StoreError::from_sqlx)?;
-                let now = now();
-                audit.occurred_at = now;
-                audit.patient_id = Some(id);
-                // The number, unless a live patient has this email: checked first so that the
-                // usual refusal spends no number (a concurrent duplicate still fails on the unique
-                // index below).
-                let seq: Option<i64> = sqlx::query_scalar($next_seq)
-                    .bind(new.email.key())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(StoreError::from_sqlx)?;
-                let Some(seq) = seq else {
-                    return Err(StoreError::Conflict(EMAIL_TAKEN.to_owned()));
-                };
-                let row: PatientRow = sqlx::query_as(concat!(
-                    "INSERT INTO patients (id, seq, mrn, name, name_key, email, email_key, \
-                     address, date_of_birth, registered_date, phone, sex, created_at, \
-                     updated_at, version) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, 1) \
-                     RETURNING ",
-                    patient_columns!()
-                ))
-                .bind(id)
-                .bind(seq)
-                .bind(format_mrn(seq))
-                .bind(new.name.as_str())
-                .bind(new.name.sort_key())
-                .bind(new.email.as_str())
-                .bind(new.email.key())
-                .bind(new.address.as_str())
-                .bind(new.date_of_birth.date())
-                .bind(new.registered_date.date())
-                .bind(new.phone.as_ref().map(|p| p.as_str()))
-                .bind(new.sex.map(Sex::as_str))
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(StoreError::from_sqlx)?;
-                let (patient, _) = row.into_patient()?;
-                Self::insert_version(&mut tx, &patient, "CREATED", audit.meta.actor_id).await?;
-                Self::insert_audits(&mut tx, std::slice::from_ref(&audit)).await?;
-                tx.commit().await.map_err(StoreError::from_sqlx)?;
-                self.relay.wake();
-                Ok(patient)
-            }
-
-            async fn get(&self, id: Uuid) -> Result<Option<Patient>, StoreError> {
-                let row: Option<PatientRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    patient_columns!(),
-                    " FROM patients WHERE id = $1 AND deleted_at IS NULL"
-                ))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(StoreError::from_sqlx)?;
-                row.map(|r| r.into_patient().map(|(p, _)| p)).transpose()
-            }
-
-            async fn list(
-                &self,
-                query: &ListQuery,
-            ) -> Result<Page<Patient, PatientKey>, StoreError> {
-                let mut sql = QueryBuilder::<$db>::new(concat!(
-                    "SELECT ",
-                    patient_columns!(),
-                    " FROM patients WHERE deleted_at IS NULL"
-                ));
-                let search = query.search.as_deref().map(name_key);
-                if let Some(key) = search.filter(|k| !k.is_empty()).map(|k| like_escape(&k)) {
-                    sql.push(" AND (name_key LIKE ").push_bind(format!("{key}%")).push(ESCAPE);
-                    sql.push(" OR name_key LIKE ").push_bind(format!("% {key}%")).push(ESCAPE);
-                    sql.push(" OR email_key LIKE ").push_bind(format!("{key}%")).push(ESCAPE);
-                    sql.push(" OR lower(mrn) LIKE ").push_bind(format!("{key}%")).push(ESCAPE);
-                    sql.push(")");
-                }
-                if let Some(after) = &query.after {
-                    let (by_name, op) = match query.sort {
-                        SortOrder::CreatedAsc => (false, " > "),
-                        SortOrder::CreatedDesc => (false, " < "),
-                        SortOrder::NameAsc => (true, " > "),
-                        SortOrder::NameDesc => (true, " < "),
-                    };
-                    if by_name {
-                        sql.push(" AND (name_key, seq)").push(op).push("(");
-                        sql.push_bind(after.name_key.clone()).push(", ").push_bind(after.seq);
-                        sql.push(")");
-                    } else {
-                        sql.push(" AND seq").push(op).push_bind(after.seq);
-                    }
-                }
-                sql.push(match query.sort {
-                    SortOrder::CreatedAsc => " ORDER BY seq",
-                    SortOrder::CreatedDesc => " ORDER BY seq DESC",
-                    SortOrder::NameAsc => " ORDER BY name_key, seq",
-                    SortOrder::NameDesc => " ORDER BY name_key DESC, seq DESC",
-                });
-                sql.push(" LIMIT ").push_bind(i64::from(query.limit) + 1);
-                let rows: Vec<PatientRow> = sql
-                    .build_query_as()
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(StoreError::from_sqlx)?;
-                let mut page = Vec::with_capacity(rows.len());
-                for row in rows {
-                    page.push(row.into_patient()?);
-                }
-                Ok(paginate(page, query.limit))
-            }
-
-            async fn update(
-                &self,
-                id: Uuid,
-                expected: Option<i64>,
-                changes: &PatientChanges,
-                mut audit: AuditRecord,
-            ) -> Result<WriteOutcome, StoreError> {
-                let mut tx = self.pool.begin_write().await.map_err(StoreError::from_sqlx)?;
-                let current = match Self::lock_live(&mut tx, id, expected).await? {
-                    Ok(row) => row,
-                    Err(refused) => return Ok(refused),
-                };
-                let now = now();
-                audit.occurred_at = now;
-                audit.patient_id = Some(id);
-                let registered = changes.registered_date.map(|d| d.date());
-                let current_sex = decode_sex(current.sex)?;
-                let row: PatientRow = sqlx::query_as(concat!(
-                    "UPDATE patients SET name = $3, name_key = $4, email = $5, email_key = $6, \
-                     address = $7, date_of_birth = $8, registered_date = $9, phone = $10, \
-                     sex = $11, updated_at = $12, version = version + 1 \
-                     WHERE id = $1 AND version = $2 AND deleted_at IS NULL RETURNING ",
-                    patient_columns!()
-                ))
-                .bind(id)
-                .bind(current.version)
-                .bind(changes.name.as_str())
-                .bind(changes.name.sort_key())
-                .bind(changes.email.as_str())
-                .bind(changes.email.key())
-                .bind(changes.address.as_str())
-                .bind(changes.date_of_birth.date())
-                .bind(registered.unwrap_or(current.registered_date))
-                .bind(resolve(&changes.phone, current.phone, |p| p.as_str().to_owned()))
-                .bind(resolve(&changes.sex, current_sex, |s| *s).map(Sex::as_str))
-                .bind(now)
-                // The row is locked, so the compare-and-set cannot miss; RowNotFound would be a
-                // bug, not a race, and surfaces as NotFound.
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(StoreError::from_sqlx)?;
-                let (patient, _) = row.into_patient()?;
-                Self::insert_version(&mut tx, &patient, "UPDATED", audit.meta.actor_id).await?;
-                Self::insert_audits(&mut tx, std::slice::from_ref(&audit)).await?;
-                tx.commit().await.map_err(StoreError::from_sqlx)?;
-                self.relay.wake();
-                Ok(WriteOutcome::Done(patient))
-            }
-
-            async fn delete(
-                &self,
-                id: Uuid,
-                expected: Option<i64>,
-                mut audit: AuditRecord,
-            ) -> Result<WriteOutcome, StoreError> {
-                let mut tx = self.pool.begin_write().await.map_err(StoreError::from_sqlx)?;
-                let current = match Self::lock_live(&mut tx, id, expected).await? {
-                    Ok(row) => row,
-                    Err(refused) => return Ok(refused),
-                };
-                let now = now();
-                audit.occurred_at = now;
-                audit.patient_id = Some(id);
-                let row: PatientRow = sqlx::query_as(concat!(
-                    "UPDATE patients SET deleted_at = $3, updated_at = $3, version = version + 1 \
-                     WHERE id = $1 AND version = $2 AND deleted_at IS NULL RETURNING ",
-                    patient_columns!()
-                ))
-                .bind(id)
-                .bind(current.version)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(StoreError::from_sqlx)?;
-                let (patient, _) = row.into_patient()?;
-                Self::insert_version(&mut tx, &patient, "DELETED", audit.meta.actor_id).await?;
-                Self::insert_audits(&mut tx, std::slice::from_ref(&audit)).await?;
-                tx.commit().await.map_err(StoreError::from_sqlx)?;
-                self.relay.wake();
-                Ok(WriteOutcome::Done(patient))
-            }
-
-            async fn history(&self, id: Uuid) -> Result<Vec<PatientVersion>, StoreError> {
-                let rows: Vec<VersionRow> = sqlx::query_as(
-                    "SELECT patient_id, version, change_type, changed_at, changed_by, mrn, name, \
-                     email, address, date_of_birth, registered_date, phone, sex, created_at, \
-                     updated_at FROM patient_versions WHERE patient_id = $1 ORDER BY version",
-                )
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(StoreError::from_sqlx)?;
-                rows.into_iter().map(VersionRow::into_version).collect()
-            }
-
-            async fn record_audits(&self, audits: &[AuditRecord]) -> Result<(), StoreError> {
-                if audits.len() <= AUDIT_ROWS_PER_INSERT {
-                    // One statement: its own (single) commit.
-                    let mut conn = self.pool.acquire().await.map_err(StoreError::from_sqlx)?;
-                    return Self::insert_audits(&mut conn, audits).await;
-                }
-                // Several statements (a group commit of many reads): still one commit.
-                let mut tx = self.pool.begin_write().await.map_err(StoreError::from_sqlx)?;
-                Self::insert_audits(&mut tx, audits).await?;
-                tx.commit().await.map_err(StoreError::from_sqlx)
-            }
-
-            async fn cursor_key(&self, offer: &[u8]) -> Result<Vec<u8>, StoreError> {
-                sqlx::query("INSERT INTO cursor_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
-                    .bind(offer)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(StoreError::from_sqlx)?;
-                sqlx::query_scalar("SELECT key FROM cursor_key WHERE id = 1")
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(StoreError::from_sqlx)
-            }
-
-            async fn list_audit(
-                &self,
-                query: &AuditQuery,
-            ) -> Result<Page<AuditEntry, i64>, StoreError> {
-                let mut sql = QueryBuilder::<$db>::new(
-                    "SELECT seq, id, occurred_at, actor_id, actor_role, action, resource, \
-                     patient_id, outcome, client_ip, request_id FROM patient_audit WHERE 1 = 1",
-                );
-                if let Some(patient_id) = query.patient_id {
-                    sql.push(" AND patient_id = ").push_bind(patient_id);
-                }
-                if let Some(before) = query.before {
-                    sql.push(" AND seq < ").push_bind(before);
-                }
-                sql.push(" ORDER BY seq DESC LIMIT ")
-                    .push_bind(i64::from(query.limit) + 1);
-                let rows: Vec<AuditRow> = sql
-                    .build_query_as()
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(StoreError::from_sqlx)?;
-                let rows = rows
-                    .into_iter()
-                    .map(|r| {
-                        let seq = r.seq;
-                        (r, seq)
-                    })
-                    .collect();
-                let page = paginate(rows, query.limit);
-                Ok(Page {
-                    items: page.items.into_iter().map(AuditRow::into_entry).collect(),
-                    next: page.next,
-                })
-            }
-        }
-    };
+/// Where a new patient's number comes from, per backend (see the module doc).
+pub trait PatientDialect: Backend {
+    /// The next number, unless a live patient has the email bound as `$1` (then no row).
+    const NEXT_SEQ: &'static str;
 }
 
+impl PatientDialect for Postgres {
+    const NEXT_SEQ: &'static str = "SELECT nextval('patient_mrn_seq') WHERE NOT EXISTS \
+        (SELECT 1 FROM patients WHERE email_key = $1 AND deleted_at IS NULL)";
+}
+
+impl PatientDialect for Sqlite {
+    const NEXT_SEQ: &'static str = "UPDATE mrn_counter SET last = last + 1 WHERE id = 1 AND NOT \
+        EXISTS (SELECT 1 FROM patients WHERE email_key = $1 AND deleted_at IS NULL) RETURNING last";
+}
+
+/// [`PatientStore`] on backend `B`.
+pub struct SqlPatientStore<B: Database> {
+    pool: Pool<B>,
+    relay: RelayWaker,
+}
+
+/// [`PatientStore`] on PostgreSQL.
+pub type PgPatientStore = SqlPatientStore<Postgres>;
+/// [`PatientStore`] on SQLite.
+pub type SqlitePatientStore = SqlPatientStore<Sqlite>;
+
+impl<B: Database> SqlPatientStore<B> {
+    /// A store whose commits of events wake `relay`.
+    pub fn new(pool: Pool<B>, relay: RelayWaker) -> Self {
+        SqlPatientStore { pool, relay }
+    }
+}
+
+#[async_trait]
+impl<B> PatientStore for SqlPatientStore<B>
+where
+    B: PatientDialect,
+    B::Connection: Enqueue,
+    for<'c> &'c mut B::Connection: Executor<'c, Database = B>,
+    for<'q> B::Arguments<'q>: IntoArguments<'q, B>,
+    for<'q> Uuid: Param<'q, B>,
+    for<'q> Option<Uuid>: Param<'q, B>,
+    for<'q> i64: Param<'q, B>,
+    for<'q> &'q str: Param<'q, B>,
+    for<'q> Option<&'q str>: Param<'q, B>,
+    for<'q> String: Param<'q, B>,
+    for<'q> Option<String>: Param<'q, B>,
+    for<'q> NaiveDate: Param<'q, B>,
+    for<'q> DateTime<Utc>: Param<'q, B>,
+    for<'q> &'q [u8]: Param<'q, B>,
+    PatientRow: Fetched<B>,
+    VersionRow: Fetched<B>,
+    AuditRow: Fetched<B>,
+    (i64,): Fetched<B>,
+    (Vec<u8>,): Fetched<B>,
+{
+    async fn create(
+        &self,
+        new: &NewPatient,
+        mut audit: AuditRecord,
+    ) -> Result<Patient, StoreError> {
+        let id = Uuid::new_v4();
+        let mut tx = B::begin_write(&self.pool).await?;
+        let now = now();
+        audit.occurred_at = now;
+        audit.patient_id = Some(id);
+        // The number, unless a live patient has this email: checked first so that the
+        // usual refusal spends no number (a concurrent duplicate still fails on the unique
+        // index below).
+        let seq: Option<i64> = sqlx::query_scalar(B::NEXT_SEQ)
+            .bind(new.email.key())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(seq) = seq else {
+            return Err(StoreError::Conflict(EMAIL_TAKEN.to_owned()));
+        };
+        let row: PatientRow = sqlx::query_as(concat!(
+            "INSERT INTO patients (id, seq, mrn, name, name_key, email, email_key, \
+             address, date_of_birth, registered_date, phone, sex, created_at, \
+             updated_at, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, 1) \
+             RETURNING ",
+            patient_columns!()
+        ))
+        .bind(id)
+        .bind(seq)
+        .bind(format_mrn(seq))
+        .bind(new.name.as_str())
+        .bind(new.name.sort_key())
+        .bind(new.email.as_str())
+        .bind(new.email.key())
+        .bind(new.address.as_str())
+        .bind(new.date_of_birth.date())
+        .bind(new.registered_date.date())
+        .bind(new.phone.as_ref().map(|p| p.as_str()))
+        .bind(new.sex.map(Sex::as_str))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (patient, _) = row.into_patient()?;
+        Self::insert_version(&mut tx, &patient, "CREATED", audit.meta.actor_id).await?;
+        Self::insert_audits(&mut tx, std::slice::from_ref(&audit)).await?;
+        tx.commit().await?;
+        self.relay.wake();
+        Ok(patient)
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<Patient>, StoreError> {
+        let row: Option<PatientRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            patient_columns!(),
+            " FROM patients WHERE id = $1 AND deleted_at IS NULL"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| r.into_patient().map(|(p, _)| p)).transpose()
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page<Patient, PatientKey>, StoreError> {
+        let mut sql = SqlBuilder::<B>::new(concat!(
+            "SELECT ",
+            patient_columns!(),
+            " FROM patients WHERE deleted_at IS NULL"
+        ));
+        let search = query.search.as_deref().map(name_key);
+        if let Some(key) = search.filter(|k| !k.is_empty()).map(|k| like_escape(&k)) {
+            sql.push(" AND (name_key LIKE ")
+                .push_bind(format!("{key}%"))
+                .push(ESCAPE);
+            sql.push(" OR name_key LIKE ")
+                .push_bind(format!("% {key}%"))
+                .push(ESCAPE);
+            sql.push(" OR email_key LIKE ")
+                .push_bind(format!("{key}%"))
+                .push(ESCAPE);
+            sql.push(" OR lower(mrn) LIKE ")
+                .push_bind(format!("{key}%"))
+                .push(ESCAPE);
+            sql.push(")");
+        }
+        if let Some(after) = &query.after {
+            let (by_name, op) = match query.sort {
+                SortOrder::CreatedAsc => (false, " > "),
+                SortOrder::CreatedDesc => (false, " < "),
+                SortOrder::NameAsc => (true, " > "),
+                SortOrder::NameDesc => (true, " < "),
+            };
+            if by_name {
+                sql.push(" AND (name_key, seq)").push(op).push("(");
+                sql.push_bind(after.name_key.clone())
+                    .push(", ")
+                    .push_bind(after.seq);
+                sql.push(")");
+            } else {
+                sql.push(" AND seq").push(op).push_bind(after.seq);
+            }
+        }
+        sql.push(match query.sort {
+            SortOrder::CreatedAsc => " ORDER BY seq",
+            SortOrder::CreatedDesc => " ORDER BY seq DESC",
+            SortOrder::NameAsc => " ORDER BY name_key, seq",
+            SortOrder::NameDesc => " ORDER BY name_key DESC, seq DESC",
+        });
+        sql.push(" LIMIT ").push_bind(i64::from(query.limit) + 1);
+        let (sql, args) = sql.into_parts()?;
+        let rows: Vec<PatientRow> = sqlx::query_as_with(&sql, args)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut page = Vec::with_capacity(rows.len());
+        for row in rows {
+            page.push(row.into_patient()?);
+        }
+        Ok(paginate(page, query.limit))
+    }
+
+    async fn update(
+        &self,
+        id: Uuid,
+        expected: Option<i64>,
+        changes: &PatientChanges,
+        mut audit: AuditRecord,
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        let current = match Self::lock_live(&mut tx, id, expected).await? {
+            Ok(row) => row,
+            Err(refused) => return Ok(refused),
+        };
+        let now = now();
+        audit.occurred_at = now;
+        audit.patient_id = Some(id);
+        let registered = changes.registered_date.map(|d| d.date());
+        let current_sex = decode_sex(current.sex)?;
+        let row: PatientRow = sqlx::query_as(concat!(
+            "UPDATE patients SET name = $3, name_key = $4, email = $5, email_key = $6, \
+             address = $7, date_of_birth = $8, registered_date = $9, phone = $10, \
+             sex = $11, updated_at = $12, version = version + 1 \
+             WHERE id = $1 AND version = $2 AND deleted_at IS NULL RETURNING ",
+            patient_columns!()
+        ))
+        .bind(id)
+        .bind(current.version)
+        .bind(changes.name.as_str())
+        .bind(changes.name.sort_key())
+        .bind(changes.email.as_str())
+        .bind(changes.email.key())
+        .bind(changes.address.as_str())
+        .bind(changes.date_of_birth.date())
+        .bind(registered.unwrap_or(current.registered_date))
+        .bind(resolve(&changes.phone, current.phone, |p| {
+            p.as_str().to_owned()
+        }))
+        .bind(resolve(&changes.sex, current_sex, |s| *s).map(Sex::as_str))
+        .bind(now)
+        // The row is locked, so the compare-and-set cannot miss; RowNotFound would be a
+        // bug, not a race, and surfaces as NotFound.
+        .fetch_one(&mut *tx)
+        .await?;
+        let (patient, _) = row.into_patient()?;
+        Self::insert_version(&mut tx, &patient, "UPDATED", audit.meta.actor_id).await?;
+        Self::insert_audits(&mut tx, std::slice::from_ref(&audit)).await?;
+        tx.commit().await?;
+        self.relay.wake();
+        Ok(WriteOutcome::Done(patient))
+    }
+
+    async fn delete(
+        &self,
+        id: Uuid,
+        expected: Option<i64>,
+        mut audit: AuditRecord,
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        let current = match Self::lock_live(&mut tx, id, expected).await? {
+            Ok(row) => row,
+            Err(refused) => return Ok(refused),
+        };
+        let now = now();
+        audit.occurred_at = now;
+        audit.patient_id = Some(id);
+        let row: PatientRow = sqlx::query_as(concat!(
+            "UPDATE patients SET deleted_at = $3, updated_at = $3, version = version + 1 \
+             WHERE id = $1 AND version = $2 AND deleted_at IS NULL RETURNING ",
+            patient_columns!()
+        ))
+        .bind(id)
+        .bind(current.version)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (patient, _) = row.into_patient()?;
+        Self::insert_version(&mut tx, &patient, "DELETED", audit.meta.actor_id).await?;
+        Self::insert_audits(&mut tx, std::slice::from_ref(&audit)).await?;
+        tx.commit().await?;
+        self.relay.wake();
+        Ok(WriteOutcome::Done(patient))
+    }
+
+    async fn history(&self, id: Uuid) -> Result<Vec<PatientVersion>, StoreError> {
+        let rows: Vec<VersionRow> = sqlx::query_as(
+            "SELECT patient_id, version, change_type, changed_at, changed_by, mrn, name, \
+             email, address, date_of_birth, registered_date, phone, sex, created_at, \
+             updated_at FROM patient_versions WHERE patient_id = $1 ORDER BY version",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(VersionRow::into_version).collect()
+    }
+
+    async fn record_audits(&self, audits: &[AuditRecord]) -> Result<(), StoreError> {
+        if audits.len() <= AUDIT_ROWS_PER_INSERT {
+            // One statement: its own (single) commit.
+            let mut conn = self.pool.acquire().await?;
+            return Self::insert_audits(&mut conn, audits).await;
+        }
+        // Several statements (a group commit of many reads): still one commit.
+        let mut tx = B::begin_write(&self.pool).await?;
+        Self::insert_audits(&mut tx, audits).await?;
+        tx.commit().await.map_err(StoreError::from)
+    }
+
+    async fn cursor_key(&self, offer: &[u8]) -> Result<Vec<u8>, StoreError> {
+        sqlx::query("INSERT INTO cursor_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
+            .bind(offer)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query_scalar("SELECT key FROM cursor_key WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::from)
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Page<AuditEntry, i64>, StoreError> {
+        let mut sql = SqlBuilder::<B>::new(
+            "SELECT seq, id, occurred_at, actor_id, actor_role, action, resource, \
+             patient_id, outcome, client_ip, request_id FROM patient_audit WHERE 1 = 1",
+        );
+        if let Some(patient_id) = query.patient_id {
+            sql.push(" AND patient_id = ").push_bind(patient_id);
+        }
+        if let Some(before) = query.before {
+            sql.push(" AND seq < ").push_bind(before);
+        }
+        sql.push(" ORDER BY seq DESC LIMIT ")
+            .push_bind(i64::from(query.limit) + 1);
+        let (sql, args) = sql.into_parts()?;
+        let rows: Vec<AuditRow> = sqlx::query_as_with(&sql, args)
+            .fetch_all(&self.pool)
+            .await?;
+        let rows = rows
+            .into_iter()
+            .map(|r| {
+                let seq = r.seq;
+                (r, seq)
+            })
+            .collect();
+        let page = paginate(rows, query.limit);
+        Ok(Page {
+            items: page.items.into_iter().map(AuditRow::into_entry).collect(),
+            next: page.next,
+        })
+    }
+}
 /// Cuts `limit + 1` fetched rows to a page; the extra row only says that another page follows,
 /// which continues after the last row kept.
 fn paginate<T, K: Clone>(mut rows: Vec<(T, K)>, limit: u32) -> Page<T, K> {
@@ -475,21 +411,3 @@ fn paginate<T, K: Clone>(mut rows: Vec<(T, K)>, limit: u32) -> Page<T, K> {
         next,
     }
 }
-
-impl_patient_store!(
-    PgPatientStore,
-    PgPool,
-    sqlx::Postgres,
-    lock_row = " FOR UPDATE",
-    next_seq = "SELECT nextval('patient_mrn_seq') WHERE NOT EXISTS \
-                (SELECT 1 FROM patients WHERE email_key = $1 AND deleted_at IS NULL)"
-);
-impl_patient_store!(
-    SqlitePatientStore,
-    SqlitePool,
-    sqlx::Sqlite,
-    lock_row = "",
-    next_seq = "UPDATE mrn_counter SET last = last + 1 WHERE id = 1 AND NOT EXISTS \
-                (SELECT 1 FROM patients WHERE email_key = $1 AND deleted_at IS NULL) \
-                RETURNING last"
-);

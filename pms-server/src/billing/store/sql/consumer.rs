@@ -1,84 +1,105 @@
 //! Applying `patient` topic events: claim the event id (dedup, same transaction), then create the
 //! account, refresh its contact details, or close (suspend while it owes) it.
 
-/// Expands the patient-event transaction as an inherent method of `$store`.
-macro_rules! sql_consumer {
-    ($store:ident, $lock:literal) => {
-        impl $store {
-            async fn apply_patient_event_tx(
-                &self,
-                event_id: Uuid,
-                patient: &NewAccount,
-                change: PatientChange,
-                actor: Option<Uuid>,
-            ) -> Result<bool, BillingError> {
-                let meta = AuditMeta {
-                    actor_id: actor,
-                    ..AuditMeta::default()
-                };
-                let mut tx = self.pool.begin_write().await?;
-                if !Claim::claim(&mut *tx, CONSUMER_GROUP, event_id).await? {
-                    return Ok(false);
-                }
-                let announced = match change {
-                    PatientChange::Created | PatientChange::Updated => {
-                        let created = Self::insert_account(&mut tx, patient, &meta)
-                            .await?
-                            .is_some();
-                        if !created && change == PatientChange::Updated {
-                            let id: Uuid = sqlx::query_scalar(
-                                "UPDATE accounts SET name = $2, email = $3, updated_at = $4 \
-                                 WHERE patient_id = $1 RETURNING id",
-                            )
-                            .bind(patient.patient.as_str())
-                            .bind(&patient.contact.name)
-                            .bind(&patient.contact.email)
-                            .bind(now())
-                            .fetch_one(&mut *tx)
-                            .await?;
-                            let record =
-                                success(BillingAction::AccountUpdate, "account", id, id, None);
-                            Self::insert_audit(&mut *tx, &record, &meta).await?;
-                        }
-                        created
-                    }
-                    PatientChange::Deleted => {
-                        let account = sqlx::query_as::<_, AccountRow>(concat!(
-                            "SELECT ",
-                            account_columns!(),
-                            " FROM accounts WHERE patient_id = $1",
-                            $lock
-                        ))
-                        .bind(patient.patient.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                        match account {
-                            Some(account) => {
-                                let current = account.status()?;
-                                // An account that still owes stays collectible, but takes no new
-                                // invoices.
-                                let target = if account.balance == 0 {
-                                    AccountStatus::Closed
-                                } else {
-                                    AccountStatus::Suspended
-                                };
-                                let change = current != AccountStatus::Closed && current != target;
-                                if change {
-                                    Self::change_status(&mut tx, &account, target, &meta).await?;
-                                }
-                                change
-                            }
-                            None => false,
-                        }
-                    }
-                };
-                tx.commit().await?;
-                if announced {
-                    self.relay.wake();
-                }
-                Ok(true)
-            }
+use super::prelude::*;
+
+impl<B> SqlBillingStore<B>
+where
+    B: Backend,
+    B::Connection: Enqueue + Claim,
+    for<'c> &'c mut B::Connection: Executor<'c, Database = B>,
+    for<'q> B::Arguments<'q>: IntoArguments<'q, B>,
+    for<'q> Uuid: Param<'q, B>,
+    for<'q> Option<Uuid>: Param<'q, B>,
+    for<'q> i32: Param<'q, B>,
+    for<'q> i64: Param<'q, B>,
+    for<'q> Option<i64>: Param<'q, B>,
+    for<'q> &'q str: Param<'q, B>,
+    for<'q> Option<&'q str>: Param<'q, B>,
+    for<'q> String: Param<'q, B>,
+    for<'q> Option<String>: Param<'q, B>,
+    for<'q> DateTime<Utc>: Param<'q, B>,
+    for<'q> Option<NaiveDate>: Param<'q, B>,
+    AccountRow: Fetched<B>,
+    InvoiceRow: Fetched<B>,
+    PaymentRow: Fetched<B>,
+    LineRow: Fetched<B>,
+    EntryRow: Fetched<B>,
+    AuditRow: Fetched<B>,
+    (i64,): Fetched<B>,
+    (Uuid,): Fetched<B>,
+    (String, String): Fetched<B>,
+    (Uuid, Uuid): Fetched<B>,
+{
+    pub(super) async fn apply_patient_event_tx(
+        &self,
+        event_id: Uuid,
+        patient: &NewAccount,
+        change: PatientChange,
+        actor: Option<Uuid>,
+    ) -> Result<bool, BillingError> {
+        let meta = AuditMeta {
+            actor_id: actor,
+            ..AuditMeta::default()
+        };
+        let mut tx = B::begin_write(&self.pool).await?;
+        if !Claim::claim(&mut *tx, CONSUMER_GROUP, event_id).await? {
+            return Ok(false);
         }
-    };
+        let announced = match change {
+            PatientChange::Created | PatientChange::Updated => {
+                let created = Self::insert_account(&mut tx, patient, &meta)
+                    .await?
+                    .is_some();
+                if !created && change == PatientChange::Updated {
+                    let id: Uuid = sqlx::query_scalar(
+                        "UPDATE accounts SET name = $2, email = $3, updated_at = $4 \
+                         WHERE patient_id = $1 RETURNING id",
+                    )
+                    .bind(patient.patient.as_str())
+                    .bind(&patient.contact.name)
+                    .bind(&patient.contact.email)
+                    .bind(now())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let record = success(BillingAction::AccountUpdate, "account", id, id, None);
+                    Self::insert_audit(&mut *tx, &record, &meta).await?;
+                }
+                created
+            }
+            PatientChange::Deleted => {
+                let account = sqlx::query_as::<_, AccountRow>(&format!(
+                    "SELECT {} FROM accounts WHERE patient_id = $1{}",
+                    account_columns!(),
+                    B::LOCK_ROWS
+                ))
+                .bind(patient.patient.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                match account {
+                    Some(account) => {
+                        let current = account.status()?;
+                        // An account that still owes stays collectible, but takes no new
+                        // invoices.
+                        let target = if account.balance == 0 {
+                            AccountStatus::Closed
+                        } else {
+                            AccountStatus::Suspended
+                        };
+                        let change = current != AccountStatus::Closed && current != target;
+                        if change {
+                            Self::change_status(&mut tx, &account, target, &meta).await?;
+                        }
+                        change
+                    }
+                    None => false,
+                }
+            }
+        };
+        tx.commit().await?;
+        if announced {
+            self.relay.wake();
+        }
+        Ok(true)
+    }
 }
-pub(in crate::billing::store) use sql_consumer;

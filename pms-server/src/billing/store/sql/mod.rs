@@ -1,18 +1,19 @@
-//! The billing store's SQL, written once and expanded by [`billing_store!`] for each backend
-//! (`postgres.rs`, `sqlite.rs`). The dialects agree on everything used here (`$n` placeholders,
-//! `ON CONFLICT … DO NOTHING`, `RETURNING`) except row locking: PostgreSQL locks with
-//! `SELECT … FOR UPDATE` inside a plain transaction; SQLite has no row locks, and `BEGIN
-//! IMMEDIATE` ([`BeginWrite`](crate::store::BeginWrite)) takes the database's write lock up front,
-//! which serialises writers.
+//! The billing store's SQL, written once: [`SqlBillingStore`] is generic over the [`Backend`].
+//! The dialects agree on everything used here (`$n` placeholders, `ON CONFLICT … DO NOTHING`,
+//! `RETURNING`) except row locking ([`Backend::LOCK_ROWS`]): PostgreSQL locks with `SELECT … FOR
+//! UPDATE` inside a plain transaction; SQLite has no row locks, and `BEGIN IMMEDIATE`
+//! ([`Backend::begin_write`]) takes the database's write lock up front, which serialises writers.
 //!
 //! Lock order, everywhere: account row, then invoice row, then payment row. Ids that never change
 //! (an invoice's account) are read before taking the locks.
 //!
 //! Layout: [`support`] — locking, idempotency, ledger booking, audit and outbox helpers;
-//! [`writes`] — the money-moving transactions; [`consumer`] — applying patient events; [`reads`]
-//! — queries; this file — the trait impl that ties them up.
+//! [`writes`] — the account and invoice transactions; [`payments`] — payments and refunds;
+//! [`consumer`] — applying patient events; [`reads`] — queries; this file — the store and the
+//! trait impl that ties them up.
 
 mod consumer;
+mod payments;
 mod reads;
 mod support;
 mod writes;
@@ -23,13 +24,10 @@ use uuid::Uuid;
 use super::{AuditRecord, BillingAction, BillingError, Outcome};
 use crate::error::StoreError;
 
-pub(super) use self::consumer::sql_consumer;
-pub(super) use self::reads::sql_reads;
-pub(super) use self::support::sql_support;
-pub(super) use self::writes::sql_writes;
+use prelude::*;
 
-/// What the expanded code needs in scope.
-pub(super) mod prelude {
+/// What the store's modules need in scope.
+mod prelude {
     pub use chrono::{DateTime, Utc};
     pub use pms_proto::billing_events::BillingEvent;
     pub use pms_proto::rest::{
@@ -57,7 +55,11 @@ pub(super) mod prelude {
     pub use crate::events::dedup::Claim;
     pub use crate::events::outbox::Enqueue;
     pub use crate::events::relay::RelayWaker;
-    pub use crate::store::BeginWrite;
+    pub use crate::store::{Backend, Fetched, Param, SqlBuilder};
+    pub use chrono::NaiveDate;
+    pub use sqlx::{Database, Executor, IntoArguments, Pool, Postgres, Sqlite};
+
+    pub(super) use super::{SqlBillingStore, Tx};
 }
 
 /// One balance movement to append to the ledger.
@@ -106,180 +108,203 @@ pub(super) fn is_key_race<T>(result: &Result<T, BillingError>) -> bool {
     )
 }
 
-/// Expands a [`BillingStore`](super::BillingStore) named `$store` over `$pool` (`$db`), locking
-/// rows with the `$lock` suffix (`" FOR UPDATE"` or `""`).
-macro_rules! billing_store {
-    ($store:ident, $db:ty, $pool:ty, $lock:literal) => {
-        use $crate::billing::store::sql::prelude::*;
-
-        #[derive(Clone)]
-        pub struct $store {
-            pool: $pool,
-            relay: RelayWaker,
-        }
-
-        impl $store {
-            /// The store on `pool`; `relay` is woken after commits that enqueued events.
-            pub fn new(pool: $pool, relay: RelayWaker) -> Self {
-                Self { pool, relay }
-            }
-        }
-
-        type Tx = sqlx::Transaction<'static, $db>;
-
-        $crate::billing::store::sql::sql_support!($store, $db, $lock);
-        $crate::billing::store::sql::sql_writes!($store);
-        $crate::billing::store::sql::sql_consumer!($store, $lock);
-        $crate::billing::store::sql::sql_reads!($store);
-
-        #[async_trait::async_trait]
-        impl BillingStore for $store {
-            async fn ensure_account(
-                &self,
-                new: &NewAccount,
-                meta: &AuditMeta,
-            ) -> Result<(BillingAccount, bool), BillingError> {
-                // Most calls come from a patient create, before billing consumed its event: the
-                // account does not exist yet, so a read first would only add a round trip.
-                self.ensure_account_tx(new, meta).await
-            }
-
-            async fn account(&self, id: Uuid) -> Result<BillingAccount, BillingError> {
-                self.account_row(id).await?.into_api().map_err(Into::into)
-            }
-
-            async fn accounts(&self, limit: i64) -> Result<Vec<BillingAccount>, BillingError> {
-                self.account_rows(limit).await
-            }
-
-            async fn account_by_patient(
-                &self,
-                patient: &PatientRef,
-            ) -> Result<BillingAccount, BillingError> {
-                self.account_row_by_patient(patient)
-                    .await?
-                    .into_api()
-                    .map_err(Into::into)
-            }
-
-            #[tracing::instrument(name = "billing.set_status", skip_all, fields(account_id = %id))]
-            async fn set_account_status(
-                &self,
-                id: Uuid,
-                status: AccountStatus,
-                meta: &AuditMeta,
-            ) -> Result<BillingAccount, BillingError> {
-                self.set_account_status_tx(id, status, meta).await
-            }
-
-            #[tracing::instrument(name = "billing.create_invoice", skip_all, fields(%account_id))]
-            async fn create_invoice(
-                &self,
-                account_id: Uuid,
-                new: &NewInvoice,
-                ctx: &WriteContext,
-            ) -> Result<Written<Invoice>, BillingError> {
-                let result = self.create_invoice_tx(account_id, new, ctx).await;
-                self.settle(result, ctx).await
-            }
-
-            async fn invoice(&self, id: Uuid) -> Result<Invoice, BillingError> {
-                Self::load_invoice(&self.pool, id).await
-            }
-
-            async fn invoices(
-                &self,
-                account_id: Uuid,
-                limit: i64,
-            ) -> Result<Vec<Invoice>, BillingError> {
-                self.invoices_of(account_id, limit).await
-            }
-
-            #[tracing::instrument(name = "billing.issue", skip_all, fields(invoice_id = %id))]
-            async fn issue_invoice(
-                &self,
-                id: Uuid,
-                ctx: &WriteContext,
-            ) -> Result<Written<Invoice>, BillingError> {
-                let result = self.issue_invoice_tx(id, ctx).await;
-                self.settle(result, ctx).await
-            }
-
-            #[tracing::instrument(name = "billing.void", skip_all, fields(invoice_id = %id))]
-            async fn void_invoice(
-                &self,
-                id: Uuid,
-                ctx: &WriteContext,
-            ) -> Result<Written<Invoice>, BillingError> {
-                let result = self.void_invoice_tx(id, ctx).await;
-                self.settle(result, ctx).await
-            }
-
-            #[tracing::instrument(name = "billing.record_payment", skip_all, fields(%invoice_id))]
-            async fn record_payment(
-                &self,
-                invoice_id: Uuid,
-                new: &NewPayment,
-                ctx: &WriteContext,
-            ) -> Result<Written<Payment>, BillingError> {
-                let result = self.record_payment_tx(invoice_id, new, ctx).await;
-                self.settle(result, ctx).await
-            }
-
-            async fn payment(&self, id: Uuid) -> Result<Payment, BillingError> {
-                self.payment_by_id(id).await
-            }
-
-            async fn payments(&self, invoice_id: Uuid) -> Result<Vec<Payment>, BillingError> {
-                self.payments_of(invoice_id).await
-            }
-
-            #[tracing::instrument(name = "billing.refund_payment", skip_all, fields(%payment_id))]
-            async fn refund_payment(
-                &self,
-                payment_id: Uuid,
-                new: &NewRefund,
-                ctx: &WriteContext,
-            ) -> Result<Written<Refund>, BillingError> {
-                let result = self.refund_payment_tx(payment_id, new, ctx).await;
-                self.settle(result, ctx).await
-            }
-
-            #[tracing::instrument(name = "billing.patient_event", skip_all, fields(%event_id))]
-            async fn apply_patient_event(
-                &self,
-                event_id: Uuid,
-                patient: &NewAccount,
-                change: PatientChange,
-                actor: Option<Uuid>,
-            ) -> Result<bool, BillingError> {
-                self.apply_patient_event_tx(event_id, patient, change, actor)
-                    .await
-            }
-
-            async fn statement(&self, account_id: Uuid) -> Result<Statement, BillingError> {
-                self.statement_of(account_id).await
-            }
-
-            async fn record_audits(
-                &self,
-                records: &[AuditRecord],
-                meta: &AuditMeta,
-            ) -> Result<(), StoreError> {
-                // At most a page (1000 rows × 12 parameters): within both backends' limits.
-                Self::insert_audits(&self.pool, records, meta)
-                    .await
-                    .map_err(StoreError::from_sqlx)
-            }
-
-            async fn audit_entries(
-                &self,
-                account_id: Option<Uuid>,
-                limit: i64,
-            ) -> Result<Vec<BillingAuditEntry>, StoreError> {
-                self.audit_rows(account_id, limit).await
-            }
-        }
-    };
+/// [`BillingStore`](super::BillingStore) on backend `B`.
+pub struct SqlBillingStore<B: Database> {
+    pool: Pool<B>,
+    relay: RelayWaker,
 }
-pub(super) use billing_store;
+
+/// The billing store on PostgreSQL (schema `billing`): `SELECT … FOR UPDATE` row locks, so
+/// concurrent writes to one account serialise while writes to different accounts run in parallel.
+pub type PgBillingStore = SqlBillingStore<Postgres>;
+/// The billing store on SQLite (file `billing.db`): no row locks — every write transaction starts
+/// with `BEGIN IMMEDIATE`, which takes the database's single write lock and so serialises writers.
+pub type SqliteBillingStore = SqlBillingStore<Sqlite>;
+
+impl<B: Database> SqlBillingStore<B> {
+    /// The store on `pool`; `relay` is woken after commits that enqueued events.
+    pub fn new(pool: Pool<B>, relay: RelayWaker) -> Self {
+        Self { pool, relay }
+    }
+}
+
+impl<B: Database> Clone for SqlBillingStore<B> {
+    fn clone(&self) -> Self {
+        Self::new(self.pool.clone(), self.relay.clone())
+    }
+}
+
+/// A write transaction.
+type Tx<B> = sqlx::Transaction<'static, B>;
+
+#[async_trait::async_trait]
+impl<B> BillingStore for SqlBillingStore<B>
+where
+    B: Backend,
+    B::Connection: Enqueue + Claim,
+    for<'c> &'c mut B::Connection: Executor<'c, Database = B>,
+    for<'q> B::Arguments<'q>: IntoArguments<'q, B>,
+    for<'q> Uuid: Param<'q, B>,
+    for<'q> Option<Uuid>: Param<'q, B>,
+    for<'q> i32: Param<'q, B>,
+    for<'q> i64: Param<'q, B>,
+    for<'q> Option<i64>: Param<'q, B>,
+    for<'q> &'q str: Param<'q, B>,
+    for<'q> Option<&'q str>: Param<'q, B>,
+    for<'q> String: Param<'q, B>,
+    for<'q> Option<String>: Param<'q, B>,
+    for<'q> DateTime<Utc>: Param<'q, B>,
+    for<'q> Option<NaiveDate>: Param<'q, B>,
+    AccountRow: Fetched<B>,
+    InvoiceRow: Fetched<B>,
+    PaymentRow: Fetched<B>,
+    LineRow: Fetched<B>,
+    EntryRow: Fetched<B>,
+    AuditRow: Fetched<B>,
+    (i64,): Fetched<B>,
+    (Uuid,): Fetched<B>,
+    (String, String): Fetched<B>,
+    (Uuid, Uuid): Fetched<B>,
+{
+    async fn ensure_account(
+        &self,
+        new: &NewAccount,
+        meta: &AuditMeta,
+    ) -> Result<(BillingAccount, bool), BillingError> {
+        // Most calls come from a patient create, before billing consumed its event: the
+        // account does not exist yet, so a read first would only add a round trip.
+        self.ensure_account_tx(new, meta).await
+    }
+
+    async fn account(&self, id: Uuid) -> Result<BillingAccount, BillingError> {
+        self.account_row(id).await?.into_api().map_err(Into::into)
+    }
+
+    async fn accounts(&self, limit: i64) -> Result<Vec<BillingAccount>, BillingError> {
+        self.account_rows(limit).await
+    }
+
+    async fn account_by_patient(
+        &self,
+        patient: &PatientRef,
+    ) -> Result<BillingAccount, BillingError> {
+        self.account_row_by_patient(patient)
+            .await?
+            .into_api()
+            .map_err(Into::into)
+    }
+
+    #[tracing::instrument(name = "billing.set_status", skip_all, fields(account_id = %id))]
+    async fn set_account_status(
+        &self,
+        id: Uuid,
+        status: AccountStatus,
+        meta: &AuditMeta,
+    ) -> Result<BillingAccount, BillingError> {
+        self.set_account_status_tx(id, status, meta).await
+    }
+
+    #[tracing::instrument(name = "billing.create_invoice", skip_all, fields(%account_id))]
+    async fn create_invoice(
+        &self,
+        account_id: Uuid,
+        new: &NewInvoice,
+        ctx: &WriteContext,
+    ) -> Result<Written<Invoice>, BillingError> {
+        let result = self.create_invoice_tx(account_id, new, ctx).await;
+        self.settle(result, ctx).await
+    }
+
+    async fn invoice(&self, id: Uuid) -> Result<Invoice, BillingError> {
+        Self::load_invoice(&self.pool, id).await
+    }
+
+    async fn invoices(&self, account_id: Uuid, limit: i64) -> Result<Vec<Invoice>, BillingError> {
+        self.invoices_of(account_id, limit).await
+    }
+
+    #[tracing::instrument(name = "billing.issue", skip_all, fields(invoice_id = %id))]
+    async fn issue_invoice(
+        &self,
+        id: Uuid,
+        ctx: &WriteContext,
+    ) -> Result<Written<Invoice>, BillingError> {
+        let result = self.issue_invoice_tx(id, ctx).await;
+        self.settle(result, ctx).await
+    }
+
+    #[tracing::instrument(name = "billing.void", skip_all, fields(invoice_id = %id))]
+    async fn void_invoice(
+        &self,
+        id: Uuid,
+        ctx: &WriteContext,
+    ) -> Result<Written<Invoice>, BillingError> {
+        let result = self.void_invoice_tx(id, ctx).await;
+        self.settle(result, ctx).await
+    }
+
+    #[tracing::instrument(name = "billing.record_payment", skip_all, fields(%invoice_id))]
+    async fn record_payment(
+        &self,
+        invoice_id: Uuid,
+        new: &NewPayment,
+        ctx: &WriteContext,
+    ) -> Result<Written<Payment>, BillingError> {
+        let result = self.record_payment_tx(invoice_id, new, ctx).await;
+        self.settle(result, ctx).await
+    }
+
+    async fn payment(&self, id: Uuid) -> Result<Payment, BillingError> {
+        self.payment_by_id(id).await
+    }
+
+    async fn payments(&self, invoice_id: Uuid) -> Result<Vec<Payment>, BillingError> {
+        self.payments_of(invoice_id).await
+    }
+
+    #[tracing::instrument(name = "billing.refund_payment", skip_all, fields(%payment_id))]
+    async fn refund_payment(
+        &self,
+        payment_id: Uuid,
+        new: &NewRefund,
+        ctx: &WriteContext,
+    ) -> Result<Written<Refund>, BillingError> {
+        let result = self.refund_payment_tx(payment_id, new, ctx).await;
+        self.settle(result, ctx).await
+    }
+
+    #[tracing::instrument(name = "billing.patient_event", skip_all, fields(%event_id))]
+    async fn apply_patient_event(
+        &self,
+        event_id: Uuid,
+        patient: &NewAccount,
+        change: PatientChange,
+        actor: Option<Uuid>,
+    ) -> Result<bool, BillingError> {
+        self.apply_patient_event_tx(event_id, patient, change, actor)
+            .await
+    }
+
+    async fn statement(&self, account_id: Uuid) -> Result<Statement, BillingError> {
+        self.statement_of(account_id).await
+    }
+
+    async fn record_audits(
+        &self,
+        records: &[AuditRecord],
+        meta: &AuditMeta,
+    ) -> Result<(), StoreError> {
+        // At most a page (1000 rows × 12 parameters): within both backends' limits.
+        Self::insert_audits(&self.pool, records, meta)
+            .await
+            .map_err(StoreError::from)
+    }
+
+    async fn audit_entries(
+        &self,
+        account_id: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<BillingAuditEntry>, StoreError> {
+        self.audit_rows(account_id, limit).await
+    }
+}

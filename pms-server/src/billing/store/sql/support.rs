@@ -2,313 +2,332 @@
 //! Idempotency-Key lookup/storage (and settling a lost race for a key), booking a ledger entry
 //! with the running balance, creating an account, outbox events and audit rows.
 
-/// Expands the helpers as inherent methods of `$store`.
-macro_rules! sql_support {
-    ($store:ident, $db:ty, $lock:literal) => {
-        impl $store {
-            async fn lock_account(tx: &mut Tx, id: Uuid) -> Result<AccountRow, BillingError> {
-                sqlx::query_as::<_, AccountRow>(concat!(
-                    "SELECT ",
-                    account_columns!(),
-                    " FROM accounts WHERE id = $1",
-                    $lock
-                ))
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await?
-                .ok_or(BillingError::NotFound("account"))
-            }
+use super::prelude::*;
 
-            async fn lock_invoice(tx: &mut Tx, id: Uuid) -> Result<InvoiceRow, BillingError> {
-                sqlx::query_as::<_, InvoiceRow>(concat!(
-                    "SELECT ",
-                    invoice_columns!(),
-                    " FROM invoices WHERE id = $1",
-                    $lock
-                ))
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await?
-                .ok_or(BillingError::NotFound("invoice"))
-            }
+impl<B> SqlBillingStore<B>
+where
+    B: Backend,
+    B::Connection: Enqueue + Claim,
+    for<'c> &'c mut B::Connection: Executor<'c, Database = B>,
+    for<'q> B::Arguments<'q>: IntoArguments<'q, B>,
+    for<'q> Uuid: Param<'q, B>,
+    for<'q> Option<Uuid>: Param<'q, B>,
+    for<'q> i32: Param<'q, B>,
+    for<'q> i64: Param<'q, B>,
+    for<'q> Option<i64>: Param<'q, B>,
+    for<'q> &'q str: Param<'q, B>,
+    for<'q> Option<&'q str>: Param<'q, B>,
+    for<'q> String: Param<'q, B>,
+    for<'q> Option<String>: Param<'q, B>,
+    for<'q> DateTime<Utc>: Param<'q, B>,
+    for<'q> Option<NaiveDate>: Param<'q, B>,
+    AccountRow: Fetched<B>,
+    InvoiceRow: Fetched<B>,
+    PaymentRow: Fetched<B>,
+    LineRow: Fetched<B>,
+    EntryRow: Fetched<B>,
+    AuditRow: Fetched<B>,
+    (i64,): Fetched<B>,
+    (Uuid,): Fetched<B>,
+    (String, String): Fetched<B>,
+    (Uuid, Uuid): Fetched<B>,
+{
+    pub(super) async fn lock_account(tx: &mut Tx<B>, id: Uuid) -> Result<AccountRow, BillingError> {
+        sqlx::query_as::<_, AccountRow>(&format!(
+            "SELECT {} FROM accounts WHERE id = $1{}",
+            account_columns!(),
+            B::LOCK_ROWS
+        ))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(BillingError::NotFound("account"))
+    }
 
-            async fn lock_payment(tx: &mut Tx, id: Uuid) -> Result<PaymentRow, BillingError> {
-                sqlx::query_as::<_, PaymentRow>(concat!(
-                    "SELECT ",
-                    payment_columns!(),
-                    " FROM payments WHERE id = $1",
-                    $lock
-                ))
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await?
-                .ok_or(BillingError::NotFound("payment"))
-            }
+    pub(super) async fn lock_invoice(tx: &mut Tx<B>, id: Uuid) -> Result<InvoiceRow, BillingError> {
+        sqlx::query_as::<_, InvoiceRow>(&format!(
+            "SELECT {} FROM invoices WHERE id = $1{}",
+            invoice_columns!(),
+            B::LOCK_ROWS
+        ))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(BillingError::NotFound("invoice"))
+    }
 
-            /// The invoice with its lines, as `exec` sees it.
-            async fn load_invoice<'e, E>(exec: E, id: Uuid) -> Result<Invoice, BillingError>
-            where
-                E: sqlx::Executor<'e, Database = $db> + Copy,
-            {
-                let row = sqlx::query_as::<_, InvoiceRow>(concat!(
-                    "SELECT ",
-                    invoice_columns!(),
-                    " FROM invoices WHERE id = $1"
-                ))
-                .bind(id)
-                .fetch_optional(exec)
-                .await?
-                .ok_or(BillingError::NotFound("invoice"))?;
-                let lines = sqlx::query_as::<_, LineRow>(
-                    "SELECT invoice_id, description, quantity, unit_price, amount \
-                     FROM invoice_lines WHERE invoice_id = $1 ORDER BY position",
-                )
-                .bind(id)
-                .fetch_all(exec)
-                .await?;
-                Ok(row.into_api(lines.into_iter().map(LineRow::into_api).collect())?)
-            }
+    pub(super) async fn lock_payment(tx: &mut Tx<B>, id: Uuid) -> Result<PaymentRow, BillingError> {
+        sqlx::query_as::<_, PaymentRow>(&format!(
+            "SELECT {} FROM payments WHERE id = $1{}",
+            payment_columns!(),
+            B::LOCK_ROWS
+        ))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(BillingError::NotFound("payment"))
+    }
 
-            /// [`Self::load_invoice`] inside a transaction.
-            async fn reload_invoice(tx: &mut Tx, id: Uuid) -> Result<Invoice, BillingError> {
-                let row = Self::lock_invoice(tx, id).await?;
-                let lines = sqlx::query_as::<_, LineRow>(
-                    "SELECT invoice_id, description, quantity, unit_price, amount \
-                     FROM invoice_lines WHERE invoice_id = $1 ORDER BY position",
-                )
-                .bind(id)
-                .fetch_all(&mut **tx)
-                .await?;
-                Ok(row.into_api(lines.into_iter().map(LineRow::into_api).collect())?)
-            }
+    /// The invoice with its lines, as `exec` sees it.
+    pub(super) async fn load_invoice<'e, E>(exec: E, id: Uuid) -> Result<Invoice, BillingError>
+    where
+        E: sqlx::Executor<'e, Database = B> + Copy,
+    {
+        let row = sqlx::query_as::<_, InvoiceRow>(concat!(
+            "SELECT ",
+            invoice_columns!(),
+            " FROM invoices WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(exec)
+        .await?
+        .ok_or(BillingError::NotFound("invoice"))?;
+        let lines = sqlx::query_as::<_, LineRow>(
+            "SELECT invoice_id, description, quantity, unit_price, amount \
+             FROM invoice_lines WHERE invoice_id = $1 ORDER BY position",
+        )
+        .bind(id)
+        .fetch_all(exec)
+        .await?;
+        Ok(row.into_api(lines.into_iter().map(LineRow::into_api).collect())?)
+    }
 
-            /// The account an invoice belongs to. It never changes, so it is read without a
-            /// lock, before the account is locked.
-            async fn account_of_invoice(&self, id: Uuid) -> Result<Uuid, BillingError> {
-                sqlx::query_scalar::<_, Uuid>("SELECT account_id FROM invoices WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .ok_or(BillingError::NotFound("invoice"))
-            }
+    /// [`Self::load_invoice`] inside a transaction.
+    pub(super) async fn reload_invoice(tx: &mut Tx<B>, id: Uuid) -> Result<Invoice, BillingError> {
+        let row = Self::lock_invoice(tx, id).await?;
+        let lines = sqlx::query_as::<_, LineRow>(
+            "SELECT invoice_id, description, quantity, unit_price, amount \
+             FROM invoice_lines WHERE invoice_id = $1 ORDER BY position",
+        )
+        .bind(id)
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(row.into_api(lines.into_iter().map(LineRow::into_api).collect())?)
+    }
 
-            /// The stored result of `ctx`'s Idempotency-Key, if the key was used before; a key
-            /// used with a different request is [`BillingError::IdempotencyMismatch`].
-            async fn replay<'e, E, T>(
-                exec: E,
-                ctx: &WriteContext,
-            ) -> Result<Option<T>, BillingError>
-            where
-                E: sqlx::Executor<'e, Database = $db>,
-                T: DeserializeOwned,
-            {
-                let Some(claim) = &ctx.idempotency else {
-                    return Ok(None);
-                };
-                let stored = sqlx::query_as::<_, (String, String)>(
-                    "SELECT request_hash, response FROM idempotency_keys \
-                     WHERE actor_id = $1 AND idem_key = $2",
-                )
-                .bind(claim.actor_id)
-                .bind(&claim.key)
-                .fetch_optional(exec)
-                .await?;
-                match stored {
-                    None => Ok(None),
-                    Some((hash, _)) if hash != claim.request_hash => {
-                        Err(BillingError::IdempotencyMismatch)
-                    }
-                    Some((_, response)) => serde_json::from_str(&response)
-                        .map(Some)
-                        .map_err(decode_json),
-                }
-            }
+    /// The account an invoice belongs to. It never changes, so it is read without a
+    /// lock, before the account is locked.
+    pub(super) async fn account_of_invoice(&self, id: Uuid) -> Result<Uuid, BillingError> {
+        sqlx::query_scalar::<_, Uuid>("SELECT account_id FROM invoices WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(BillingError::NotFound("invoice"))
+    }
 
-            /// Stores `value` as the result of `ctx`'s Idempotency-Key (same transaction as the
-            /// write it describes).
-            async fn remember<T: Serialize>(
-                tx: &mut Tx,
-                ctx: &WriteContext,
-                value: &T,
-            ) -> Result<(), BillingError> {
-                let Some(claim) = &ctx.idempotency else {
-                    return Ok(());
-                };
-                let response = serde_json::to_string(value).map_err(decode_json)?;
-                sqlx::query(
-                    "INSERT INTO idempotency_keys \
-                     (actor_id, idem_key, request_hash, response, created_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(claim.actor_id)
-                .bind(&claim.key)
-                .bind(&claim.request_hash)
-                .bind(response)
-                .bind(now())
-                .execute(&mut **tx)
-                .await?;
-                Ok(())
-            }
-
-            /// A write that lost the race for its Idempotency-Key to a concurrent request with
-            /// the same key (on another account, so not serialised by the account lock) answers
-            /// with that request's result, or 422 if it was a different request.
-            async fn settle<T: DeserializeOwned>(
-                &self,
-                result: Result<Written<T>, BillingError>,
-                ctx: &WriteContext,
-            ) -> Result<Written<T>, BillingError> {
-                if !is_key_race(&result) {
-                    return result;
-                }
-                match Self::replay(&self.pool, ctx).await? {
-                    Some(value) => Ok(Written {
-                        value,
-                        replayed: true,
-                    }),
-                    None => result,
-                }
-            }
-
-            /// Appends `entry` to the locked account's ledger and moves its balance. Returns the
-            /// new balance.
-            async fn book(
-                tx: &mut Tx,
-                account: &AccountRow,
-                entry: Entry,
-                at: DateTime<Utc>,
-            ) -> Result<i64, BillingError> {
-                let seq: i64 = sqlx::query_scalar(
-                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM ledger_entries WHERE account_id = $1",
-                )
-                .bind(account.id)
-                .fetch_one(&mut **tx)
-                .await?;
-                let balance = account.balance + entry.amount;
-                sqlx::query(
-                    "INSERT INTO ledger_entries (id, account_id, seq, kind, invoice_id, \
-                     payment_id, refund_id, amount, balance_after, occurred_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(Uuid::now_v7())
-                .bind(account.id)
-                .bind(seq)
-                .bind(entry.kind.as_str())
-                .bind(entry.invoice_id)
-                .bind(entry.payment_id)
-                .bind(entry.refund_id)
-                .bind(entry.amount)
-                .bind(balance)
-                .bind(at)
-                .execute(&mut **tx)
-                .await?;
-                sqlx::query("UPDATE accounts SET balance = $2, updated_at = $3 WHERE id = $1")
-                    .bind(account.id)
-                    .bind(balance)
-                    .bind(at)
-                    .execute(&mut **tx)
-                    .await?;
-                Ok(balance)
-            }
-
-            /// Enqueues a `billing` topic event in the transaction (published after commit).
-            async fn emit(
-                tx: &mut Tx,
-                event: BillingEvent,
-                at: DateTime<Utc>,
-            ) -> Result<(), BillingError> {
-                Enqueue::enqueue(&mut **tx, &billing_event(event, at)).await?;
-                Ok(())
-            }
-
-            /// Inserts the patient's ACTIVE account unless one exists; a creation is audited and
-            /// announced (ACCOUNT_CREATED). Returns the created account (none: it existed).
-            /// Concurrent first calls for one patient: the loser inserts nothing (PostgreSQL
-            /// waits for the winner's commit; SQLite serialises writers).
-            async fn insert_account(
-                tx: &mut Tx,
-                new: &NewAccount,
-                meta: &AuditMeta,
-            ) -> Result<Option<AccountRow>, BillingError> {
-                let at = now();
-                let id = Uuid::now_v7();
-                // RETURNING: a creation needs no second statement to read the account back.
-                let inserted = sqlx::query_as::<_, AccountRow>(concat!(
-                    "INSERT INTO accounts (id, patient_id, name, email, status, currency, \
-                     balance, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, 'ACTIVE', NULL, 0, $5, $5) \
-                     ON CONFLICT (patient_id) DO NOTHING RETURNING ",
-                    account_columns!()
-                ))
-                .bind(id)
-                .bind(new.patient.as_str())
-                .bind(&new.contact.name)
-                .bind(&new.contact.email)
-                .bind(at)
-                .fetch_optional(&mut **tx)
-                .await?;
-                if inserted.is_some() {
-                    let record = success(BillingAction::AccountCreate, "account", id, id, None);
-                    Self::insert_audit(&mut **tx, &record, meta).await?;
-                    let event = BillingEvent {
-                        event_type: "ACCOUNT_CREATED".to_owned(),
-                        account_id: id.to_string(),
-                        patient_id: new.patient.as_str().to_owned(),
-                        status: AccountStatus::Active.as_str().to_owned(),
-                        actor_id: id_text(meta.actor_id),
-                        ..BillingEvent::default()
-                    };
-                    Self::emit(tx, event, at).await?;
-                }
-                Ok(inserted)
-            }
-
-            async fn insert_audit<'e, E>(
-                exec: E,
-                record: &AuditRecord,
-                meta: &AuditMeta,
-            ) -> Result<(), sqlx::Error>
-            where
-                E: sqlx::Executor<'e, Database = $db>,
-            {
-                Self::insert_audits(exec, std::slice::from_ref(record), meta).await
-            }
-
-            /// Audit rows of one request, in one statement. The request id and client address
-            /// were bounded at the edge (`request_meta`).
-            async fn insert_audits<'e, E>(
-                exec: E,
-                records: &[AuditRecord],
-                meta: &AuditMeta,
-            ) -> Result<(), sqlx::Error>
-            where
-                E: sqlx::Executor<'e, Database = $db>,
-            {
-                if records.is_empty() {
-                    return Ok(());
-                }
-                let at = now();
-                let mut sql = sqlx::QueryBuilder::<$db>::new(
-                    "INSERT INTO audit_log (id, occurred_at, actor_id, actor_role, action, \
-                     resource, resource_id, account_id, amount, outcome, client_ip, request_id) ",
-                );
-                sql.push_values(records, |mut row, record| {
-                    row.push_bind(Uuid::now_v7())
-                        .push_bind(at)
-                        .push_bind(meta.actor_id)
-                        .push_bind(meta.role_str())
-                        .push_bind(record.action.name())
-                        .push_bind(record.resource)
-                        .push_bind(record.resource_id)
-                        .push_bind(record.account_id)
-                        .push_bind(record.amount)
-                        .push_bind(record.outcome.as_str())
-                        .push_bind(meta.client_ip())
-                        .push_bind(meta.request_id().map(str::to_owned));
-                });
-                sql.build().execute(exec).await.map(|_| ())
-            }
+    /// The stored result of `ctx`'s Idempotency-Key, if the key was used before; a key
+    /// used with a different request is [`BillingError::IdempotencyMismatch`].
+    pub(super) async fn replay<'e, E, T>(
+        exec: E,
+        ctx: &WriteContext,
+    ) -> Result<Option<T>, BillingError>
+    where
+        E: sqlx::Executor<'e, Database = B>,
+        T: DeserializeOwned,
+    {
+        let Some(claim) = &ctx.idempotency else {
+            return Ok(None);
+        };
+        let stored = sqlx::query_as::<_, (String, String)>(
+            "SELECT request_hash, response FROM idempotency_keys \
+             WHERE actor_id = $1 AND idem_key = $2",
+        )
+        .bind(claim.actor_id)
+        .bind(&claim.key)
+        .fetch_optional(exec)
+        .await?;
+        match stored {
+            None => Ok(None),
+            Some((hash, _)) if hash != claim.request_hash => Err(BillingError::IdempotencyMismatch),
+            Some((_, response)) => serde_json::from_str(&response)
+                .map(Some)
+                .map_err(decode_json),
         }
-    };
+    }
+
+    /// Stores `value` as the result of `ctx`'s Idempotency-Key (same transaction as the
+    /// write it describes).
+    pub(super) async fn remember<T: Serialize>(
+        tx: &mut Tx<B>,
+        ctx: &WriteContext,
+        value: &T,
+    ) -> Result<(), BillingError> {
+        let Some(claim) = &ctx.idempotency else {
+            return Ok(());
+        };
+        let response = serde_json::to_string(value).map_err(decode_json)?;
+        sqlx::query(
+            "INSERT INTO idempotency_keys \
+             (actor_id, idem_key, request_hash, response, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(claim.actor_id)
+        .bind(&claim.key)
+        .bind(&claim.request_hash)
+        .bind(response)
+        .bind(now())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// A write that lost the race for its Idempotency-Key to a concurrent request with
+    /// the same key (on another account, so not serialised by the account lock) answers
+    /// with that request's result, or 422 if it was a different request.
+    pub(super) async fn settle<T: DeserializeOwned>(
+        &self,
+        result: Result<Written<T>, BillingError>,
+        ctx: &WriteContext,
+    ) -> Result<Written<T>, BillingError> {
+        if !is_key_race(&result) {
+            return result;
+        }
+        match Self::replay(&self.pool, ctx).await? {
+            Some(value) => Ok(Written {
+                value,
+                replayed: true,
+            }),
+            None => result,
+        }
+    }
+
+    /// Appends `entry` to the locked account's ledger and moves its balance. Returns the
+    /// new balance.
+    pub(super) async fn book(
+        tx: &mut Tx<B>,
+        account: &AccountRow,
+        entry: Entry,
+        at: DateTime<Utc>,
+    ) -> Result<i64, BillingError> {
+        let seq: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM ledger_entries WHERE account_id = $1",
+        )
+        .bind(account.id)
+        .fetch_one(&mut **tx)
+        .await?;
+        let balance = account.balance + entry.amount;
+        sqlx::query(
+            "INSERT INTO ledger_entries (id, account_id, seq, kind, invoice_id, \
+             payment_id, refund_id, amount, balance_after, occurred_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(account.id)
+        .bind(seq)
+        .bind(entry.kind.as_str())
+        .bind(entry.invoice_id)
+        .bind(entry.payment_id)
+        .bind(entry.refund_id)
+        .bind(entry.amount)
+        .bind(balance)
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query("UPDATE accounts SET balance = $2, updated_at = $3 WHERE id = $1")
+            .bind(account.id)
+            .bind(balance)
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
+        Ok(balance)
+    }
+
+    /// Enqueues a `billing` topic event in the transaction (published after commit).
+    pub(super) async fn emit(
+        tx: &mut Tx<B>,
+        event: BillingEvent,
+        at: DateTime<Utc>,
+    ) -> Result<(), BillingError> {
+        Enqueue::enqueue(&mut **tx, &billing_event(event, at)).await?;
+        Ok(())
+    }
+
+    /// Inserts the patient's ACTIVE account unless one exists; a creation is audited and
+    /// announced (ACCOUNT_CREATED). Returns the created account (none: it existed).
+    /// Concurrent first calls for one patient: the loser inserts nothing (PostgreSQL
+    /// waits for the winner's commit; SQLite serialises writers).
+    pub(super) async fn insert_account(
+        tx: &mut Tx<B>,
+        new: &NewAccount,
+        meta: &AuditMeta,
+    ) -> Result<Option<AccountRow>, BillingError> {
+        let at = now();
+        let id = Uuid::now_v7();
+        // RETURNING: a creation needs no second statement to read the account back.
+        let inserted = sqlx::query_as::<_, AccountRow>(concat!(
+            "INSERT INTO accounts (id, patient_id, name, email, status, currency, \
+             balance, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'ACTIVE', NULL, 0, $5, $5) \
+             ON CONFLICT (patient_id) DO NOTHING RETURNING ",
+            account_columns!()
+        ))
+        .bind(id)
+        .bind(new.patient.as_str())
+        .bind(&new.contact.name)
+        .bind(&new.contact.email)
+        .bind(at)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if inserted.is_some() {
+            let record = success(BillingAction::AccountCreate, "account", id, id, None);
+            Self::insert_audit(&mut **tx, &record, meta).await?;
+            let event = BillingEvent {
+                event_type: "ACCOUNT_CREATED".to_owned(),
+                account_id: id.to_string(),
+                patient_id: new.patient.as_str().to_owned(),
+                status: AccountStatus::Active.as_str().to_owned(),
+                actor_id: id_text(meta.actor_id),
+                ..BillingEvent::default()
+            };
+            Self::emit(tx, event, at).await?;
+        }
+        Ok(inserted)
+    }
+
+    pub(super) async fn insert_audit<'e, E>(
+        exec: E,
+        record: &AuditRecord,
+        meta: &AuditMeta,
+    ) -> Result<(), sqlx::Error>
+    where
+        E: sqlx::Executor<'e, Database = B>,
+    {
+        Self::insert_audits(exec, std::slice::from_ref(record), meta).await
+    }
+
+    /// Audit rows of one request, in one statement. The request id and client address
+    /// were bounded at the edge (`request_meta`).
+    pub(super) async fn insert_audits<'e, E>(
+        exec: E,
+        records: &[AuditRecord],
+        meta: &AuditMeta,
+    ) -> Result<(), sqlx::Error>
+    where
+        E: sqlx::Executor<'e, Database = B>,
+    {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let at = now();
+        let mut sql = SqlBuilder::<B>::new(
+            "INSERT INTO audit_log (id, occurred_at, actor_id, actor_role, action, \
+             resource, resource_id, account_id, amount, outcome, client_ip, request_id) ",
+        );
+        sql.push_values(records, |row, record| {
+            row.push_bind(Uuid::now_v7())
+                .push_bind(at)
+                .push_bind(meta.actor_id)
+                .push_bind(meta.role_str())
+                .push_bind(record.action.name())
+                .push_bind(record.resource)
+                .push_bind(record.resource_id)
+                .push_bind(record.account_id)
+                .push_bind(record.amount)
+                .push_bind(record.outcome.as_str())
+                .push_bind(meta.client_ip())
+                .push_bind(meta.request_id().map(str::to_owned));
+        });
+        let (sql, args) = sql.into_parts()?;
+        sqlx::query_with(&sql, args).execute(exec).await.map(|_| ())
+    }
 }
-pub(in crate::billing::store) use sql_support;

@@ -3,503 +3,321 @@
 //! write, book the ledger entry, audit, enqueue the `billing` event, remember the key's result,
 //! commit, wake the outbox relay. An early return drops the transaction, which rolls it back.
 
-/// Expands the write transactions as inherent methods of `$store`.
-macro_rules! sql_writes {
-    ($store:ident) => {
-        impl $store {
-            async fn ensure_account_tx(
-                &self,
-                new: &NewAccount,
-                meta: &AuditMeta,
-            ) -> Result<(BillingAccount, bool), BillingError> {
-                let mut tx = self.pool.begin_write().await?;
-                let (row, inserted) = match Self::insert_account(&mut tx, new, meta).await? {
-                    Some(row) => (row, true),
-                    None => {
-                        let row = sqlx::query_as::<_, AccountRow>(concat!(
-                            "SELECT ",
-                            account_columns!(),
-                            " FROM accounts WHERE patient_id = $1"
-                        ))
-                        .bind(new.patient.as_str())
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        (row, false)
-                    }
-                };
-                tx.commit().await?;
-                if inserted {
-                    self.relay.wake();
-                }
-                Ok((row.into_api()?, inserted))
-            }
+use super::prelude::*;
 
-            async fn set_account_status_tx(
-                &self,
-                id: Uuid,
-                status: AccountStatus,
-                meta: &AuditMeta,
-            ) -> Result<BillingAccount, BillingError> {
-                let mut tx = self.pool.begin_write().await?;
-                let account = Self::lock_account(&mut tx, id).await?;
-                let from = account.status()?;
-                ledger::check_account_status(from, status, account.balance)?;
-                if from != status {
-                    Self::change_status(&mut tx, &account, status, meta).await?;
-                }
-                let row = Self::lock_account(&mut tx, id).await?;
-                tx.commit().await?;
-                if from != status {
-                    self.relay.wake();
-                }
-                Ok(row.into_api()?)
-            }
-
-            /// Sets the locked account's status; audited and announced (ACCOUNT_CLOSED or
-            /// ACCOUNT_UPDATED).
-            async fn change_status(
-                tx: &mut Tx,
-                account: &AccountRow,
-                status: AccountStatus,
-                meta: &AuditMeta,
-            ) -> Result<(), BillingError> {
-                let at = now();
-                sqlx::query("UPDATE accounts SET status = $2, updated_at = $3 WHERE id = $1")
-                    .bind(account.id)
-                    .bind(status.as_str())
-                    .bind(at)
-                    .execute(&mut **tx)
-                    .await?;
-                let id = account.id;
-                let record = success(BillingAction::AccountUpdate, "account", id, id, None);
-                Self::insert_audit(&mut **tx, &record, meta).await?;
-                let event_type = match status {
-                    AccountStatus::Closed => "ACCOUNT_CLOSED",
-                    _ => "ACCOUNT_UPDATED",
-                };
-                let event = BillingEvent {
-                    event_type: event_type.to_owned(),
-                    account_id: id.to_string(),
-                    patient_id: account.patient_id.clone(),
-                    status: status.as_str().to_owned(),
-                    actor_id: id_text(meta.actor_id),
-                    ..BillingEvent::default()
-                };
-                Self::emit(tx, event, at).await
-            }
-
-            async fn create_invoice_tx(
-                &self,
-                account_id: Uuid,
-                new: &NewInvoice,
-                ctx: &WriteContext,
-            ) -> Result<Written<Invoice>, BillingError> {
-                let mut tx = self.pool.begin_write().await?;
-                let account = Self::lock_account(&mut tx, account_id).await?;
-                if let Some(value) = Self::replay(&mut *tx, ctx).await? {
-                    return Ok(Written {
-                        value,
-                        replayed: true,
-                    });
-                }
-                let fixes_currency = ledger::check_new_invoice(
-                    account.status()?,
-                    account.currency.as_deref(),
-                    new.currency.as_str(),
-                )?;
-                let at = now();
-                if fixes_currency {
-                    sqlx::query("UPDATE accounts SET currency = $2, updated_at = $3 WHERE id = $1")
-                        .bind(account_id)
-                        .bind(new.currency.as_str())
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                // The counter row stays locked until commit: numbers are gapless and in order.
-                let number: i64 = sqlx::query_scalar(
-                    "UPDATE invoice_number_seq SET last = last + 1 WHERE id = 1 RETURNING last",
-                )
+impl<B> SqlBillingStore<B>
+where
+    B: Backend,
+    B::Connection: Enqueue + Claim,
+    for<'c> &'c mut B::Connection: Executor<'c, Database = B>,
+    for<'q> B::Arguments<'q>: IntoArguments<'q, B>,
+    for<'q> Uuid: Param<'q, B>,
+    for<'q> Option<Uuid>: Param<'q, B>,
+    for<'q> i32: Param<'q, B>,
+    for<'q> i64: Param<'q, B>,
+    for<'q> Option<i64>: Param<'q, B>,
+    for<'q> &'q str: Param<'q, B>,
+    for<'q> Option<&'q str>: Param<'q, B>,
+    for<'q> String: Param<'q, B>,
+    for<'q> Option<String>: Param<'q, B>,
+    for<'q> DateTime<Utc>: Param<'q, B>,
+    for<'q> Option<NaiveDate>: Param<'q, B>,
+    AccountRow: Fetched<B>,
+    InvoiceRow: Fetched<B>,
+    PaymentRow: Fetched<B>,
+    LineRow: Fetched<B>,
+    EntryRow: Fetched<B>,
+    AuditRow: Fetched<B>,
+    (i64,): Fetched<B>,
+    (Uuid,): Fetched<B>,
+    (String, String): Fetched<B>,
+    (Uuid, Uuid): Fetched<B>,
+{
+    pub(super) async fn ensure_account_tx(
+        &self,
+        new: &NewAccount,
+        meta: &AuditMeta,
+    ) -> Result<(BillingAccount, bool), BillingError> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        let (row, inserted) = match Self::insert_account(&mut tx, new, meta).await? {
+            Some(row) => (row, true),
+            None => {
+                let row = sqlx::query_as::<_, AccountRow>(concat!(
+                    "SELECT ",
+                    account_columns!(),
+                    " FROM accounts WHERE patient_id = $1"
+                ))
+                .bind(new.patient.as_str())
                 .fetch_one(&mut *tx)
                 .await?;
-                let id = Uuid::now_v7();
-                sqlx::query(
-                    "INSERT INTO invoices (id, number, account_id, status, currency, total, paid, \
-                     due_date, created_at, updated_at, created_by) \
-                     VALUES ($1, $2, $3, 'DRAFT', $4, $5, 0, $6, $7, $7, $8)",
-                )
-                .bind(id)
-                .bind(number)
+                (row, false)
+            }
+        };
+        tx.commit().await?;
+        if inserted {
+            self.relay.wake();
+        }
+        Ok((row.into_api()?, inserted))
+    }
+
+    pub(super) async fn set_account_status_tx(
+        &self,
+        id: Uuid,
+        status: AccountStatus,
+        meta: &AuditMeta,
+    ) -> Result<BillingAccount, BillingError> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        let account = Self::lock_account(&mut tx, id).await?;
+        let from = account.status()?;
+        ledger::check_account_status(from, status, account.balance)?;
+        if from != status {
+            Self::change_status(&mut tx, &account, status, meta).await?;
+        }
+        let row = Self::lock_account(&mut tx, id).await?;
+        tx.commit().await?;
+        if from != status {
+            self.relay.wake();
+        }
+        Ok(row.into_api()?)
+    }
+
+    /// Sets the locked account's status; audited and announced (ACCOUNT_CLOSED or
+    /// ACCOUNT_UPDATED).
+    pub(super) async fn change_status(
+        tx: &mut Tx<B>,
+        account: &AccountRow,
+        status: AccountStatus,
+        meta: &AuditMeta,
+    ) -> Result<(), BillingError> {
+        let at = now();
+        sqlx::query("UPDATE accounts SET status = $2, updated_at = $3 WHERE id = $1")
+            .bind(account.id)
+            .bind(status.as_str())
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
+        let id = account.id;
+        let record = success(BillingAction::AccountUpdate, "account", id, id, None);
+        Self::insert_audit(&mut **tx, &record, meta).await?;
+        let event_type = match status {
+            AccountStatus::Closed => "ACCOUNT_CLOSED",
+            _ => "ACCOUNT_UPDATED",
+        };
+        let event = BillingEvent {
+            event_type: event_type.to_owned(),
+            account_id: id.to_string(),
+            patient_id: account.patient_id.clone(),
+            status: status.as_str().to_owned(),
+            actor_id: id_text(meta.actor_id),
+            ..BillingEvent::default()
+        };
+        Self::emit(tx, event, at).await
+    }
+
+    pub(super) async fn create_invoice_tx(
+        &self,
+        account_id: Uuid,
+        new: &NewInvoice,
+        ctx: &WriteContext,
+    ) -> Result<Written<Invoice>, BillingError> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        let account = Self::lock_account(&mut tx, account_id).await?;
+        if let Some(value) = Self::replay(&mut *tx, ctx).await? {
+            return Ok(Written {
+                value,
+                replayed: true,
+            });
+        }
+        let fixes_currency = ledger::check_new_invoice(
+            account.status()?,
+            account.currency.as_deref(),
+            new.currency.as_str(),
+        )?;
+        let at = now();
+        if fixes_currency {
+            sqlx::query("UPDATE accounts SET currency = $2, updated_at = $3 WHERE id = $1")
                 .bind(account_id)
                 .bind(new.currency.as_str())
-                .bind(new.total)
-                .bind(new.due_date)
-                .bind(at)
-                .bind(ctx.meta.actor_id)
-                .execute(&mut *tx)
-                .await?;
-                for (position, line) in (0i32..).zip(&new.lines) {
-                    sqlx::query(
-                        "INSERT INTO invoice_lines \
-                         (invoice_id, position, description, quantity, unit_price, amount) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(id)
-                    .bind(position)
-                    .bind(&line.description)
-                    .bind(line.quantity)
-                    .bind(line.unit_price)
-                    .bind(line.amount)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                let invoice = Self::reload_invoice(&mut tx, id).await?;
-                let record = success(
-                    BillingAction::InvoiceCreate,
-                    "invoice",
-                    id,
-                    account_id,
-                    Some(new.total),
-                );
-                Self::insert_audit(&mut *tx, &record, &ctx.meta).await?;
-                Self::remember(&mut tx, ctx, &invoice).await?;
-                tx.commit().await?;
-                Ok(Written {
-                    value: invoice,
-                    replayed: false,
-                })
-            }
-
-            async fn issue_invoice_tx(
-                &self,
-                id: Uuid,
-                ctx: &WriteContext,
-            ) -> Result<Written<Invoice>, BillingError> {
-                let account_id = self.account_of_invoice(id).await?;
-                let mut tx = self.pool.begin_write().await?;
-                let account = Self::lock_account(&mut tx, account_id).await?;
-                if let Some(value) = Self::replay(&mut *tx, ctx).await? {
-                    return Ok(Written {
-                        value,
-                        replayed: true,
-                    });
-                }
-                let invoice = Self::lock_invoice(&mut tx, id).await?;
-                ledger::check_issue(account.status()?, invoice.status()?)?;
-                let at = now();
-                sqlx::query(
-                    "UPDATE invoices SET status = 'ISSUED', issued_at = $2, updated_at = $2 \
-                     WHERE id = $1",
-                )
-                .bind(id)
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
-                let entry = Entry {
-                    kind: LedgerEntryKind::InvoiceIssued,
-                    invoice_id: id,
-                    payment_id: None,
-                    refund_id: None,
-                    amount: invoice.total,
-                };
-                Self::book(&mut tx, &account, entry, at).await?;
-                let value = Self::reload_invoice(&mut tx, id).await?;
-                let record = success(
-                    BillingAction::InvoiceIssue,
-                    "invoice",
-                    id,
-                    account_id,
-                    Some(invoice.total),
-                );
-                Self::insert_audit(&mut *tx, &record, &ctx.meta).await?;
-                let event = BillingEvent {
-                    event_type: "INVOICE_ISSUED".to_owned(),
-                    account_id: account_id.to_string(),
-                    patient_id: account.patient_id.clone(),
-                    invoice_id: id.to_string(),
-                    amount: invoice.total,
-                    currency: invoice.currency.clone(),
-                    status: value.status.as_str().to_owned(),
-                    actor_id: id_text(ctx.meta.actor_id),
-                    ..BillingEvent::default()
-                };
-                Self::emit(&mut tx, event, at).await?;
-                Self::remember(&mut tx, ctx, &value).await?;
-                tx.commit().await?;
-                self.relay.wake();
-                Ok(Written {
-                    value,
-                    replayed: false,
-                })
-            }
-
-            async fn void_invoice_tx(
-                &self,
-                id: Uuid,
-                ctx: &WriteContext,
-            ) -> Result<Written<Invoice>, BillingError> {
-                let account_id = self.account_of_invoice(id).await?;
-                let mut tx = self.pool.begin_write().await?;
-                let account = Self::lock_account(&mut tx, account_id).await?;
-                if let Some(value) = Self::replay(&mut *tx, ctx).await? {
-                    return Ok(Written {
-                        value,
-                        replayed: true,
-                    });
-                }
-                let invoice = Self::lock_invoice(&mut tx, id).await?;
-                let was_issued = ledger::check_void(invoice.status()?, invoice.paid)?;
-                let at = now();
-                sqlx::query(
-                    "UPDATE invoices SET status = 'VOID', voided_at = $2, updated_at = $2 \
-                     WHERE id = $1",
-                )
-                .bind(id)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-                if was_issued {
-                    let entry = Entry {
-                        kind: LedgerEntryKind::InvoiceVoided,
-                        invoice_id: id,
-                        payment_id: None,
-                        refund_id: None,
-                        amount: -invoice.total,
-                    };
-                    Self::book(&mut tx, &account, entry, at).await?;
-                    // Only an issued total was ever announced, so only its reversal is.
-                    let event = BillingEvent {
-                        event_type: "INVOICE_VOIDED".to_owned(),
-                        account_id: account_id.to_string(),
-                        patient_id: account.patient_id.clone(),
-                        invoice_id: id.to_string(),
-                        amount: invoice.total,
-                        currency: invoice.currency.clone(),
-                        status: "VOID".to_owned(),
-                        actor_id: id_text(ctx.meta.actor_id),
-                        ..BillingEvent::default()
-                    };
-                    Self::emit(&mut tx, event, at).await?;
-                }
-                let value = Self::reload_invoice(&mut tx, id).await?;
-                let record = success(BillingAction::InvoiceVoid, "invoice", id, account_id, None);
-                Self::insert_audit(&mut *tx, &record, &ctx.meta).await?;
-                Self::remember(&mut tx, ctx, &value).await?;
-                tx.commit().await?;
-                if was_issued {
-                    self.relay.wake();
-                }
-                Ok(Written {
-                    value,
-                    replayed: false,
-                })
-            }
-
-            async fn record_payment_tx(
-                &self,
-                invoice_id: Uuid,
-                new: &NewPayment,
-                ctx: &WriteContext,
-            ) -> Result<Written<Payment>, BillingError> {
-                let account_id = self.account_of_invoice(invoice_id).await?;
-                let mut tx = self.pool.begin_write().await?;
-                let account = Self::lock_account(&mut tx, account_id).await?;
-                if let Some(value) = Self::replay(&mut *tx, ctx).await? {
-                    return Ok(Written {
-                        value,
-                        replayed: true,
-                    });
-                }
-                let invoice = Self::lock_invoice(&mut tx, invoice_id).await?;
-                let status = ledger::check_payment(
-                    account.status()?,
-                    invoice.status()?,
-                    invoice.total,
-                    invoice.paid,
-                    new.amount,
-                )?;
-                let at = now();
-                let payment = Payment {
-                    id: Uuid::now_v7(),
-                    invoice_id,
-                    account_id,
-                    amount: new.amount,
-                    currency: invoice.currency.clone(),
-                    method: new.method,
-                    reference: new.reference.clone(),
-                    refunded: 0,
-                    received_at: at,
-                };
-                sqlx::query(
-                    "INSERT INTO payments (id, invoice_id, account_id, amount, currency, method, \
-                     reference, refunded, received_at, recorded_by) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)",
-                )
-                .bind(payment.id)
-                .bind(invoice_id)
-                .bind(account_id)
-                .bind(payment.amount)
-                .bind(&payment.currency)
-                .bind(payment.method.as_str())
-                .bind(payment.reference.as_deref())
-                .bind(at)
-                .bind(ctx.meta.actor_id)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "UPDATE invoices SET paid = paid + $2, status = $3, updated_at = $4 \
-                     WHERE id = $1",
-                )
-                .bind(invoice_id)
-                .bind(new.amount)
-                .bind(status.as_str())
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-                let entry = Entry {
-                    kind: LedgerEntryKind::Payment,
-                    invoice_id,
-                    payment_id: Some(payment.id),
-                    refund_id: None,
-                    amount: -new.amount,
-                };
-                Self::book(&mut tx, &account, entry, at).await?;
-                let record = success(
-                    BillingAction::PaymentCreate,
-                    "payment",
-                    payment.id,
-                    account_id,
-                    Some(new.amount),
-                );
-                Self::insert_audit(&mut *tx, &record, &ctx.meta).await?;
-                let event = BillingEvent {
-                    event_type: "PAYMENT_RECEIVED".to_owned(),
-                    account_id: account_id.to_string(),
-                    patient_id: account.patient_id.clone(),
-                    invoice_id: invoice_id.to_string(),
-                    payment_id: payment.id.to_string(),
-                    amount: payment.amount,
-                    currency: payment.currency.clone(),
-                    status: status.as_str().to_owned(),
-                    actor_id: id_text(ctx.meta.actor_id),
-                    ..BillingEvent::default()
-                };
-                Self::emit(&mut tx, event, at).await?;
-                Self::remember(&mut tx, ctx, &payment).await?;
-                tx.commit().await?;
-                self.relay.wake();
-                Ok(Written {
-                    value: payment,
-                    replayed: false,
-                })
-            }
-
-            async fn refund_payment_tx(
-                &self,
-                payment_id: Uuid,
-                new: &NewRefund,
-                ctx: &WriteContext,
-            ) -> Result<Written<Refund>, BillingError> {
-                let (account_id, invoice_id) = sqlx::query_as::<_, (Uuid, Uuid)>(
-                    "SELECT account_id, invoice_id FROM payments WHERE id = $1",
-                )
-                .bind(payment_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(BillingError::NotFound("payment"))?;
-                let mut tx = self.pool.begin_write().await?;
-                let account = Self::lock_account(&mut tx, account_id).await?;
-                if let Some(value) = Self::replay(&mut *tx, ctx).await? {
-                    return Ok(Written {
-                        value,
-                        replayed: true,
-                    });
-                }
-                let invoice = Self::lock_invoice(&mut tx, invoice_id).await?;
-                let payment = Self::lock_payment(&mut tx, payment_id).await?;
-                let amount = ledger::check_refund(payment.amount, payment.refunded, new.amount)?;
-                // A refund can only reach a paid (in part or whole) invoice: VOID ones have
-                // nothing left to refund, so the status is always recomputed from what is paid.
-                let status = ledger::issued_status(invoice.total, invoice.paid - amount);
-                let at = now();
-                let refund = Refund {
-                    id: Uuid::now_v7(),
-                    payment_id,
-                    invoice_id,
-                    amount,
-                    currency: payment.currency.clone(),
-                    reason: new.reason.clone(),
-                    created_at: at,
-                };
-                sqlx::query(
-                    "INSERT INTO refunds (id, payment_id, invoice_id, account_id, amount, \
-                     currency, reason, created_at, created_by) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(refund.id)
-                .bind(payment_id)
-                .bind(invoice_id)
-                .bind(account_id)
-                .bind(amount)
-                .bind(&refund.currency)
-                .bind(refund.reason.as_deref())
-                .bind(at)
-                .bind(ctx.meta.actor_id)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE payments SET refunded = refunded + $2 WHERE id = $1")
-                    .bind(payment_id)
-                    .bind(amount)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(
-                    "UPDATE invoices SET paid = paid - $2, status = $3, updated_at = $4 \
-                     WHERE id = $1",
-                )
-                .bind(invoice_id)
-                .bind(amount)
-                .bind(status.as_str())
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-                let entry = Entry {
-                    kind: LedgerEntryKind::Refund,
-                    invoice_id,
-                    payment_id: Some(payment_id),
-                    refund_id: Some(refund.id),
-                    amount,
-                };
-                Self::book(&mut tx, &account, entry, at).await?;
-                let record = success(
-                    BillingAction::RefundCreate,
-                    "refund",
-                    refund.id,
-                    account_id,
-                    Some(amount),
-                );
-                Self::insert_audit(&mut *tx, &record, &ctx.meta).await?;
-                let event = BillingEvent {
-                    event_type: "PAYMENT_REFUNDED".to_owned(),
-                    account_id: account_id.to_string(),
-                    patient_id: account.patient_id.clone(),
-                    invoice_id: invoice_id.to_string(),
-                    payment_id: payment_id.to_string(),
-                    amount,
-                    currency: refund.currency.clone(),
-                    status: status.as_str().to_owned(),
-                    actor_id: id_text(ctx.meta.actor_id),
-                    ..BillingEvent::default()
-                };
-                Self::emit(&mut tx, event, at).await?;
-                Self::remember(&mut tx, ctx, &refund).await?;
-                tx.commit().await?;
-                self.relay.wake();
-                Ok(Written {
-                    value: refund,
-                    replayed: false,
-                })
-            }
         }
-    };
+        // The counter row stays locked until commit: numbers are gapless and in order.
+        let number: i64 = sqlx::query_scalar(
+            "UPDATE invoice_number_seq SET last = last + 1 WHERE id = 1 RETURNING last",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO invoices (id, number, account_id, status, currency, total, paid, \
+             due_date, created_at, updated_at, created_by) \
+             VALUES ($1, $2, $3, 'DRAFT', $4, $5, 0, $6, $7, $7, $8)",
+        )
+        .bind(id)
+        .bind(number)
+        .bind(account_id)
+        .bind(new.currency.as_str())
+        .bind(new.total)
+        .bind(new.due_date)
+        .bind(at)
+        .bind(ctx.meta.actor_id)
+        .execute(&mut *tx)
+        .await?;
+        for (position, line) in (0i32..).zip(&new.lines) {
+            sqlx::query(
+                "INSERT INTO invoice_lines \
+                 (invoice_id, position, description, quantity, unit_price, amount) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id)
+            .bind(position)
+            .bind(&line.description)
+            .bind(line.quantity)
+            .bind(line.unit_price)
+            .bind(line.amount)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let invoice = Self::reload_invoice(&mut tx, id).await?;
+        let record = success(
+            BillingAction::InvoiceCreate,
+            "invoice",
+            id,
+            account_id,
+            Some(new.total),
+        );
+        Self::insert_audit(&mut *tx, &record, &ctx.meta).await?;
+        Self::remember(&mut tx, ctx, &invoice).await?;
+        tx.commit().await?;
+        Ok(Written {
+            value: invoice,
+            replayed: false,
+        })
+    }
+
+    pub(super) async fn issue_invoice_tx(
+        &self,
+        id: Uuid,
+        ctx: &WriteContext,
+    ) -> Result<Written<Invoice>, BillingError> {
+        let account_id = self.account_of_invoice(id).await?;
+        let mut tx = B::begin_write(&self.pool).await?;
+        let account = Self::lock_account(&mut tx, account_id).await?;
+        if let Some(value) = Self::replay(&mut *tx, ctx).await? {
+            return Ok(Written {
+                value,
+                replayed: true,
+            });
+        }
+        let invoice = Self::lock_invoice(&mut tx, id).await?;
+        ledger::check_issue(account.status()?, invoice.status()?)?;
+        let at = now();
+        sqlx::query(
+            "UPDATE invoices SET status = 'ISSUED', issued_at = $2, updated_at = $2 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        let entry = Entry {
+            kind: LedgerEntryKind::InvoiceIssued,
+            invoice_id: id,
+            payment_id: None,
+            refund_id: None,
+            amount: invoice.total,
+        };
+        Self::book(&mut tx, &account, entry, at).await?;
+        let value = Self::reload_invoice(&mut tx, id).await?;
+        let record = success(
+            BillingAction::InvoiceIssue,
+            "invoice",
+            id,
+            account_id,
+            Some(invoice.total),
+        );
+        Self::insert_audit(&mut *tx, &record, &ctx.meta).await?;
+        let event = BillingEvent {
+            event_type: "INVOICE_ISSUED".to_owned(),
+            account_id: account_id.to_string(),
+            patient_id: account.patient_id.clone(),
+            invoice_id: id.to_string(),
+            amount: invoice.total,
+            currency: invoice.currency.clone(),
+            status: value.status.as_str().to_owned(),
+            actor_id: id_text(ctx.meta.actor_id),
+            ..BillingEvent::default()
+        };
+        Self::emit(&mut tx, event, at).await?;
+        Self::remember(&mut tx, ctx, &value).await?;
+        tx.commit().await?;
+        self.relay.wake();
+        Ok(Written {
+            value,
+            replayed: false,
+        })
+    }
+
+    pub(super) async fn void_invoice_tx(
+        &self,
+        id: Uuid,
+        ctx: &WriteContext,
+    ) -> Result<Written<Invoice>, BillingError> {
+        let account_id = self.account_of_invoice(id).await?;
+        let mut tx = B::begin_write(&self.pool).await?;
+        let account = Self::lock_account(&mut tx, account_id).await?;
+        if let Some(value) = Self::replay(&mut *tx, ctx).await? {
+            return Ok(Written {
+                value,
+                replayed: true,
+            });
+        }
+        let invoice = Self::lock_invoice(&mut tx, id).await?;
+        let was_issued = ledger::check_void(invoice.status()?, invoice.paid)?;
+        let at = now();
+        sqlx::query(
+            "UPDATE invoices SET status = 'VOID', voided_at = $2, updated_at = $2 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        if was_issued {
+            let entry = Entry {
+                kind: LedgerEntryKind::InvoiceVoided,
+                invoice_id: id,
+                payment_id: None,
+                refund_id: None,
+                amount: -invoice.total,
+            };
+            Self::book(&mut tx, &account, entry, at).await?;
+            // Only an issued total was ever announced, so only its reversal is.
+            let event = BillingEvent {
+                event_type: "INVOICE_VOIDED".to_owned(),
+                account_id: account_id.to_string(),
+                patient_id: account.patient_id.clone(),
+                invoice_id: id.to_string(),
+                amount: invoice.total,
+                currency: invoice.currency.clone(),
+                status: "VOID".to_owned(),
+                actor_id: id_text(ctx.meta.actor_id),
+                ..BillingEvent::default()
+            };
+            Self::emit(&mut tx, event, at).await?;
+        }
+        let value = Self::reload_invoice(&mut tx, id).await?;
+        let record = success(BillingAction::InvoiceVoid, "invoice", id, account_id, None);
+        Self::insert_audit(&mut *tx, &record, &ctx.meta).await?;
+        Self::remember(&mut tx, ctx, &value).await?;
+        tx.commit().await?;
+        if was_issued {
+            self.relay.wake();
+        }
+        Ok(Written {
+            value,
+            replayed: false,
+        })
+    }
 }
-pub(in crate::billing::store) use sql_writes;
