@@ -59,21 +59,30 @@ pub fn billing_event(mut event: BillingEvent, at: DateTime<Utc>) -> EventRecord 
     }
 }
 
+/// A `patient` topic event as billing applies it.
+#[derive(Debug, Clone)]
+pub struct ConsumedPatientEvent {
+    pub event_id: Uuid,
+    pub account: NewAccount,
+    pub change: PatientChange,
+    pub actor: Option<Uuid>,
+}
+
 /// Applies `patient` topic events to the billing accounts.
 pub struct PatientEvents {
     pub store: Arc<dyn BillingStore>,
 }
 
-#[async_trait::async_trait]
-impl Handler for PatientEvents {
-    async fn handle(&self, event: &EventRecord) -> anyhow::Result<()> {
-        // An event that can never be applied is skipped (and logged by id) instead of blocking
-        // the partition forever; a failure to apply it (database down) is retried.
+impl PatientEvents {
+    /// What `event` asks of billing; `None` for an event that can never be applied (undecodable,
+    /// no patient id, a type billing ignores), which is skipped — and logged by id — instead of
+    /// blocking the partition forever.
+    fn read(event: &EventRecord) -> Option<ConsumedPatientEvent> {
         let message = match PatientEvent::decode(event.payload.as_slice()) {
             Ok(message) => message,
             Err(e) => {
                 tracing::warn!(event_id = %event.id, error = %e, "undecodable patient event");
-                return Ok(());
+                return None;
             }
         };
         let event_type = if event.event_type.is_empty() {
@@ -81,25 +90,46 @@ impl Handler for PatientEvents {
         } else {
             event.event_type.as_str()
         };
-        let Some(change) = PatientChange::parse(event_type) else {
-            return Ok(());
-        };
-        let patient = match PatientRef::parse(&message.patient_id) {
-            Ok(patient) => patient,
-            Err(_) => {
-                tracing::warn!(event_id = %event.id, "patient event without a patient id");
-                return Ok(());
-            }
+        let change = PatientChange::parse(event_type)?;
+        let Ok(patient) = PatientRef::parse(&message.patient_id) else {
+            tracing::warn!(event_id = %event.id, "patient event without a patient id");
+            return None;
         };
         // Over-long contact details are not worth losing the account over.
         let contact = Contact::parse(&message.name, &message.email).unwrap_or_default();
-        let actor = Uuid::parse_str(&message.actor_id).ok();
-        let new = NewAccount { patient, contact };
+        Some(ConsumedPatientEvent {
+            event_id: event.id,
+            account: NewAccount { patient, contact },
+            change,
+            actor: Uuid::parse_str(&message.actor_id).ok(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for PatientEvents {
+    /// A failure to apply the event (database down) is retried by the consumer.
+    async fn handle(&self, event: &EventRecord) -> anyhow::Result<()> {
+        let Some(e) = Self::read(event) else {
+            return Ok(());
+        };
         let applied = self
             .store
-            .apply_patient_event(event.id, &new, change, actor)
+            .apply_patient_event(e.event_id, &e.account, e.change, e.actor)
             .await?;
-        tracing::debug!(event_id = %event.id, ?change, applied, "patient event handled");
+        tracing::debug!(event_id = %event.id, change = ?e.change, applied, "patient event handled");
+        Ok(())
+    }
+
+    /// The batch's events in one transaction (one commit per batch rather than per event).
+    async fn handle_batch(&self, events: &[&EventRecord]) -> anyhow::Result<()> {
+        let consumed: Vec<ConsumedPatientEvent> =
+            events.iter().filter_map(|e| Self::read(e)).collect();
+        if consumed.is_empty() {
+            return Ok(());
+        }
+        let applied = self.store.apply_patient_events(&consumed).await?;
+        tracing::debug!(events = events.len(), applied, "patient events handled");
         Ok(())
     }
 }

@@ -21,7 +21,7 @@ use pms_proto::rest::{
 };
 use uuid::Uuid;
 
-use super::events::PatientChange;
+use super::events::{ConsumedPatientEvent, PatientChange};
 use super::ledger::Refusal;
 use super::model::{NewAccount, NewInvoice, NewPayment, NewRefund, PatientRef};
 use crate::error::StoreError;
@@ -252,6 +252,13 @@ pub trait BillingStore: Send + Sync {
         change: PatientChange,
         actor: Option<Uuid>,
     ) -> Result<bool, BillingError>;
+
+    /// Applies `events` in order in one transaction (all or nothing), each once as
+    /// [`BillingStore::apply_patient_event`] does; returns how many were new.
+    async fn apply_patient_events(
+        &self,
+        events: &[ConsumedPatientEvent],
+    ) -> Result<usize, BillingError>;
 
     /// Every ledger entry of the account with its running balance, and the totals.
     async fn statement(&self, account_id: Uuid) -> Result<Statement, BillingError>;

@@ -38,19 +38,59 @@ where
         change: PatientChange,
         actor: Option<Uuid>,
     ) -> Result<bool, BillingError> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        let Some(announced) = Self::apply_in(&mut tx, event_id, patient, change, actor).await?
+        else {
+            return Ok(false);
+        };
+        tx.commit().await?;
+        if announced {
+            self.relay.wake();
+        }
+        Ok(true)
+    }
+
+    /// Several events in order in one transaction (one commit for a consumer's whole batch).
+    pub(super) async fn apply_patient_events_tx(
+        &self,
+        events: &[ConsumedPatientEvent],
+    ) -> Result<usize, BillingError> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        let (mut applied, mut announced) = (0, false);
+        for e in events {
+            if let Some(announces) =
+                Self::apply_in(&mut tx, e.event_id, &e.account, e.change, e.actor).await?
+            {
+                applied += 1;
+                announced |= announces;
+            }
+        }
+        tx.commit().await?;
+        if announced {
+            self.relay.wake();
+        }
+        Ok(applied)
+    }
+
+    /// One event inside `tx`: `None` when its id was already claimed (a redelivery), else whether
+    /// it wrote a billing event to the outbox.
+    async fn apply_in(
+        tx: &mut Tx<B>,
+        event_id: Uuid,
+        patient: &NewAccount,
+        change: PatientChange,
+        actor: Option<Uuid>,
+    ) -> Result<Option<bool>, BillingError> {
         let meta = AuditMeta {
             actor_id: actor,
             ..AuditMeta::default()
         };
-        let mut tx = B::begin_write(&self.pool).await?;
-        if !Claim::claim(&mut *tx, CONSUMER_GROUP, event_id).await? {
-            return Ok(false);
+        if !Claim::claim(&mut **tx, CONSUMER_GROUP, event_id).await? {
+            return Ok(None);
         }
         let announced = match change {
             PatientChange::Created | PatientChange::Updated => {
-                let created = Self::insert_account(&mut tx, patient, &meta)
-                    .await?
-                    .is_some();
+                let created = Self::insert_account(tx, patient, &meta).await?.is_some();
                 if !created && change == PatientChange::Updated {
                     let id: Uuid = sqlx::query_scalar(
                         "UPDATE accounts SET name = $2, email = $3, updated_at = $4 \
@@ -60,10 +100,10 @@ where
                     .bind(&patient.contact.name)
                     .bind(&patient.contact.email)
                     .bind(now())
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut **tx)
                     .await?;
                     let record = success(BillingAction::AccountUpdate, "account", id, id, None);
-                    Self::insert_audit(&mut *tx, &record, &meta).await?;
+                    Self::insert_audit(&mut **tx, &record, &meta).await?;
                 }
                 created
             }
@@ -74,7 +114,7 @@ where
                     B::LOCK_ROWS
                 ))
                 .bind(patient.patient.as_str())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?;
                 match account {
                     Some(account) => {
@@ -88,7 +128,7 @@ where
                         };
                         let change = current != AccountStatus::Closed && current != target;
                         if change {
-                            Self::change_status(&mut tx, &account, target, &meta).await?;
+                            Self::change_status(tx, &account, target, &meta).await?;
                         }
                         change
                     }
@@ -96,10 +136,6 @@ where
                 }
             }
         };
-        tx.commit().await?;
-        if announced {
-            self.relay.wake();
-        }
-        Ok(true)
+        Ok(Some(announced))
     }
 }

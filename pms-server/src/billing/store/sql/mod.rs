@@ -48,7 +48,9 @@ mod prelude {
     };
     pub(in crate::billing::store) use super::{Entry, decode_json, id_text, is_key_race, success};
     pub use crate::audit::AuditAction;
-    pub use crate::billing::events::{CONSUMER_GROUP, PatientChange, billing_event};
+    pub use crate::billing::events::{
+        CONSUMER_GROUP, ConsumedPatientEvent, PatientChange, billing_event,
+    };
     pub use crate::billing::ledger;
     pub use crate::billing::model::{NewAccount, NewInvoice, NewPayment, NewRefund, PatientRef};
     pub use crate::error::StoreError;
@@ -283,6 +285,14 @@ where
     ) -> Result<bool, BillingError> {
         self.apply_patient_event_tx(event_id, patient, change, actor)
             .await
+    }
+
+    #[tracing::instrument(name = "billing.patient_events", skip_all, fields(events = events.len()))]
+    async fn apply_patient_events(
+        &self,
+        events: &[ConsumedPatientEvent],
+    ) -> Result<usize, BillingError> {
+        self.apply_patient_events_tx(events).await
     }
 
     async fn statement(&self, account_id: Uuid) -> Result<Statement, BillingError> {

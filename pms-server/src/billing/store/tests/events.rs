@@ -8,7 +8,7 @@ use pms_proto::billing_events::BillingEvent;
 use prost::Message;
 
 use super::*;
-use crate::billing::events::PatientChange;
+use crate::billing::events::{ConsumedPatientEvent, PatientChange};
 use crate::events::outbox;
 
 fn patient(id: &str, name: &str) -> NewAccount {
@@ -16,6 +16,51 @@ fn patient(id: &str, name: &str) -> NewAccount {
         patient: PatientRef::parse(id).expect("patient"),
         contact: Contact::parse(name, "someone@example.com").expect("contact"),
     }
+}
+
+pub(super) async fn a_batch_of_patient_events_is_applied_in_order_once_each(
+    store: Arc<dyn BillingStore>,
+) {
+    let (p, q) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    let event = |who: &str, name: &str, change| ConsumedPatientEvent {
+        event_id: Uuid::new_v4(),
+        account: patient(who, name),
+        change,
+        actor: None,
+    };
+    let p_created = event(&p, "Jane", PatientChange::Created);
+    // Applied alone first: its redelivery inside the batch does nothing.
+    assert!(
+        store
+            .apply_patient_event(
+                p_created.event_id,
+                &p_created.account,
+                p_created.change,
+                None
+            )
+            .await
+            .expect("alone")
+    );
+    let batch = vec![
+        p_created.clone(),
+        event(&q, "Quinn", PatientChange::Created),
+        event(&q, "Quinn Roe", PatientChange::Updated),
+        // In order: the deletion comes after q's creation in the same transaction.
+        event(&q, "Quinn Roe", PatientChange::Deleted),
+        event(&p, "Jane Roe", PatientChange::Updated),
+    ];
+    assert_eq!(store.apply_patient_events(&batch).await.expect("batch"), 4);
+    let account_of = |who: &str| {
+        let who = PatientRef::parse(who).expect("patient");
+        let store = Arc::clone(&store);
+        async move { store.account_by_patient(&who).await.expect("account") }
+    };
+    let (jane, quinn) = (account_of(&p).await, account_of(&q).await);
+    assert_eq!(jane.status, AccountStatus::Active, "updated, still one account");
+    assert_eq!(quinn.status, AccountStatus::Closed, "deleted owing nothing");
+    // The whole batch again (a redelivery after a crash before the offset commit): nothing new.
+    assert_eq!(store.apply_patient_events(&batch).await.expect("again"), 0);
+    assert_eq!(account_of(&q).await.status, AccountStatus::Closed);
 }
 
 pub(super) async fn patient_events_manage_accounts(store: Arc<dyn BillingStore>) {

@@ -92,6 +92,7 @@ conformance_with_db!(events::writes_enqueue_billing_events);
 
 conformance!(
     events::patient_events_manage_accounts,
+    events::a_batch_of_patient_events_is_applied_in_order_once_each,
     safety::accounts_are_one_per_patient,
     safety::concurrent_account_creation_makes_one_account,
     ledger::invoice_lifecycle_pays_down_to_paid,
