@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Settings;
+use crate::config::{HttpUrl, Settings};
 use crate::supervise::Background;
 use crate::{analytics, auth, billing, gateway, http, patient};
 
@@ -170,36 +170,30 @@ pub async fn start(
             // patient service calls the same listener.
             let billing_grpc_l = if settings.billing.grpc_enabled {
                 let b = &settings.billing;
-                TcpListener::bind(SocketAddr::new(b.bind, b.grpc_port))
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "cannot listen on {}:{} for billing's gRPC API (is the port in use? set \
+                TcpListener::bind(b.grpc_addr()).await.with_context(|| {
+                    format!(
+                        "cannot listen on {}:{} for billing's gRPC API (is the port in use? set \
                              `billing.grpc_port` (PMS_BILLING__GRPC_PORT, 0 for any free port) or \
                              turn it off with `billing.grpc_enabled = false`)",
-                            b.bind, b.grpc_port
-                        )
-                    })?
+                        b.bind, b.grpc_port
+                    )
+                })?
             } else {
                 bind(loopback(0), "billing gRPC").await?
             };
             let analytics_l = bind(loopback(0), "analytics").await?;
-            let gateway_l = bind(
-                SocketAddr::new(settings.gateway.bind, settings.gateway.port),
-                "gateway",
-            )
-            .await?;
+            let gateway_l = bind(settings.gateway.listen_addr(), "gateway").await?;
             // Internal services believe X-Forwarded-For only from this process's gateway.
             settings.http.gateway_secret = Some(crate::request_meta::GatewaySecret::generate());
             let (auth_a, patient_a) = (auth_l.local_addr()?, patient_l.local_addr()?);
-            settings.auth.url = format!("http://{auth_a}");
-            settings.gateway.patient_url = format!("http://{patient_a}");
+            settings.auth.url = HttpUrl::for_addr(auth_a);
+            settings.gateway.patient_url = HttpUrl::for_addr(patient_a);
             let (billing_a, billing_grpc_a) =
                 (billing_l.local_addr()?, billing_grpc_l.local_addr()?);
-            settings.gateway.billing_url = format!("http://{billing_a}");
-            settings.patient.billing_grpc_url = format!("http://{}", reachable(billing_grpc_a));
+            settings.gateway.billing_url = HttpUrl::for_addr(billing_a);
+            settings.patient.billing_grpc_url = HttpUrl::for_addr(reachable(billing_grpc_a));
             let analytics_a = analytics_l.local_addr()?;
-            settings.gateway.analytics_url = format!("http://{analytics_a}");
+            settings.gateway.analytics_url = HttpUrl::for_addr(analytics_a);
             running.analytics = Some(analytics_a);
             running.auth = Some(auth_a);
             running.patient = Some(patient_a);
@@ -235,11 +229,7 @@ pub async fn start(
             ));
         }
         Topology::Gateway => {
-            let l = bind(
-                SocketAddr::new(settings.gateway.bind, settings.gateway.port),
-                "gateway",
-            )
-            .await?;
+            let l = bind(settings.gateway.listen_addr(), "gateway").await?;
             running.gateway = Some(l.local_addr()?);
             routers.push((
                 "gateway",
@@ -248,27 +238,19 @@ pub async fn start(
             ));
         }
         Topology::Auth => {
-            let l = bind(
-                SocketAddr::new(settings.auth.bind, settings.auth.port),
-                "auth",
-            )
-            .await?;
+            let l = bind(settings.auth.listen_addr(), "auth").await?;
             running.auth = Some(l.local_addr()?);
             routers.push(("auth", l, auth::build(&settings).await?));
         }
         Topology::Patient => {
-            let l = bind(
-                SocketAddr::new(settings.patient.bind, settings.patient.port),
-                "patient",
-            )
-            .await?;
+            let l = bind(settings.patient.listen_addr(), "patient").await?;
             running.patient = Some(l.local_addr()?);
             routers.push(("patient", l, patient::build(&settings, &background).await?));
         }
         Topology::Billing => {
             let b = &settings.billing;
-            let rest_l = bind(SocketAddr::new(b.bind, b.port), "billing").await?;
-            let grpc_l = bind(SocketAddr::new(b.bind, b.grpc_port), "billing gRPC").await?;
+            let rest_l = bind(b.listen_addr(), "billing").await?;
+            let grpc_l = bind(b.grpc_addr(), "billing gRPC").await?;
             running.billing = Some(rest_l.local_addr()?);
             running.billing_grpc = Some(grpc_l.local_addr()?);
             let billing = billing::build(&settings, &background).await?;
@@ -276,11 +258,7 @@ pub async fn start(
             grpc = Some((grpc_l, billing.grpc));
         }
         Topology::Analytics => {
-            let l = bind(
-                SocketAddr::new(settings.analytics.bind, settings.analytics.port),
-                "analytics",
-            )
-            .await?;
+            let l = bind(settings.analytics.listen_addr(), "analytics").await?;
             running.analytics = Some(l.local_addr()?);
             routers.push((
                 "analytics",

@@ -42,7 +42,7 @@ pub struct ConnectionLimits {
 impl From<&HttpSettings> for ConnectionLimits {
     fn from(http: &HttpSettings) -> Self {
         ConnectionLimits {
-            header_read_timeout: Duration::from_secs(http.header_read_timeout_secs),
+            header_read_timeout: http.header_read_timeout,
             max_connections: http.max_connections,
             max_header_bytes: http.max_header_bytes,
         }

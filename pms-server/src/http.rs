@@ -181,12 +181,11 @@ pub fn with_layers(
 ) -> Router {
     let body_limit = http.body_limit_bytes;
     let trust = Arc::new(crate::request_meta::ProxyTrust {
-        // Validated with the settings; an unparsable list trusts nobody.
-        networks: parse_networks(&http.trusted_proxies).unwrap_or_default(),
+        networks: http.trusted_proxies.as_slice().to_vec(),
         gateway_secret: http.gateway_secret.clone(),
     });
     let max_header_bytes = http.max_header_bytes;
-    let request_timeout = std::time::Duration::from_secs(http.request_timeout_secs);
+    let request_timeout = http.request_timeout;
     crate::observe::watch_service(service, ready.clone());
     router
         .merge(health_routes(ready))
@@ -247,6 +246,12 @@ async fn close_after_refused_body(req: Request, next: Next) -> Response {
 pub struct Network {
     addr: std::net::IpAddr,
     prefix: u8,
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
 }
 
 impl Network {

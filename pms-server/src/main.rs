@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use pms_server::app::{self, Topology};
-use pms_server::config::{DEFAULT_CONFIG_TOML, Fixtures, Settings};
+use pms_server::config::{Fixtures, Settings, default_config_toml};
 use pms_server::{shutdown, telemetry};
 use tokio_util::sync::CancellationToken;
 
@@ -82,7 +82,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let topology = match cli.command {
         Some(Command::DefaultConfig) => {
-            print!("{DEFAULT_CONFIG_TOML}");
+            print!("{}", default_config_toml());
             return ExitCode::SUCCESS;
         }
         Some(Command::CheckConfig) => None,

@@ -90,6 +90,27 @@ async fn invalid_configuration_fails_fast_naming_the_key() {
         ("PMS_DATABASE__URLL", "postgres://x", "urll"),
         ("PMS_GATEWAY__PORT", "not-a-port", "gateway.port"),
         ("PMS_DATABASE__URL", "mysql://x", "database.url"),
+        // Typed values: figment names the key (and the variable) of a value of the wrong form.
+        (
+            "PMS_GATEWAY__PATIENT_URL",
+            "patient:4000",
+            "`gateway.patient_url` (PMS_GATEWAY__PATIENT_URL): must be an http:// or https:// URL",
+        ),
+        (
+            "PMS_HTTP__REQUEST_TIMEOUT_SECS",
+            "30s",
+            "`http.request_timeout_secs` (PMS_HTTP__REQUEST_TIMEOUT_SECS)",
+        ),
+        (
+            "PMS_AUTH__BIND",
+            "0.0.0.0:4005",
+            "`auth.bind` (PMS_AUTH__BIND)",
+        ),
+        (
+            "PMS_HTTP__TRUSTED_PROXIES",
+            "10.0.0.0/8,proxy.local",
+            "`http.trusted_proxies` (PMS_HTTP__TRUSTED_PROXIES): `proxy.local` is not an IP network",
+        ),
     ] {
         let mut server =
             ServerProcess::spawn("bad-config", &["--ephemeral"], &[(key, value.to_owned())]);

@@ -43,7 +43,7 @@ pub(crate) struct AnalyticsState {
     store: Arc<dyn AnalyticsStore>,
     live: broadcast::Sender<StoredEvent>,
     verifier: Arc<Verifier>,
-    heartbeat_secs: u64,
+    heartbeat: std::time::Duration,
     /// Ends live streams when the service shuts down (graceful shutdown waits for open responses).
     shutdown: CancellationToken,
     /// Open live streams per user (capped).
@@ -126,7 +126,7 @@ pub async fn build(
     );
 
     let verifier = Arc::new(Verifier::remote(
-        &settings.auth.url,
+        settings.auth.url.base(),
         &settings.auth.issuer,
         &settings.auth.audience,
     ));
@@ -134,7 +134,7 @@ pub async fn build(
         store,
         live,
         verifier: verifier.clone(),
-        heartbeat_secs: settings.analytics.heartbeat_secs,
+        heartbeat: settings.analytics.heartbeat,
         shutdown: shutdown.clone(),
         streams: Arc::new(crate::authn::streams::UserStreams::new(
             settings.analytics.max_streams_per_user,

@@ -3,7 +3,6 @@
 //! stream, which resumes from `Last-Event-ID` without gaps or duplicates.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -353,11 +352,8 @@ pub(crate) async fn stream(
     let client = crate::observe::SseClient::open("analytics");
     // Ends with the session (expiry or revocation): a `reauthenticate` event, then the end.
     let stream = SessionStream::new(rx, state.verifier.clone(), user, slot);
-    Ok(Sse::new(StreamGuard(stream, client)).keep_alive(
-        KeepAlive::new()
-            .interval(Duration::from_secs(state.heartbeat_secs))
-            .text("heartbeat"),
-    ))
+    Ok(Sse::new(StreamGuard(stream, client))
+        .keep_alive(KeepAlive::new().interval(state.heartbeat).text("heartbeat")))
 }
 
 /// Feeds one SSE client: replay from the store after `cursor`, then live events; on lag (the

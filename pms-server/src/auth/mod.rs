@@ -121,9 +121,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Router> {
              PMS_AUTH__KEY_ENCRYPTION_KEY (or auth.key_encryption_key_file) in production"
         );
     }
-    let access_ttl = i64::try_from(auth.access_token_ttl_secs)
-        .ok()
-        .and_then(chrono::Duration::try_seconds)
+    let access_ttl = chrono::Duration::from_std(auth.access_token_ttl)
         .context("invalid configuration: `auth.access_token_ttl_secs` is too large")?;
     let ring = keys::load_or_create(&*auth_store, kek.as_deref(), access_ttl).await?;
     let verifier = Verifier::local(&ring.jwks, &auth.issuer, &auth.audience)
@@ -136,7 +134,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Router> {
             ring.encoding,
             &auth.issuer,
             &auth.audience,
-            auth.access_token_ttl_secs,
+            auth.access_token_ttl.as_secs(),
         )),
         verifier: Arc::new(verifier),
         jwks: Arc::new(std::sync::RwLock::new(ring.jwks)),
@@ -145,18 +143,14 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Router> {
         throttle: Arc::new(LoginThrottle::new(Limits {
             per_account: auth.max_failed_logins_per_account,
             per_ip: auth.max_failed_logins_per_ip,
-            window: i64::try_from(auth.throttle_window_secs)
-                .ok()
-                .and_then(chrono::Duration::try_seconds)
+            window: chrono::Duration::from_std(auth.throttle_window)
                 .context("invalid configuration: `auth.throttle_window_secs` is too large")?,
         })),
         // One row a second on average, bursts of 10, for failures anyone can cause without an
         // account (failures of real accounts are always recorded): a bounded trickle under a
         // flood, and the metric `auth_audit_suppressed_total` counts the rest.
         audit_budget: Arc::new(AuditBudget::new(1.0, 10.0)),
-        refresh_ttl: i64::try_from(auth.refresh_token_ttl_secs)
-            .ok()
-            .and_then(chrono::Duration::try_seconds)
+        refresh_ttl: chrono::Duration::from_std(auth.refresh_token_ttl)
             .context("invalid configuration: `auth.refresh_token_ttl_secs` is too large")?,
         access_ttl,
     };

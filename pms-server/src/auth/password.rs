@@ -50,7 +50,7 @@ impl HashLimits {
         };
         HashLimits {
             concurrency,
-            queue_timeout: Duration::from_millis(auth.password_hash_queue_timeout_ms),
+            queue_timeout: auth.password_hash_queue_timeout,
         }
     }
 }

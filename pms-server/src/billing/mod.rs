@@ -65,7 +65,7 @@ pub async fn build(
         "billing",
         database.clone(),
         transport.publisher(),
-        std::time::Duration::from_secs(settings.events.outbox_retention_secs),
+        settings.events.outbox_retention,
         &background,
     );
     let store = store::for_db(&database, waker);
@@ -83,7 +83,7 @@ pub async fn build(
         "billing consuming `{TOPIC_PATIENT}`"
     );
     let verifier = Arc::new(Verifier::remote(
-        &settings.auth.url,
+        settings.auth.url.base(),
         &settings.auth.issuer,
         &settings.auth.audience,
     ));

@@ -101,7 +101,7 @@ impl EmbeddedLog {
         });
         open.retain(|_, weak| weak.strong_count() > 0);
         open.insert(location, Arc::downgrade(&log));
-        let retention = Duration::from_secs(settings.events.log_retention_secs);
+        let retention = settings.events.log_retention;
         let weak = Arc::downgrade(&log);
         let shutdown = background.shutdown().clone();
         supervise::spawn(background, "embedded event log pruning", move || {

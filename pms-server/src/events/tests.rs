@@ -365,8 +365,8 @@ mod kafka_mock {
             brokers: bootstrap,
             client_id: "pms-test".into(),
             partitions: 2,
-            session_timeout_ms: 6000,
-            message_timeout_ms: 3000,
+            session_timeout: Duration::from_millis(6000),
+            message_timeout: Duration::from_millis(3000),
             ..KafkaSettings::default()
         }
     }

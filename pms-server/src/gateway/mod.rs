@@ -88,27 +88,23 @@ pub async fn build(
         .redirect(reqwest::redirect::Policy::none())
         // Give idle connections up well before the services' idle limit (their header-read
         // timeout) closes them, so that a request is rarely sent on a connection being closed.
-        .pool_idle_timeout(Duration::from_secs(settings.http.header_read_timeout_secs) / 2)
+        .pool_idle_timeout(settings.http.header_read_timeout / 2)
         .build()?;
-    let trim = |url: &str| url.trim_end_matches('/').to_owned();
     let state = GatewayState {
         client,
         verifier: Arc::new(Verifier::remote(
-            &settings.auth.url,
+            settings.auth.url.base(),
             &settings.auth.issuer,
             &settings.auth.audience,
         )),
         upstreams: Arc::new(Upstreams {
-            auth: trim(&settings.auth.url),
-            patient: trim(&settings.gateway.patient_url),
-            billing: trim(&settings.gateway.billing_url),
-            analytics: trim(&settings.gateway.analytics_url),
+            auth: settings.auth.url.base().to_owned(),
+            patient: settings.gateway.patient_url.base().to_owned(),
+            billing: settings.gateway.billing_url.base().to_owned(),
+            analytics: settings.gateway.analytics_url.base().to_owned(),
         }),
         body_limit: settings.http.body_limit_bytes,
-        // Validated with the settings; an unparsable list trusts nobody.
-        trusted_proxies: Arc::new(
-            http::parse_networks(&settings.http.trusted_proxies).unwrap_or_default(),
-        ),
+        trusted_proxies: Arc::new(settings.http.trusted_proxies.as_slice().to_vec()),
         gateway_secret: settings.http.gateway_secret.clone(),
         shutdown: shutdown.clone(),
         metrics_token: metrics::MetricsToken::new(settings.http.metrics_token.as_ref())?,

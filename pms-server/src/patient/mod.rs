@@ -45,7 +45,7 @@ pub async fn build(
     .await
     .context("while opening the patient database")?;
     let verifier = Arc::new(Verifier::remote(
-        &settings.auth.url,
+        settings.auth.url.base(),
         &settings.auth.issuer,
         &settings.auth.audience,
     ));
@@ -69,7 +69,7 @@ pub async fn build(
         "patient",
         db.clone(),
         transport.publisher(),
-        std::time::Duration::from_secs(settings.events.outbox_retention_secs),
+        settings.events.outbox_retention,
         &background,
     );
     let store = store::for_db(db, waker);
@@ -85,7 +85,7 @@ pub async fn build(
         store,
         cursor_key: Arc::new(cursor_key),
         billing: Arc::new(
-            BillingClient::new(&settings.patient.billing_grpc_url)
+            BillingClient::new(settings.patient.billing_grpc_url.base())
                 .context("invalid `patient.billing_grpc_url`")?,
         ),
         verifier,

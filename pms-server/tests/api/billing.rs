@@ -129,7 +129,7 @@ pub async fn spawn_billing(backend: Backend) -> BillingApp {
     settings.billing.port = 0;
     settings.billing.grpc_port = 0;
     let issuer = Issuer::start(&settings).await;
-    settings.auth.url = issuer.url.clone();
+    settings.auth.url = issuer.url.parse().expect("a URL");
     let running = app::start(Topology::Billing, settings, CancellationToken::new())
         .await
         .expect("billing starts");

@@ -57,8 +57,8 @@ fn status_of(response: &str) -> u16 {
 }
 
 fn short_timeouts(settings: &mut pms_server::config::Settings) {
-    settings.http.header_read_timeout_secs = 1;
-    settings.http.request_timeout_secs = 1;
+    settings.http.header_read_timeout = Duration::from_secs(1);
+    settings.http.request_timeout = Duration::from_secs(1);
 }
 
 #[tokio::test]
@@ -191,7 +191,7 @@ async fn connections_over_the_cap_are_refused_at_once() {
 async fn normal_requests_and_live_streams_are_unaffected_by_the_timeouts() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
         short_timeouts(s);
-        s.analytics.heartbeat_secs = 1;
+        s.analytics.heartbeat = Duration::from_secs(1);
     })
     .await;
     let token = app.admin_token().await;

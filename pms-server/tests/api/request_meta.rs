@@ -195,7 +195,7 @@ async fn a_proxied_client_address_reaches_the_audit_log_and_a_forged_one_does_no
 #[tokio::test]
 async fn an_untrusted_peer_cannot_choose_its_address() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.http.trusted_proxies = "192.0.2.0/24".to_owned();
+        s.http.trusted_proxies = "192.0.2.0/24".parse().expect("a network");
     })
     .await;
     let token = app.admin_token().await;

@@ -48,7 +48,7 @@ pub(super) async fn run(
             .set("auto.offset.reset", "earliest")
             .set(
                 "session.timeout.ms",
-                shared.settings.session_timeout_ms.to_string(),
+                shared.settings.session_timeout.as_millis().to_string(),
             )
             .create_with_context(LagContext {
                 group: group.clone(),

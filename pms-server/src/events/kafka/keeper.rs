@@ -51,9 +51,8 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> any
     // Clients were already retired for the current outage.
     let mut retired = false;
     let mut last_healthy = None;
-    let window = chrono::Duration::seconds(
-        i64::try_from(shared.settings.replay_window_secs).unwrap_or(i64::MAX / 1000),
-    );
+    let window =
+        chrono::Duration::from_std(shared.settings.replay_window).unwrap_or(chrono::Duration::MAX);
     loop {
         let generation = shared.generation();
         let client = match &admin {

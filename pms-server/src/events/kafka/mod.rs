@@ -238,7 +238,7 @@ fn new_producer(settings: &KafkaSettings) -> anyhow::Result<FutureProducer> {
         .set("acks", "all")
         .set(
             "message.timeout.ms",
-            settings.message_timeout_ms.to_string(),
+            settings.message_timeout.as_millis().to_string(),
         )
         .set("topic.metadata.refresh.interval.ms", "2000")
         .create()

@@ -14,7 +14,7 @@ async fn a_login_flood_beyond_the_queue_deadline_is_shed_with_503_and_retry_afte
     // cannot all start in time.
     let app = spawn_app_with(Backend::Sqlite, |s| {
         s.auth.password_hash_concurrency = 1;
-        s.auth.password_hash_queue_timeout_ms = 100;
+        s.auth.password_hash_queue_timeout = std::time::Duration::from_millis(100);
     })
     .await;
     let auth = Auth::through_gateway(&app);

@@ -18,7 +18,7 @@ async fn login_issues_an_eddsa_token_with_the_expected_claims() {
         );
         assert_eq!(response.headers()["cache-control"], "no-store");
         let tokens: TokenResponse = response.json().await.expect("tokens");
-        let ttl = app.settings.auth.access_token_ttl_secs;
+        let ttl = app.settings.auth.access_token_ttl.as_secs();
         assert_eq!(tokens.token_type, "Bearer");
         assert_eq!(tokens.expires_in, ttl);
         assert_eq!(
@@ -136,7 +136,7 @@ async fn failed_logins_are_throttled_per_account_even_for_unknown_accounts() {
                 .parse()
                 .expect("seconds");
             assert!(
-                (1..=app.settings.auth.throttle_window_secs).contains(&retry_after),
+                (1..=app.settings.auth.throttle_window.as_secs()).contains(&retry_after),
                 "{retry_after}"
             );
             let problem = problem(response, StatusCode::TOO_MANY_REQUESTS).await;

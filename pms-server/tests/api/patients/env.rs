@@ -115,7 +115,7 @@ impl Env {
                 async move { axum::Json(jwks) }
             }),
         );
-        settings.auth.url = serve(stub_auth, &stop).await;
+        settings.auth.url = serve(stub_auth, &stop).await.parse().expect("a URL");
         let router = pms_server::patient::build(&settings, &stop)
             .await
             .expect("patient service builds");
