@@ -21,6 +21,7 @@
 
 mod consumer;
 mod keeper;
+mod stall;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,6 +62,9 @@ pub(crate) struct Shared {
     generation: watch::Sender<u64>,
     /// Bumped after every probe that found the brokers up with every topic present.
     healthy: watch::Sender<u64>,
+    /// Low and high watermark of every partition at the last healthy probe (for the consumers'
+    /// [`stall`] watchdogs).
+    marks: watch::Sender<stall::Marks>,
     /// Set when relays must republish events published since this instant.
     replay_since: watch::Sender<Option<DateTime<Utc>>>,
     /// A client saw the brokers go away since the last healthy probe.
@@ -171,6 +175,7 @@ impl KafkaTransport {
             producer: RwLock::new(Some((0, producer))),
             generation: watch::Sender::new(0),
             healthy: watch::Sender::new(0),
+            marks: watch::Sender::new(HashMap::new()),
             replay_since: watch::Sender::new(None),
             outage_seen: AtomicBool::new(false),
             recheck: Notify::new(),
