@@ -11,6 +11,7 @@ mod docs;
 mod fuzz;
 mod process;
 mod reference;
+mod replicas;
 mod scenario;
 mod soak;
 mod topologies;

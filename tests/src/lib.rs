@@ -174,8 +174,22 @@ impl ServerProcess {
     }
 }
 
+/// With `PMS_TEST_KEEP_LOGS=<dir>`, copies a process's log there as `<name>.log` before its
+/// temporary directory goes (to read a failed run's whole story).
+fn keep_log(path: &std::path::Path, name: &str) {
+    if let Some(dir) = std::env::var_os("PMS_TEST_KEEP_LOGS") {
+        let dir = PathBuf::from(dir);
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::copy(path, dir.join(format!("{name}.log")));
+    }
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
+        keep_log(
+            &self.stderr_path,
+            &format!("{}-{}", self.name, self.child.id()),
+        );
         if std::thread::panicking() {
             // The test failed: show what this process said (warnings and errors, and the end).
             let log = self.stderr();
@@ -205,7 +219,7 @@ pub struct Broker {
     child: Option<Child>,
     pub port: u16,
     binary: PathBuf,
-    _logs: tempfile::TempDir,
+    logs: tempfile::TempDir,
 }
 
 impl Broker {
@@ -222,7 +236,7 @@ impl Broker {
             child: None,
             port: free_port(),
             binary,
-            _logs: tempfile::tempdir().expect("temp dir"),
+            logs: tempfile::tempdir().expect("temp dir"),
         };
         broker.up().await;
         broker
@@ -235,7 +249,7 @@ impl Broker {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self._logs.path().join("tansu.log"))
+            .open(self.logs.path().join("tansu.log"))
             .expect("log");
         let url = format!("tcp://127.0.0.1:{}", self.port);
         let child = Command::new(&self.binary)
@@ -248,8 +262,18 @@ impl Broker {
                 "--storage-engine",
                 "memory://tansu/",
             ])
+            // The group coordinator's decisions (members joining, missing heartbeats, leaders)
+            // are what a failed consumer-group test needs; the rest only at warning level.
+            // `PMS_TEST_TANSU_LOG` replaces the filter.
+            .env(
+                "RUST_LOG",
+                std::env::var("PMS_TEST_TANSU_LOG")
+                    .unwrap_or_else(|_| "warn,tansu_broker::coordinator=info".to_owned()),
+            )
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            // Tansu logs to stdout.
+            .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
             .expect("spawn tansu");
@@ -264,6 +288,11 @@ impl Broker {
         }
     }
 
+    /// The broker's log so far (every run of it).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.logs.path().join("tansu.log")).unwrap_or_default()
+    }
+
     /// Kills the broker (SIGKILL).
     pub fn down(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -275,6 +304,19 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
+        keep_log(
+            &self.logs.path().join("tansu.log"),
+            &format!("tansu-{}", self.port),
+        );
+        if std::thread::panicking() {
+            // The test failed: show the coordinator's last decisions.
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!(
+                "---- tansu broker log (last 60 lines) ----\n{}",
+                lines[lines.len().saturating_sub(60)..].join("\n")
+            );
+        }
         self.down();
     }
 }

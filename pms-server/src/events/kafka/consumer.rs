@@ -1,21 +1,25 @@
 //! One consumer group member, rebuilt for every client generation: it starts only after a probe
 //! found every topic, consumes (committing after the handler), and on a new generation or a sign
 //! that the brokers went away stops polling, pauses its partitions and is destroyed off the
-//! runtime — an old consumer never fetches from a broker that lost its topics.
+//! runtime — an old consumer never fetches from a broker that lost its topics. Beside it runs its
+//! [`stall`] watchdog: when the coordinator left partitions with pending events to nobody, the
+//! member is rebuilt too (it leaves and rejoins, and the group is assigned again).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientContext, Statistics};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{Shared, base_config, drop_off_runtime};
+use super::{Shared, base_config, drop_off_runtime, stall};
 use crate::events::{EventRecord, Handler, deliver};
 
 enum End {
@@ -40,7 +44,7 @@ pub(super) async fn run(
             waited = healthy.wait_for(|n| *n > seen) => { waited?; }
         }
         let generation = *generations.borrow_and_update();
-        let consumer: LagConsumer = base_config(&shared.settings)
+        let consumer: Arc<LagConsumer> = base_config(&shared.settings)
             .set("group.id", &group)
             // librdkafka's statistics carry each assigned partition's lag ([`LagContext`]).
             .set("statistics.interval.ms", "5000")
@@ -53,21 +57,33 @@ pub(super) async fn run(
             .create_with_context(LagContext {
                 group: group.clone(),
             })
+            .map(Arc::new)
             .with_context(|| format!("cannot create Kafka consumer {group}"))?;
         let subscribed: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer
             .subscribe(&subscribed)
             .with_context(|| format!("cannot subscribe {group} to {topics:?}"))?;
         tracing::debug!(group, generation, "Kafka consumer started");
+        let rejoin = CancellationToken::new();
+        let watchdog = tokio::spawn(watch_partitions(
+            shared.clone(),
+            consumer.clone(),
+            group.clone(),
+            topics.clone(),
+            rejoin.clone(),
+            shutdown.clone(),
+        ));
         let end = consume(
             &shared,
             &consumer,
             &group,
             &mut generations,
+            &rejoin,
             handler.as_ref(),
             &shutdown,
         )
         .await;
+        watchdog.abort();
         seen = *healthy.borrow();
         // Stop fetching at once; destroying the client (leaving the group) may take a while.
         if let Ok(assigned) = consumer.assignment() {
@@ -104,13 +120,87 @@ impl ClientContext for LagContext {
     }
 }
 
-impl ConsumerContext for LagContext {}
+/// Logs every assignment and revocation (partition lists only): what a member consumes is the
+/// first question when events wait.
+impl ConsumerContext for LagContext {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                tracing::info!(group = %self.group, partitions = %partitions(list), "Kafka partitions assigned")
+            }
+            Rebalance::Revoke(list) => {
+                tracing::info!(group = %self.group, partitions = %partitions(list), "Kafka partitions revoked")
+            }
+            Rebalance::Error(e) => {
+                tracing::warn!(group = %self.group, error = %e, "Kafka rebalance failed")
+            }
+        }
+    }
+}
+
+/// `topic/partition` list for logs.
+fn partitions(list: &rdkafka::TopicPartitionList) -> String {
+    list.elements()
+        .iter()
+        .map(|p| format!("{}/{}", p.topic(), p.partition()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The member's [`stall`] watchdog: probes the group's committed offsets every half session
+/// (reading watermarks from the keeper's last probe) and fires `rejoin` once partitions with
+/// pending events have had no consumer for too long. Aborted when the member retires; ends at
+/// shutdown.
+async fn watch_partitions(
+    shared: Arc<Shared>,
+    consumer: Arc<LagConsumer>,
+    group: String,
+    topics: Vec<String>,
+    rejoin: CancellationToken,
+    shutdown: CancellationToken,
+) {
+    let session = Duration::from_millis(shared.settings.session_timeout_ms);
+    let every = (session / 2).max(Duration::from_secs(1));
+    let mut watchdog = stall::Watchdog::for_session(session);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let marks = shared.marks.borrow().clone();
+        let (member, wanted) = (consumer.clone(), topics.clone());
+        let observed = match tokio::task::spawn_blocking(move || {
+            stall::probe(&*member, &marks, &wanted)
+        })
+        .await
+        {
+            Ok(Ok(observed)) => observed,
+            Ok(Err(e)) => {
+                tracing::debug!(group, error = %e, "cannot read the group's committed offsets");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let stalled = watchdog.observe(Instant::now(), &observed);
+        if !stalled.is_empty() {
+            tracing::warn!(
+                group,
+                partitions = %stalled.join(","),
+                waited_secs = watchdog.after().as_secs(),
+                "Kafka partitions have pending events and no consumer; rejoining the group so the coordinator assigns them again"
+            );
+            rejoin.cancel();
+            return;
+        }
+    }
+}
 
 async fn consume(
     shared: &Shared,
     consumer: &LagConsumer,
     group: &str,
     generations: &mut tokio::sync::watch::Receiver<u64>,
+    rejoin: &CancellationToken,
     handler: &dyn Handler,
     shutdown: &CancellationToken,
 ) -> End {
@@ -118,6 +208,7 @@ async fn consume(
         let message = tokio::select! {
             _ = shutdown.cancelled() => return End::Shutdown,
             _ = generations.changed() => return End::Rebuild("new client generation".to_owned()),
+            _ = rejoin.cancelled() => return End::Rebuild("partitions without a consumer".to_owned()),
             message = consumer.recv() => message,
         };
         let message = match message {

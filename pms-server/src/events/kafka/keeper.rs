@@ -37,8 +37,8 @@ type Admin = AdminClient<DefaultClientContext>;
 enum Probe {
     Unreachable(String),
     Missing(Vec<&'static str>),
-    /// End offset of every partition of every topic.
-    Present(HashMap<(&'static str, i32), i64>),
+    /// Low and high watermark of every partition of every topic.
+    Present(super::stall::Marks),
 }
 
 /// Runs until `shutdown`; an error (the admin client cannot be created) ends it and the
@@ -107,7 +107,9 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> any
                 drop_off_runtime(admin.replace((shared.generation(), Arc::new(fresh))));
                 false
             }
-            Probe::Present(now) => {
+            Probe::Present(marks) => {
+                let now: HashMap<(&'static str, i32), i64> =
+                    marks.iter().map(|(tp, (_, high))| (*tp, *high)).collect();
                 let shrunk = now
                     .iter()
                     .any(|(tp, end)| ends.get(tp).is_some_and(|before| end < before));
@@ -127,6 +129,7 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> any
                     troubled = false;
                 }
                 last_healthy = Some(Utc::now());
+                shared.marks.send_replace(marks);
                 shared.healthy.send_modify(|n| *n += 1);
                 true
             }
@@ -147,7 +150,7 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> any
     }
 }
 
-/// Metadata of the PMS topics and the end offset of each partition (blocking).
+/// Metadata of the PMS topics and the watermarks of each partition (blocking).
 fn probe(admin: &Admin) -> Probe {
     let client = admin.inner();
     let metadata = match client.fetch_metadata(None, Timeout::After(PROBE_TIMEOUT)) {
@@ -172,8 +175,8 @@ fn probe(admin: &Admin) -> Probe {
     let mut ends = HashMap::new();
     for (topic, partition) in partitions {
         match client.fetch_watermarks(topic, partition, Timeout::After(PROBE_TIMEOUT)) {
-            Ok((_, high)) => {
-                ends.insert((topic, partition), high);
+            Ok(marks) => {
+                ends.insert((topic, partition), marks);
             }
             Err(e) => return Probe::Unreachable(format!("{topic}/{partition}: {e}")),
         }
