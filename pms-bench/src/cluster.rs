@@ -69,6 +69,8 @@ impl Cluster {
         let common = [
             ("PMS_DATABASE__URL", database_url.to_owned()),
             ("PMS_KAFKA__BROKERS", format!("127.0.0.1:{broker_port}")),
+            // The broker is Tansu 0.6.0 (see `kafka.batch_max_messages`).
+            ("PMS_KAFKA__BATCH_MAX_MESSAGES", "1".to_owned()),
             ("PMS_AUTH__URL", url(auth)),
             ("PMS_LOG__FORMAT", "json".to_owned()),
             ("PMS_LOG__LEVEL", "info".to_owned()),

@@ -81,6 +81,8 @@ impl Cluster {
                 "PMS_KAFKA__MESSAGE_TIMEOUT_MS".to_owned(),
                 "5000".to_owned(),
             ));
+            // The suite's broker is Tansu 0.6.0 (see `kafka.batch_max_messages`).
+            env.push(("PMS_KAFKA__BATCH_MAX_MESSAGES".to_owned(), "1".to_owned()));
             let port = env
                 .iter()
                 .find(|(k, _)| k.ends_with("__PORT") && !k.contains("GRPC"))

@@ -111,6 +111,8 @@ impl Replicas {
             // Short consumer sessions: a killed member's partitions move on within seconds.
             env.push(("PMS_KAFKA__SESSION_TIMEOUT_MS".into(), "6000".into()));
             env.push(("PMS_KAFKA__MESSAGE_TIMEOUT_MS".into(), "5000".into()));
+            // The suite's broker is Tansu 0.6.0 (see `kafka.batch_max_messages`).
+            env.push(("PMS_KAFKA__BATCH_MAX_MESSAGES".into(), "1".into()));
             let port = env
                 .iter()
                 .find(|(k, _)| k.ends_with("__PORT") && !k.contains("GRPC"))

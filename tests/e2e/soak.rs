@@ -154,6 +154,8 @@ async fn all_in_one_survives_ten_empty_broker_restarts_during_creates() {
             ("PMS_KAFKA__BROKERS", broker.bootstrap()),
             ("PMS_KAFKA__SESSION_TIMEOUT_MS", "6000".to_owned()),
             ("PMS_KAFKA__MESSAGE_TIMEOUT_MS", "5000".to_owned()),
+            // Tansu 0.6.0 (see `kafka.batch_max_messages`).
+            ("PMS_KAFKA__BATCH_MAX_MESSAGES", "1".to_owned()),
             ("PMS_ADMIN_EMAIL", email.clone()),
             ("PMS_ADMIN_PASSWORD", password.clone()),
         ],

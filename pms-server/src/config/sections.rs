@@ -339,6 +339,9 @@ pub struct KafkaSettings {
     /// How long the producer keeps trying to deliver one message.
     #[serde(rename = "message_timeout_ms", with = "types::millis")]
     pub message_timeout: Duration,
+    /// Most events in one record batch of the producer (librdkafka `batch.num.messages`). 1 for
+    /// Tansu 0.6.0, whose fetch skips the rest of a batch when a consumer resumes inside it.
+    pub batch_max_messages: u32,
     /// After the brokers were unreachable or lost their topics, events published this long
     /// before the outage are published again (consumers deduplicate): a broker that lost its
     /// data loses no event. Bounded by `events.outbox_retention_secs`.
@@ -370,6 +373,7 @@ impl Default for KafkaSettings {
             min_insync_replicas: 1,
             session_timeout: Duration::from_secs(10),
             message_timeout: Duration::from_secs(30),
+            batch_max_messages: 10_000,
             replay_window: Duration::from_secs(60),
             security_protocol: "plaintext".to_owned(),
             sasl_mechanism: String::new(),

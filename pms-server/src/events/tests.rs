@@ -367,6 +367,8 @@ mod kafka_mock {
             partitions: 2,
             session_timeout: Duration::from_millis(6000),
             message_timeout: Duration::from_millis(3000),
+            // Tansu 0.6.0 (see `kafka.batch_max_messages`).
+            batch_max_messages: 1,
             ..KafkaSettings::default()
         }
     }

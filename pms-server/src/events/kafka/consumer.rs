@@ -159,7 +159,7 @@ async fn watch_partitions(
     rejoin: CancellationToken,
     shutdown: CancellationToken,
 ) {
-    let session = Duration::from_millis(shared.settings.session_timeout_ms);
+    let session = shared.settings.session_timeout;
     let every = (session / 2).max(Duration::from_secs(1));
     let mut watchdog = stall::Watchdog::for_session(session);
     loop {

@@ -246,12 +246,12 @@ fn new_producer(settings: &KafkaSettings) -> anyhow::Result<FutureProducer> {
             settings.message_timeout.as_millis().to_string(),
         )
         .set("topic.metadata.refresh.interval.ms", "2000")
-        // One event per record batch: Tansu 0.6.0 (the suite's broker) answers a fetch from an
-        // offset inside a batch with the batches after it only, so a member resuming from a
-        // commit mid-batch would never see the rest of that batch (fixed upstream in 87db6ea).
-        // Costs throughput on Kafka (more, smaller batches per request): revisit with a broker
-        // that has the fix.
-        .set("batch.num.messages", "1")
+        // 1 for Tansu 0.6.0 (the suite's broker): its fetch from an offset inside a record batch
+        // answers with the later batches only (fixed upstream in 87db6ea).
+        .set(
+            "batch.num.messages",
+            settings.batch_max_messages.to_string(),
+        )
         .create()
         .context("cannot create the Kafka producer")
 }

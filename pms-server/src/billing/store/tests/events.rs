@@ -56,7 +56,11 @@ pub(super) async fn a_batch_of_patient_events_is_applied_in_order_once_each(
         async move { store.account_by_patient(&who).await.expect("account") }
     };
     let (jane, quinn) = (account_of(&p).await, account_of(&q).await);
-    assert_eq!(jane.status, AccountStatus::Active, "updated, still one account");
+    assert_eq!(
+        jane.status,
+        AccountStatus::Active,
+        "updated, still one account"
+    );
     assert_eq!(quinn.status, AccountStatus::Closed, "deleted owing nothing");
     // The whole batch again (a redelivery after a crash before the offset commit): nothing new.
     assert_eq!(store.apply_patient_events(&batch).await.expect("again"), 0);
