@@ -318,3 +318,66 @@ impl Tabular for pms_proto::rest::BillingAuditEntry {
         ]
     }
 }
+
+impl Tabular for pms_proto::rest::RegistrationBucket {
+    const HEADERS: &'static [&'static str] = &["start", "count"];
+    fn row(&self) -> Vec<String> {
+        vec![self.start.to_string(), self.count.to_string()]
+    }
+}
+
+impl Tabular for pms_proto::rest::StoredEvent {
+    const NARROW: &'static [&'static str] = &["seq", "occurredAt", "type", "key"];
+    const HEADERS: &'static [&'static str] = &[
+        "seq",
+        "occurredAt",
+        "type",
+        "topic",
+        "key",
+        "eventId",
+        "data",
+    ];
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.seq.to_string(),
+            time(&self.occurred_at),
+            self.event_type.clone(),
+            self.topic.clone(),
+            self.key.clone(),
+            self.event_id.to_string(),
+            self.data.to_string(),
+        ]
+    }
+}
+
+impl Tabular for pms_proto::rest::AuthAuditEntry {
+    const NARROW: &'static [&'static str] = &[
+        "occurredAt",
+        "action",
+        "outcome",
+        "actorId",
+        "subjectUserId",
+    ];
+    const HEADERS: &'static [&'static str] = &[
+        "occurredAt",
+        "action",
+        "outcome",
+        "actorId",
+        "actorRole",
+        "subjectUserId",
+        "clientIp",
+        "requestId",
+    ];
+    fn row(&self) -> Vec<String> {
+        vec![
+            time(&self.occurred_at),
+            self.action.clone(),
+            self.outcome.clone(),
+            opt(&self.actor_id),
+            opt(&self.actor_role),
+            opt(&self.subject_user_id),
+            opt(&self.client_ip),
+            opt(&self.request_id),
+        ]
+    }
+}

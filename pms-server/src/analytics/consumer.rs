@@ -54,6 +54,8 @@ pub(crate) fn describe(event: &EventRecord) -> NewEvent {
                 new.delta.counters = match new.event_type.as_str() {
                     "PATIENT_CREATED" => vec![(counter::PATIENTS_CREATED, 1)],
                     "PATIENT_DELETED" => vec![(counter::PATIENTS_DELETED, 1)],
+                    // A restored patient counts as active again.
+                    "PATIENT_RESTORED" => vec![(counter::PATIENTS_DELETED, -1)],
                     _ => Vec::new(),
                 };
             }

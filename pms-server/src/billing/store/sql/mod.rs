@@ -187,6 +187,18 @@ macro_rules! billing_store {
                 Self::load_invoice(&self.pool, id).await
             }
 
+            async fn invoice_id_by_number(
+                &self,
+                number: i64,
+            ) -> Result<Option<Uuid>, BillingError> {
+                Ok(
+                    sqlx::query_scalar("SELECT id FROM invoices WHERE number = $1")
+                        .bind(number)
+                        .fetch_optional(&self.pool)
+                        .await?,
+                )
+            }
+
             async fn invoices(
                 &self,
                 account_id: Uuid,
