@@ -143,11 +143,23 @@ impl App {
         items: &[T],
         next: Option<String>,
     ) -> Result<()> {
+        if self.style.format == Format::Json {
+            return self.print_json_page(items, next);
+        }
+        self.print(&pms_cli::output::list(items, self.style)?)
+    }
+
+    /// The JSON of [`Self::print_page`]: an array, or with `--page-info` `{"items", "next"}`.
+    pub fn print_json_page<T: serde::Serialize>(
+        &self,
+        items: &[T],
+        next: Option<String>,
+    ) -> Result<()> {
         if self.page_info {
             let page = pms_cli::output::shapes::PageInfo { items, next };
             return self.print(&pms_cli::output::json(&page)?);
         }
-        self.print(&pms_cli::output::list(items, self.style)?)
+        self.print(&pms_cli::output::json(items)?)
     }
 
     /// A note for people, on stderr.

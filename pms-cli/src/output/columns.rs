@@ -349,35 +349,3 @@ impl Tabular for pms_proto::rest::StoredEvent {
         ]
     }
 }
-
-impl Tabular for pms_proto::rest::AuthAuditEntry {
-    const NARROW: &'static [&'static str] = &[
-        "occurredAt",
-        "action",
-        "outcome",
-        "actorId",
-        "subjectUserId",
-    ];
-    const HEADERS: &'static [&'static str] = &[
-        "occurredAt",
-        "action",
-        "outcome",
-        "actorId",
-        "actorRole",
-        "subjectUserId",
-        "clientIp",
-        "requestId",
-    ];
-    fn row(&self) -> Vec<String> {
-        vec![
-            time(&self.occurred_at),
-            self.action.clone(),
-            self.outcome.clone(),
-            opt(&self.actor_id),
-            opt(&self.actor_role),
-            opt(&self.subject_user_id),
-            opt(&self.client_ip),
-            opt(&self.request_id),
-        ]
-    }
-}

@@ -26,7 +26,7 @@ pub async fn run(app: &App, args: AuditArgs) -> Result<()> {
     }
     if app.style.format == Format::Json {
         // The log has no pages: `next` is always null with --page-info.
-        return app.print_page(&entries, None);
+        return app.print_json_page(&entries, None);
     }
     let emails = client.user_emails().await.unwrap_or_default();
     let rows: Vec<AuthAuditLine> = entries
