@@ -143,6 +143,29 @@ mod tests {
     }
 
     #[test]
+    fn a_restore_undoes_a_delete_in_the_counts() {
+        let counters = |event_type: &str| {
+            let payload = PatientEvent {
+                patient_id: "p1".into(),
+                event_type: event_type.into(),
+                ..Default::default()
+            }
+            .encode_to_vec();
+            describe(&record(TOPIC_PATIENT, event_type, payload))
+                .delta
+                .counters
+        };
+        assert_eq!(
+            counters("PATIENT_DELETED"),
+            vec![(counter::PATIENTS_DELETED, 1)]
+        );
+        assert_eq!(
+            counters("PATIENT_RESTORED"),
+            vec![(counter::PATIENTS_DELETED, -1)]
+        );
+    }
+
+    #[test]
     fn billing_events_move_money() {
         let event = |t: &str, amount| {
             describe(&record(
