@@ -580,9 +580,10 @@ impl Settings {
         Ok(())
     }
 
-    /// A human summary of the effective configuration, never showing secrets.
-    pub fn summary(&self) -> String {
-        let storage = |url: Option<&SecretString>| match url {
+    /// Where a service's data lives, for summaries: the PostgreSQL host, port and database (never
+    /// the credentials), or the SQLite data dir.
+    fn storage_summary(&self, service: crate::store::ServiceDb) -> String {
+        match self.database_url_for(service) {
             Some(url) => match url::Url::parse(url.expose_secret()) {
                 Ok(u) => format!(
                     "postgres {}:{}{}",
@@ -593,12 +594,49 @@ impl Settings {
                 Err(_) => "postgres (unparsable URL)".to_owned(),
             },
             None => format!("sqlite in {}", self.data_dir.display()),
-        };
-        let transport = if self.kafka.brokers.trim().is_empty() {
+        }
+    }
+
+    fn transport_summary(&self) -> String {
+        if self.kafka.brokers.trim().is_empty() {
             "embedded event log".to_owned()
         } else {
             format!("kafka {}", self.kafka.brokers)
+        }
+    }
+
+    /// The summary for `pms-server all` (`check-config` without a role): only the ports that
+    /// mode listens on — the gateway, and billing's gRPC unless turned off; the other services
+    /// bind loopback ports chosen at start.
+    pub fn summary_all_in_one(&self) -> String {
+        use crate::store::ServiceDb;
+        let grpc = if self.billing.grpc_enabled {
+            format!("{}:{}", self.billing.bind, self.billing.grpc_port)
+        } else {
+            "off (billing.grpc_enabled = false)".to_owned()
         };
+        format!(
+            "configuration ok (all-in-one: the other services listen on loopback ports chosen \
+             at start)\n\
+             gateway   {}:{}\n\
+             billing   gRPC {grpc}\n\
+             databases auth {}; patient {}; billing {}; analytics {}\n\
+             events    {}\n",
+            self.gateway.bind,
+            self.gateway.port,
+            self.storage_summary(ServiceDb::Auth),
+            self.storage_summary(ServiceDb::Patient),
+            self.storage_summary(ServiceDb::Billing),
+            self.storage_summary(ServiceDb::Analytics),
+            self.transport_summary(),
+        )
+    }
+
+    /// A human summary of the effective configuration of every service run on its own (the
+    /// distributed roles), never showing secrets.
+    pub fn summary(&self) -> String {
+        let storage = |service| self.storage_summary(service);
+        let transport = self.transport_summary();
         format!(
             "configuration ok\n\
              gateway   {}:{} (patient {}, billing {}, analytics {})\n\
@@ -615,18 +653,18 @@ impl Settings {
             self.auth.bind,
             self.auth.port,
             self.auth.url,
-            storage(self.database_url_for(crate::store::ServiceDb::Auth)),
+            storage(crate::store::ServiceDb::Auth),
             self.patient.bind,
             self.patient.port,
-            storage(self.database_url_for(crate::store::ServiceDb::Patient)),
+            storage(crate::store::ServiceDb::Patient),
             self.patient.billing_grpc_url,
             self.billing.bind,
             self.billing.port,
             self.billing.grpc_port,
-            storage(self.database_url_for(crate::store::ServiceDb::Billing)),
+            storage(crate::store::ServiceDb::Billing),
             self.analytics.bind,
             self.analytics.port,
-            storage(self.database_url_for(crate::store::ServiceDb::Analytics)),
+            storage(crate::store::ServiceDb::Analytics),
             transport,
         )
     }
@@ -864,6 +902,26 @@ log_retention_secs = 3600
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_all_in_one_summary_lists_only_the_ports_it_listens_on() {
+        let mut settings = Settings::default();
+        let summary = settings.summary_all_in_one();
+        assert!(summary.contains("gateway   127.0.0.1:4004\n"), "{summary}");
+        assert!(
+            summary.contains("billing   gRPC 127.0.0.1:9001\n"),
+            "{summary}"
+        );
+        for unused in [":4000", ":4001", ":4002", ":4005", "http://"] {
+            assert!(!summary.contains(unused), "{unused} in:\n{summary}");
+        }
+        settings.billing.grpc_enabled = false;
+        let summary = settings.summary_all_in_one();
+        assert!(!summary.contains(":9001"), "{summary}");
+        assert!(summary.contains("billing   gRPC off"), "{summary}");
+        let distributed = settings.summary();
+        assert!(distributed.contains(":4000 db "), "{distributed}");
+    }
 
     #[test]
     fn default_config_matches_the_defaults() {
