@@ -56,8 +56,14 @@ enum Command {
     /// Print a commented configuration file with every key and its default.
     DefaultConfig,
     /// Load and validate the configuration (file + environment), print a summary without secrets,
-    /// and exit: 0 if valid, 2 if not.
-    CheckConfig,
+    /// and exit: 0 if valid, 2 if not. Without ROLE, for `pms-server all` (only the ports it
+    /// listens on); with one (gateway, auth, patient, billing, analytics), for the services run
+    /// one per process.
+    CheckConfig {
+        /// The role the configuration is for [default: all].
+        #[arg(value_parser = ["all", "gateway", "auth", "patient", "billing", "analytics"])]
+        role: Option<String>,
+    },
 }
 
 /// glibc's malloc raises its mmap threshold to the size of the largest block freed (up to 32 MiB),
@@ -85,7 +91,7 @@ fn main() -> ExitCode {
             print!("{}", default_config_toml());
             return ExitCode::SUCCESS;
         }
-        Some(Command::CheckConfig) => None,
+        Some(Command::CheckConfig { .. }) => None,
         None | Some(Command::All) => Some(Topology::All),
         Some(Command::Gateway) => Some(Topology::Gateway),
         Some(Command::Auth) => Some(Topology::Auth),
@@ -112,7 +118,15 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let Some(topology) = topology else {
-        print!("{}", settings.summary());
+        let all_in_one = match &cli.command {
+            Some(Command::CheckConfig { role }) => role.as_deref().is_none_or(|r| r == "all"),
+            _ => true,
+        };
+        if all_in_one {
+            print!("{}", settings.summary_all_in_one());
+        } else {
+            print!("{}", settings.summary());
+        }
         return ExitCode::SUCCESS;
     };
     telemetry::init_logging(&settings.log);

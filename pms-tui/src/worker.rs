@@ -206,7 +206,7 @@ async fn execute(client: Option<ApiClient>, request: Request) -> Action {
         Request::DeletePatient { id } => client
             .delete_patient(id)
             .await
-            .map(|()| Action::PatientDeleted(id))
+            .map(|_| Action::PatientDeleted(id))
             .unwrap_or_else(failed(Op::DeletePatient)),
         Request::Accounts => client
             .billing_accounts(None, Some(500))

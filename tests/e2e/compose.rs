@@ -164,6 +164,36 @@ pub fn pms_services() -> Vec<ComposeService> {
 }
 
 #[test]
+fn check_config_lists_the_ports_of_the_mode_it_checks() {
+    let run = |args: &[&str]| {
+        let mut command = std::process::Command::new(binary("pms-server"));
+        command.args(args);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("PMS_") {
+                command.env_remove(key);
+            }
+        }
+        let output = command.output().expect("run check-config");
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    // All-in-one (the default): the gateway and billing's gRPC, no internal service port.
+    let all = run(&["check-config"]);
+    assert!(all.contains("gateway   127.0.0.1:4004\n"), "{all}");
+    assert!(all.contains("billing   gRPC 127.0.0.1:9001\n"), "{all}");
+    for unused in [":4000", ":4001", ":4002", ":4005"] {
+        assert!(!all.contains(unused), "{unused} in:\n{all}");
+    }
+    assert_eq!(run(&["check-config", "all"]), all);
+    // One service per process: every service's address.
+    let patient = run(&["check-config", "patient"]);
+    assert!(
+        patient.contains("patient   127.0.0.1:4000 db "),
+        "{patient}"
+    );
+}
+
+#[test]
 fn every_service_has_a_valid_configuration() {
     let services = pms_services();
     let mut roles: Vec<&str> = services.iter().map(|s| s.role.as_str()).collect();

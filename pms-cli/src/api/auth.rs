@@ -1,8 +1,9 @@
-//! Auth endpoints (`/auth/*`): login, logout, who am I, users (ADMIN), own password.
+//! Auth endpoints (`/auth/*`): login, logout, who am I, users (ADMIN), own password, the auth
+//! audit log (ADMIN).
 
 use pms_proto::rest::{
-    ChangePasswordRequest, CreateUserRequest, LoginRequest, Me, RefreshRequest, TokenResponse,
-    UpdateUserRequest, User,
+    AuthAuditEntry, ChangePasswordRequest, CreateUserRequest, LoginRequest, Me, RefreshRequest,
+    TokenResponse, UpdateUserRequest, User,
 };
 use reqwest::Method;
 use uuid::Uuid;
@@ -72,6 +73,25 @@ impl ApiClient {
             .await?
             .json()
             .await
+    }
+
+    /// `GET /auth/audit` (ADMIN): recent auth events, newest first (at most `limit`, 1–1000).
+    pub async fn auth_audit(&self, limit: Option<u32>) -> Result<Vec<AuthAuditEntry>> {
+        let mut request = ApiRequest::new(Method::GET, "/auth/audit");
+        if let Some(limit) = limit {
+            request = request.query("limit", limit);
+        }
+        self.send(request).await?.json().await
+    }
+
+    /// Every user's email by id (ADMIN), to show people instead of ids.
+    pub async fn user_emails(&self) -> Result<std::collections::HashMap<Uuid, String>> {
+        Ok(self
+            .list_users()
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.email))
+            .collect())
     }
 
     /// `PATCH /auth/users/{id}` (ADMIN): role and/or disabled.

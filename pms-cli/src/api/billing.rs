@@ -174,6 +174,13 @@ impl ApiClient {
         self.send(with_key(request, key)).await?.json().await
     }
 
+    /// `GET /api/billing/invoices?number=`: the invoice with this human number, if any.
+    pub async fn find_invoice(&self, number: &str) -> Result<Option<Invoice>> {
+        let request = ApiRequest::new(Method::GET, "/api/billing/invoices").query("number", number);
+        let found: Vec<Invoice> = self.send(request).await?.json().await?;
+        Ok(found.into_iter().next())
+    }
+
     /// `GET /api/billing/audit` (ADMIN).
     pub async fn billing_audit(
         &self,

@@ -1,6 +1,7 @@
-//! Human ids: wherever a command takes a patient or a user, people may type what they see — a
-//! patient's MRN (`MRN-000001`) or a user's email — instead of a UUID. Each is resolved through
-//! the list endpoints the server already has (an exact match on the search results).
+//! Human ids: wherever a command takes a patient, a user or an invoice, people may type what they
+//! see — a patient's MRN (`MRN-000001`), a user's email, an invoice number (`INV-000042`) —
+//! instead of a UUID. Each is resolved through the server's list and lookup endpoints (an exact
+//! match on the results).
 
 use uuid::Uuid;
 
@@ -65,9 +66,48 @@ impl UserKey {
     }
 }
 
+/// An invoice as typed: its id or its number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvoiceKey {
+    Id(Uuid),
+    /// `INV-` and digits, upper case.
+    Number(String),
+}
+
+impl InvoiceKey {
+    /// A UUID, or an invoice number (`INV-` and digits, any case).
+    pub fn parse(raw: &str) -> std::result::Result<InvoiceKey, String> {
+        let raw = raw.trim();
+        if let Ok(id) = Uuid::parse_str(raw) {
+            return Ok(InvoiceKey::Id(id));
+        }
+        let upper = raw.to_ascii_uppercase();
+        match upper.strip_prefix("INV-") {
+            Some(digits)
+                if (1..=18).contains(&digits.len())
+                    && digits.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Ok(InvoiceKey::Number(upper))
+            }
+            _ => Err(format!(
+                "`{raw}` is not an invoice: pass its number (INV-000042) or id (a UUID)"
+            )),
+        }
+    }
+}
+
 impl ApiClient {
     /// The patient's id: as given, or found by its MRN (exit 3 when no patient has it).
     pub async fn resolve_patient(&self, key: &PatientKey) -> Result<Uuid> {
+        self.resolve_mrn(key, false).await
+    }
+
+    /// A deleted patient's id: as given, or found by its MRN among the deleted patients.
+    pub async fn resolve_deleted_patient(&self, key: &PatientKey) -> Result<Uuid> {
+        self.resolve_mrn(key, true).await
+    }
+
+    async fn resolve_mrn(&self, key: &PatientKey, deleted: bool) -> Result<Uuid> {
         let mrn = match key {
             PatientKey::Id(id) => return Ok(*id),
             PatientKey::Mrn(mrn) => mrn,
@@ -77,12 +117,33 @@ impl ApiClient {
             limit: Some(100),
             ..PatientQuery::default()
         };
-        let page = self.list_patients(&query, false).await?;
+        let page = if deleted {
+            self.list_deleted_patients(&query, false).await?
+        } else {
+            self.list_patients(&query, false).await?
+        };
+        let which = if deleted {
+            "deleted patient"
+        } else {
+            "patient"
+        };
         page.items
             .iter()
             .find(|p| p.mrn.eq_ignore_ascii_case(mrn))
             .map(|p| p.id)
-            .ok_or_else(|| Error::NotFound(format!("no patient has MRN {mrn}")))
+            .ok_or_else(|| Error::NotFound(format!("no {which} has MRN {mrn}")))
+    }
+
+    /// The invoice's id: as given, or found by its number (exit 3 when no invoice has it).
+    pub async fn resolve_invoice(&self, key: &InvoiceKey) -> Result<Uuid> {
+        match key {
+            InvoiceKey::Id(id) => Ok(*id),
+            InvoiceKey::Number(number) => self
+                .find_invoice(number)
+                .await?
+                .map(|invoice| invoice.id)
+                .ok_or_else(|| Error::NotFound(format!("no invoice has the number {number}"))),
+        }
     }
 
     /// The user's id: as given, or found by email (exit 3 when no user has it).
@@ -121,6 +182,21 @@ mod tests {
             PatientKey::parse("Jane").unwrap_err(),
             "`Jane` is not a patient: pass its MRN (MRN-000001) or id (a UUID)"
         );
+    }
+
+    #[test]
+    fn invoices_are_ids_or_numbers() {
+        assert_eq!(
+            InvoiceKey::parse(" inv-000042 "),
+            Ok(InvoiceKey::Number("INV-000042".into()))
+        );
+        assert!(matches!(
+            InvoiceKey::parse("00000000-0000-4000-8000-000000000001"),
+            Ok(InvoiceKey::Id(_))
+        ));
+        for bad in ["INV-", "INV-4x", "42", "INV-1234567890123456789"] {
+            assert!(InvoiceKey::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -17,9 +17,9 @@ mod raw;
 
 pub use analytics::{EVENT_STREAM_PATH, StreamStart};
 pub use auth::jwt_expiry;
-pub use lookup::{PatientKey, UserKey};
+pub use lookup::{InvoiceKey, PatientKey, UserKey};
 pub use paging::{Page, next_link};
-pub use patients::{PatientQuery, Tagged, etag_for};
+pub use patients::{AuditFilter, PatientQuery, Tagged, etag_for};
 pub use raw::RawResponse;
 
 use std::sync::Arc;
@@ -442,6 +442,11 @@ impl ApiResponse {
     /// The response headers.
     pub fn headers(&self) -> &HeaderMap {
         self.response.headers()
+    }
+
+    /// The HTTP status (2xx).
+    pub fn status(&self) -> reqwest::StatusCode {
+        self.response.status()
     }
 
     /// The underlying response (streaming bodies).

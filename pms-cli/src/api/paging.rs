@@ -11,6 +11,24 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// The next page's position as a user passes it back: its `cursor` (sealed, opaque) or, for
+    /// lists paged by event sequence number, its `after`.
+    pub fn next_cursor(&self) -> Option<String> {
+        let next = self.next.as_deref()?;
+        let url = url::Url::parse(next)
+            .or_else(|_| url::Url::parse("http://server/").and_then(|base| base.join(next)))
+            .ok()?;
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        ["cursor", "after"].iter().find_map(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+    }
+}
+
 /// The `rel="next"` target of the `Link` headers, if any.
 pub fn next_link(headers: &HeaderMap) -> Option<String> {
     headers
@@ -72,6 +90,24 @@ mod tests {
             map.append(LINK, HeaderValue::from_str(v).unwrap());
         }
         map
+    }
+
+    #[test]
+    fn the_next_cursor_is_read_from_the_link() {
+        let page = |next: Option<&str>| Page::<u8> {
+            items: Vec::new(),
+            next: next.map(str::to_owned),
+        };
+        assert_eq!(
+            page(Some("/api/patients?limit=2&cursor=a-b_c&sort=name")).next_cursor(),
+            Some("a-b_c".into())
+        );
+        assert_eq!(
+            page(Some("http://h:1/api/analytics/events?after=42&limit=5")).next_cursor(),
+            Some("42".into())
+        );
+        assert_eq!(page(Some("/api/x?limit=2")).next_cursor(), None);
+        assert_eq!(page(None).next_cursor(), None);
     }
 
     #[test]

@@ -1,8 +1,12 @@
-//! Patient endpoints (`/api/patients*`) and the audit log (`/api/audit`, ADMIN).
+//! Patient endpoints (`/api/patients*`, deleted patients and restore included) and the audit log
+//! (`/api/audit`, ADMIN, with its filters).
 
-use pms_proto::rest::{AuditEntry, Patient, PatientRequest, PatientVersion};
+use pms_proto::rest::{AuditEntry, Patient, PatientDeletion, PatientRequest, PatientVersion};
 use reqwest::Method;
-use reqwest::header::{ETAG, IF_MATCH};
+use reqwest::header::{ETAG, HeaderName, IF_MATCH};
+
+/// RFC 7240 `Prefer`.
+const PREFER: HeaderName = HeaderName::from_static("prefer");
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -18,6 +22,23 @@ pub struct PatientQuery {
     pub limit: Option<u32>,
     /// `createdAt`, `-createdAt`, `name`, `-name`.
     pub sort: Option<String>,
+    /// Opaque cursor of a page.
+    pub cursor: Option<String>,
+}
+
+/// Filters and paging of `GET /api/audit` (they combine with AND).
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub patient: Option<Uuid>,
+    /// The acting user's id.
+    pub actor: Option<Uuid>,
+    /// An action name: `patient.read`, `patient.update`, …
+    pub action: Option<String>,
+    /// At or after this time.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Before this time.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    pub limit: Option<u32>,
     /// Opaque cursor of a page.
     pub cursor: Option<String>,
 }
@@ -74,7 +95,26 @@ impl ApiClient {
 
     /// `GET /api/patients`.
     pub async fn list_patients(&self, query: &PatientQuery, all: bool) -> Result<Page<Patient>> {
-        let mut request = ApiRequest::new(Method::GET, "/api/patients");
+        self.patient_pages("/api/patients", query, all).await
+    }
+
+    /// `GET /api/patients/deleted`: soft-deleted patients (`updatedAt` = when deleted).
+    pub async fn list_deleted_patients(
+        &self,
+        query: &PatientQuery,
+        all: bool,
+    ) -> Result<Page<Patient>> {
+        self.patient_pages("/api/patients/deleted", query, all)
+            .await
+    }
+
+    async fn patient_pages(
+        &self,
+        path: &str,
+        query: &PatientQuery,
+        all: bool,
+    ) -> Result<Page<Patient>> {
+        let mut request = ApiRequest::new(Method::GET, path);
         if let Some(q) = &query.q {
             request = request.query("q", q);
         }
@@ -126,22 +166,39 @@ impl ApiClient {
         if let Some(tag) = if_match {
             request = request.header(IF_MATCH, tag);
         }
-        let response = self.send(request).await?;
-        let etag = header_string(response.headers(), &ETAG);
-        Ok(Tagged {
-            value: response.json().await?,
-            etag,
-        })
+        tagged(self.send(request).await?).await
     }
 
-    /// `DELETE /api/patients/{id}` → 204 (soft delete).
-    pub async fn delete_patient(&self, id: Uuid) -> Result<()> {
-        self.send(
-            ApiRequest::new(Method::DELETE, format!("/api/patients/{id}"))
-                .about(format!("patient {id}")),
-        )
-        .await?;
-        Ok(())
+    /// `DELETE /api/patients/{id}` (soft delete) with `Prefer: return=representation`: the
+    /// deleted patient and what becomes of its billing account (`None` from a server that
+    /// answers 204 without a body).
+    pub async fn delete_patient(&self, id: Uuid) -> Result<Option<PatientDeletion>> {
+        let response = self
+            .send(
+                ApiRequest::new(Method::DELETE, format!("/api/patients/{id}"))
+                    .header(PREFER, "return=representation")
+                    .about(format!("patient {id}")),
+            )
+            .await?;
+        if response.status() == reqwest::StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        response.json().await.map(Some)
+    }
+
+    /// `POST /api/patients/{id}/restore`: a deleted patient is live again (409 when a live
+    /// patient has its email now).
+    pub async fn restore_patient(
+        &self,
+        id: Uuid,
+        if_match: Option<&str>,
+    ) -> Result<Tagged<Patient>> {
+        let mut request = ApiRequest::new(Method::POST, format!("/api/patients/{id}/restore"))
+            .about(format!("deleted patient {id}"));
+        if let Some(tag) = if_match {
+            request = request.header(IF_MATCH, tag);
+        }
+        tagged(self.send(request).await?).await
     }
 
     /// `GET /api/patients/{id}/history`: every version, oldest first.
@@ -162,12 +219,44 @@ impl ApiClient {
         limit: Option<u32>,
         all: bool,
     ) -> Result<Page<AuditEntry>> {
+        let filter = AuditFilter {
+            patient,
+            limit,
+            ..AuditFilter::default()
+        };
+        self.audit_filtered(&filter, all).await
+    }
+
+    /// `GET /api/audit` (ADMIN), newest first, filtered.
+    pub async fn audit_filtered(
+        &self,
+        filter: &AuditFilter,
+        all: bool,
+    ) -> Result<Page<AuditEntry>> {
+        let time = |t: &chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        };
         let mut request = ApiRequest::new(Method::GET, "/api/audit");
-        if let Some(id) = patient {
+        if let Some(id) = filter.patient {
             request = request.query("patientId", id);
         }
-        if let Some(limit) = limit {
+        if let Some(id) = filter.actor {
+            request = request.query("actorId", id);
+        }
+        if let Some(action) = &filter.action {
+            request = request.query("action", action);
+        }
+        if let Some(since) = &filter.since {
+            request = request.query("since", time(since));
+        }
+        if let Some(until) = &filter.until {
+            request = request.query("until", time(until));
+        }
+        if let Some(limit) = filter.limit {
             request = request.query("limit", limit);
+        }
+        if let Some(cursor) = &filter.cursor {
+            request = request.query("cursor", cursor);
         }
         self.pages(request, all).await
     }
@@ -182,6 +271,15 @@ pub fn etag_for(version: &str) -> String {
     } else {
         format!("\"{v}\"")
     }
+}
+
+/// A patient body with the response's `ETag`.
+async fn tagged(response: super::ApiResponse) -> Result<Tagged<Patient>> {
+    let etag = header_string(response.headers(), &ETAG);
+    Ok(Tagged {
+        value: response.json().await?,
+        etag,
+    })
 }
 
 fn header_string(

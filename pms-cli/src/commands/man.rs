@@ -58,6 +58,12 @@ mod tests {
             "pms-login.1",
             "pms-patients-list.1",
             "pms-billing-invoices-pay.1",
+            "pms-patients-deleted.1",
+            "pms-patients-restore.1",
+            "pms-auth-audit.1",
+            "pms-audit.1",
+            "pms-analytics-registrations.1",
+            "pms-analytics-events.1",
         ] {
             assert!(dir.path().join(page).is_file(), "{page} missing");
         }

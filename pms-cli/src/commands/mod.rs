@@ -65,6 +65,10 @@ pub struct Global {
     /// The columns of tables and CSV, in order: names as in the JSON (`mrn,name,phone`).
     #[arg(long, global = true, value_name = "A,B,C", value_delimiter = ',')]
     pub columns: Option<Vec<String>>,
+    /// With -o json, print a list as {"items": [...], "next": CURSOR} instead of an array;
+    /// `next` (null on the last page) goes to --cursor (--after for `analytics events`).
+    #[arg(long, global = true)]
+    pub page_info: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,10 +79,10 @@ pub enum Command {
     Logout,
     /// Show who the current token belongs to.
     Whoami,
-    /// Session details: status, token, password.
+    /// Session details: status, token, password; the auth audit log.
     #[command(subcommand)]
     Auth(auth::AuthCommand),
-    /// Patients: list, get, create, update, delete, history.
+    /// Patients: list, get, create, update, delete, history, deleted, restore.
     #[command(subcommand)]
     Patients(patients::PatientsCommand),
     /// Billing: accounts, invoices, payments, statements (amounts like 45.00).
@@ -87,9 +91,10 @@ pub enum Command {
     /// User accounts (ADMIN): list, get, create, update.
     #[command(subcommand)]
     Users(users::UsersCommand),
-    /// The audit log (ADMIN): who read or changed what.
+    /// The patient audit log (ADMIN): who read or changed what; filters by patient, actor,
+    /// action and time.
     Audit(audit::AuditArgs),
-    /// Analytics: summary figures.
+    /// Analytics: summary figures, registrations over time, stored events.
     #[command(subcommand)]
     Analytics(analytics::AnalyticsCommand),
     /// Live events: tail the event stream.
@@ -113,6 +118,8 @@ pub struct App {
     pub style: Style,
     /// stdin is a terminal (prompts allowed).
     pub stdin_tty: bool,
+    /// `--page-info`: lists are `{"items", "next"}` objects (JSON only).
+    pub page_info: bool,
 }
 
 impl App {
@@ -127,6 +134,32 @@ impl App {
         out.write_all(text.as_bytes())
             .and_then(|()| out.flush())
             .map_err(|e| Error::io("writing to stdout", e))
+    }
+
+    /// Prints a list: an array (`-o json`), a `{"items", "next"}` object with `--page-info`, or
+    /// a table / CSV. `next` is the next page's cursor.
+    pub fn print_page<T: serde::Serialize + pms_cli::output::Tabular>(
+        &self,
+        items: &[T],
+        next: Option<String>,
+    ) -> Result<()> {
+        if self.style.format == Format::Json {
+            return self.print_json_page(items, next);
+        }
+        self.print(&pms_cli::output::list(items, self.style)?)
+    }
+
+    /// The JSON of [`Self::print_page`]: an array, or with `--page-info` `{"items", "next"}`.
+    pub fn print_json_page<T: serde::Serialize>(
+        &self,
+        items: &[T],
+        next: Option<String>,
+    ) -> Result<()> {
+        if self.page_info {
+            let page = pms_cli::output::shapes::PageInfo { items, next };
+            return self.print(&pms_cli::output::json(&page)?);
+        }
+        self.print(&pms_cli::output::json(items)?)
     }
 
     /// A note for people, on stderr.
@@ -175,10 +208,16 @@ pub async fn run(cli: Cli, env: EnvSnapshot) -> Result<()> {
     if let Some(warning) = pms_cli::config::plain_http_warning(&ctx.server()) {
         (ctx.warn)(&warning);
     }
+    if cli.global.page_info && style.format != Format::Json {
+        return Err(Error::Usage(
+            "--page-info shapes JSON lists: add -o json".to_owned(),
+        ));
+    }
     let app = App {
         ctx,
         style,
         stdin_tty: std::io::stdin().is_terminal(),
+        page_info: cli.global.page_info,
     };
     match cli.command {
         Command::Login(args) => login::run(&app, args).await,

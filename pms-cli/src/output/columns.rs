@@ -318,3 +318,34 @@ impl Tabular for pms_proto::rest::BillingAuditEntry {
         ]
     }
 }
+
+impl Tabular for pms_proto::rest::RegistrationBucket {
+    const HEADERS: &'static [&'static str] = &["start", "count"];
+    fn row(&self) -> Vec<String> {
+        vec![self.start.to_string(), self.count.to_string()]
+    }
+}
+
+impl Tabular for pms_proto::rest::StoredEvent {
+    const NARROW: &'static [&'static str] = &["seq", "occurredAt", "type", "key"];
+    const HEADERS: &'static [&'static str] = &[
+        "seq",
+        "occurredAt",
+        "type",
+        "topic",
+        "key",
+        "eventId",
+        "data",
+    ];
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.seq.to_string(),
+            time(&self.occurred_at),
+            self.event_type.clone(),
+            self.topic.clone(),
+            self.key.clone(),
+            self.event_id.to_string(),
+            self.data.to_string(),
+        ]
+    }
+}

@@ -76,3 +76,37 @@ pub struct EventLine {
     /// The event payload: JSON when it parses, else the raw text.
     pub data: Value,
 }
+
+/// A list page with `--page-info` (`-o json`): the items as the plain list would print them and
+/// the cursor of the next page (`null` on the last), for `--cursor` (`--after` for
+/// `analytics events`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PageInfo<'a, T> {
+    pub items: &'a [T],
+    pub next: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_is_its_items_and_the_next_cursor() {
+        let page = PageInfo {
+            items: &[1, 2],
+            next: Some("abc".to_owned()),
+        };
+        assert_eq!(
+            serde_json::to_value(&page).unwrap(),
+            serde_json::json!({"items": [1, 2], "next": "abc"})
+        );
+        let last = PageInfo::<u8> {
+            items: &[],
+            next: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&last).unwrap(),
+            serde_json::json!({"items": [], "next": null})
+        );
+    }
+}

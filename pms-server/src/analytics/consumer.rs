@@ -69,6 +69,8 @@ pub(crate) fn describe(event: &EventRecord) -> NewEvent {
                 new.delta.counters = match new.event_type.as_str() {
                     "PATIENT_CREATED" => vec![(counter::PATIENTS_CREATED, 1)],
                     "PATIENT_DELETED" => vec![(counter::PATIENTS_DELETED, 1)],
+                    // A restored patient counts as active again.
+                    "PATIENT_RESTORED" => vec![(counter::PATIENTS_DELETED, -1)],
                     _ => Vec::new(),
                 };
             }
@@ -153,6 +155,29 @@ mod tests {
         let text = new.data.to_string();
         assert!(!text.contains("Jane") && !text.contains("jane@"), "{text}");
         assert_eq!(new.delta.counters, vec![(counter::PATIENTS_CREATED, 1)]);
+    }
+
+    #[test]
+    fn a_restore_undoes_a_delete_in_the_counts() {
+        let counters = |event_type: &str| {
+            let payload = PatientEvent {
+                patient_id: "p1".into(),
+                event_type: event_type.into(),
+                ..Default::default()
+            }
+            .encode_to_vec();
+            describe(&record(TOPIC_PATIENT, event_type, payload))
+                .delta
+                .counters
+        };
+        assert_eq!(
+            counters("PATIENT_DELETED"),
+            vec![(counter::PATIENTS_DELETED, 1)]
+        );
+        assert_eq!(
+            counters("PATIENT_RESTORED"),
+            vec![(counter::PATIENTS_DELETED, -1)]
+        );
     }
 
     #[test]

@@ -232,9 +232,15 @@ impl Workers {
 /// effort: where it cannot, hashing runs at normal priority.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASH_NICE)
     {
-        tracing::debug!(error = %e, "cannot lower the hashing thread's priority");
+        let tid = Some(rustix::thread::gettid());
+        // Only ever lower: a server started under a higher nice keeps it for hashing too (with
+        // CAP_SYS_NICE, setting +10 there would raise hashing above request handling).
+        let target =
+            rustix::process::getpriority_process(tid).map_or(HASH_NICE, |n| n.max(HASH_NICE));
+        if let Err(e) = rustix::process::setpriority_process(tid, target) {
+            tracing::debug!(error = %e, "cannot lower the hashing thread's priority");
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 //! - Consumed, from the `patient` topic in group `billing-service` ([`PatientEvents`]): a created
 //!   patient gets its account even when the patient service could not reach billing over gRPC;
 //!   an update refreshes the account's contact details; a deletion closes the account (or
-//!   suspends it while it still owes). Each event is applied once (deduplicated on its id in the
+//!   suspends it while it still owes); a restore refreshes the contact and reopens it (ACTIVE). Each event is applied once (deduplicated on its id in the
 //!   same transaction as its effect).
 
 use std::sync::Arc;
@@ -31,6 +31,8 @@ pub enum PatientChange {
     Created,
     Updated,
     Deleted,
+    /// A deleted patient is live again: refresh the contact and reopen the account.
+    Restored,
 }
 
 impl PatientChange {
@@ -39,6 +41,7 @@ impl PatientChange {
             "PATIENT_CREATED" => Some(PatientChange::Created),
             "PATIENT_UPDATED" => Some(PatientChange::Updated),
             "PATIENT_DELETED" => Some(PatientChange::Deleted),
+            "PATIENT_RESTORED" => Some(PatientChange::Restored),
             _ => None,
         }
     }

@@ -298,6 +298,17 @@ pub fn invoice_number(n: i64) -> String {
     format!("INV-{n:06}")
 }
 
+/// The sequence value of a human invoice number: `INV-` (any case) and 1–18 digits.
+pub fn parse_invoice_number(raw: &str) -> Option<i64> {
+    let digits = raw
+        .get(..4)
+        .filter(|prefix| prefix.eq_ignore_ascii_case("INV-"))
+        .map(|_| &raw[4..])?;
+    let well_formed =
+        (1..=18).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+    well_formed.then(|| digits.parse().ok()).flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,5 +452,23 @@ mod tests {
     fn invoice_numbers_are_zero_padded() {
         assert_eq!(invoice_number(42), "INV-000042");
         assert_eq!(invoice_number(1_234_567), "INV-1234567");
+        for (raw, n) in [
+            ("INV-000042", Some(42)),
+            ("inv-7", Some(7)),
+            ("INV-1234567", Some(1_234_567)),
+        ] {
+            assert_eq!(parse_invoice_number(raw), n, "{raw}");
+        }
+        for bad in [
+            "INV-",
+            "INV-+1",
+            "INV--1",
+            "INV-1x",
+            "42",
+            "INV-1234567890123456789",
+            "ÍNV-1",
+        ] {
+            assert_eq!(parse_invoice_number(bad), None, "{bad}");
+        }
     }
 }

@@ -154,9 +154,10 @@ impl Settings {
         Ok(())
     }
 
-    /// A human summary of the effective configuration, never showing secrets.
-    pub fn summary(&self) -> String {
-        let storage = |url: Option<&SecretString>| match url {
+    /// Where a service's data lives, for summaries: the PostgreSQL host, port and database (never
+    /// the credentials), or the SQLite data dir.
+    fn storage_summary(&self, service: crate::store::ServiceDb) -> String {
+        match self.database_url_for(service) {
             Some(url) => match url::Url::parse(url.expose_secret()) {
                 Ok(u) => format!(
                     "postgres {}:{}{}",
@@ -167,13 +168,48 @@ impl Settings {
                 Err(_) => "postgres (unparsable URL)".to_owned(),
             },
             None => format!("sqlite in {}", self.data_dir.display()),
-        };
-        let transport = if self.kafka.brokers.trim().is_empty() {
+        }
+    }
+
+    fn transport_summary(&self) -> String {
+        if self.kafka.brokers.trim().is_empty() {
             "embedded event log".to_owned()
         } else {
             format!("kafka {}", self.kafka.brokers)
-        };
+        }
+    }
+
+    /// The summary for `pms-server all` (`check-config` without a role): only the ports that
+    /// mode listens on — the gateway, and billing's gRPC unless turned off; the other services
+    /// bind loopback ports chosen at start.
+    pub fn summary_all_in_one(&self) -> String {
         use crate::store::ServiceDb;
+        let grpc = if self.billing.grpc_enabled {
+            self.billing.grpc_addr().to_string()
+        } else {
+            "off (billing.grpc_enabled = false)".to_owned()
+        };
+        format!(
+            "configuration ok (all-in-one: the other services listen on loopback ports chosen \
+             at start)\n\
+             gateway   {}\n\
+             billing   gRPC {grpc}\n\
+             databases auth {}; patient {}; billing {}; analytics {}\n\
+             events    {}\n",
+            self.gateway.listen_addr(),
+            self.storage_summary(ServiceDb::Auth),
+            self.storage_summary(ServiceDb::Patient),
+            self.storage_summary(ServiceDb::Billing),
+            self.storage_summary(ServiceDb::Analytics),
+            self.transport_summary(),
+        )
+    }
+
+    /// A human summary of the effective configuration of every service run on its own (the
+    /// distributed roles), never showing secrets.
+    pub fn summary(&self) -> String {
+        use crate::store::ServiceDb;
+        let storage = |service| self.storage_summary(service);
         let (g, a, p, b, an) = (
             &self.gateway,
             &self.auth,
@@ -195,16 +231,16 @@ impl Settings {
             g.analytics_url,
             a.listen_addr(),
             a.url,
-            storage(self.database_url_for(ServiceDb::Auth)),
+            storage(ServiceDb::Auth),
             p.listen_addr(),
-            storage(self.database_url_for(ServiceDb::Patient)),
+            storage(ServiceDb::Patient),
             p.billing_grpc_url,
             b.listen_addr(),
             b.grpc_port,
-            storage(self.database_url_for(ServiceDb::Billing)),
+            storage(ServiceDb::Billing),
             an.listen_addr(),
-            storage(self.database_url_for(ServiceDb::Analytics)),
-            transport,
+            storage(ServiceDb::Analytics),
+            self.transport_summary(),
         )
     }
 

@@ -15,6 +15,26 @@ fn load(toml: &str) -> anyhow::Result<Settings> {
 }
 
 #[test]
+fn the_all_in_one_summary_lists_only_the_ports_it_listens_on() {
+    let mut settings = Settings::default();
+    let summary = settings.summary_all_in_one();
+    assert!(summary.contains("gateway   127.0.0.1:4004\n"), "{summary}");
+    assert!(
+        summary.contains("billing   gRPC 127.0.0.1:9001\n"),
+        "{summary}"
+    );
+    for unused in [":4000", ":4001", ":4002", ":4005", "http://"] {
+        assert!(!summary.contains(unused), "{unused} in:\n{summary}");
+    }
+    settings.billing.grpc_enabled = false;
+    let summary = settings.summary_all_in_one();
+    assert!(!summary.contains(":9001"), "{summary}");
+    assert!(summary.contains("billing   gRPC off"), "{summary}");
+    let distributed = settings.summary();
+    assert!(distributed.contains(":4000 db "), "{distributed}");
+}
+
+#[test]
 fn default_config_matches_the_defaults() {
     let text = default_config_toml();
     assert!(!text.contains("(no default)"), "{text}");

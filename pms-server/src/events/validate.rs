@@ -11,7 +11,12 @@ use uuid::Uuid;
 use super::{EventRecord, TOPIC_BILLING, TOPIC_PATIENT};
 
 /// Event types of the `patient` topic.
-pub const PATIENT_TYPES: [&str; 3] = ["PATIENT_CREATED", "PATIENT_UPDATED", "PATIENT_DELETED"];
+pub const PATIENT_TYPES: [&str; 4] = [
+    "PATIENT_CREATED",
+    "PATIENT_UPDATED",
+    "PATIENT_DELETED",
+    "PATIENT_RESTORED",
+];
 /// Event types of the `billing` topic.
 pub const BILLING_TYPES: [&str; 7] = [
     "ACCOUNT_CREATED",

@@ -1,10 +1,11 @@
 //! The patient service's events: a `PatientEvent` on the `patient` topic (key: patient id) for
-//! every create, update and delete, written to the outbox in the change's own transaction.
+//! every create, update, delete and restore, written to the outbox in the change's own
+//! transaction.
 //!
 //! Personal data only where a consumer needs it: PATIENT_CREATED keeps the reference fields
 //! (name, email, MRN: wire compatibility, billing opens the account with them), PATIENT_UPDATED
-//! carries name and email (billing refreshes the account's contact), PATIENT_DELETED carries ids
-//! only.
+//! and PATIENT_RESTORED carry name and email (billing refreshes the account's contact and reopens
+//! it on a restore), PATIENT_DELETED carries ids only.
 
 use chrono::{DateTime, Utc};
 use pms_proto::patient_events::PatientEvent;
@@ -14,7 +15,8 @@ use uuid::Uuid;
 
 use crate::events::{EventRecord, TOPIC_PATIENT};
 
-/// The event describing `patient` after a change of `change_type` (CREATED, UPDATED, DELETED).
+/// The event describing `patient` after a change of `change_type` (CREATED, UPDATED, DELETED,
+/// RESTORED).
 pub fn patient_event(
     patient: &Patient,
     change_type: &str,

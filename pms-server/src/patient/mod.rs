@@ -16,6 +16,7 @@ use crate::http::{self, ReadyCheck};
 use crate::store::{self as db, ServiceDb};
 use crate::supervise::Background;
 
+pub mod audit_query;
 pub mod audit_writer;
 pub mod cursor;
 pub mod events;

@@ -1,16 +1,16 @@
 //! Listing parameters at the HTTP edge: `limit`, the opaque `cursor` (a keyset position, sealed
 //! by [`CursorKey`] so no patient field is readable in a URL), `q`, `sort`, and the
-//! `Link: <…>; rel="next"` header announcing the next page.
+//! `Link: <…>; rel="next"` header announcing the next page. The audit log's filters are in
+//! [`super::audit_query`], on the same cursors.
 //!
 //! Links carry the path as clients see it through the gateway (`/api/…`), since clients follow
 //! them there. A cursor names the sort order it was made for, so it cannot be replayed against
 //! another order and silently skip rows.
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::cursor::CursorKey;
-use super::store::{AuditQuery, ListQuery, PatientKey, SortOrder};
+use super::store::{ListQuery, PatientKey, SortOrder};
 use crate::error::ApiError;
 
 /// Page size when `limit` is absent.
@@ -43,23 +43,6 @@ pub struct PatientListParams {
     pub sort: Option<String>,
 }
 
-/// `GET /audit` query string, as sent.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditListParams {
-    /// Only rows about this patient.
-    #[param(value_type = Uuid, required = false)]
-    pub patient_id: Option<String>,
-    /// Page size, 1–1000 (default 100).
-    #[param(value_type = u32, required = false, minimum = 1, maximum = 1000)]
-    pub limit: Option<String>,
-    /// Opaque position from a previous page's `Link` header.
-    #[param(value_type = String, required = false, min_length = 1, max_length = 2048,
-        pattern = r"^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
-}
-
 /// The `sort` values, for the OpenAPI document (the handler parses the raw string so that a bad
 /// value is reported with the other bad parameters).
 #[derive(utoipa::ToSchema)]
@@ -78,19 +61,17 @@ pub enum SortParam {
 /// The keyset position a cursor encodes.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
-struct Position {
+pub(super) struct Position {
     /// The order it belongs to: a `?sort=` value, or `audit`.
-    o: String,
+    pub(super) o: String,
     /// Sequence number.
-    s: i64,
+    pub(super) s: i64,
     /// Name key, for name orders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    n: Option<String>,
+    pub(super) n: Option<String>,
 }
 
-const AUDIT_ORDER: &str = "audit";
-
-fn encode(position: &Position, key: &CursorKey) -> Result<String, ApiError> {
+pub(super) fn encode(position: &Position, key: &CursorKey) -> Result<String, ApiError> {
     // Serialising a struct of strings and an integer cannot fail.
     let plain = serde_json::to_vec(position).unwrap_or_default();
     key.seal(&plain)
@@ -104,7 +85,7 @@ fn invalid_cursor() -> ApiError {
     )
 }
 
-fn decode(cursor: &str, order: &str, key: &CursorKey) -> Result<Position, ApiError> {
+pub(super) fn decode(cursor: &str, order: &str, key: &CursorKey) -> Result<Position, ApiError> {
     if cursor.len() > MAX_CURSOR {
         return Err(invalid_cursor());
     }
@@ -116,12 +97,23 @@ fn decode(cursor: &str, order: &str, key: &CursorKey) -> Result<Position, ApiErr
     Ok(position)
 }
 
+/// The order a listing's cursors are bound to: a cursor of the live list does not continue the
+/// deleted one.
+fn list_order(sort: SortOrder, deleted: bool) -> String {
+    if deleted {
+        format!("deleted{}", sort.as_str())
+    } else {
+        sort.as_str().to_owned()
+    }
+}
+
 fn decode_patient_key(
     cursor: &str,
+    order: &str,
     sort: SortOrder,
     key: &CursorKey,
 ) -> Result<PatientKey, ApiError> {
-    let position = decode(cursor, sort.as_str(), key)?;
+    let position = decode(cursor, order, key)?;
     let by_name = matches!(sort, SortOrder::NameAsc | SortOrder::NameDesc);
     match (by_name, position.n) {
         (true, Some(name_key)) => Ok(PatientKey {
@@ -136,7 +128,7 @@ fn decode_patient_key(
     }
 }
 
-fn parse_limit(limit: Option<&str>) -> Result<u32, ApiError> {
+pub(super) fn parse_limit(limit: Option<&str>) -> Result<u32, ApiError> {
     let Some(raw) = limit else {
         return Ok(DEFAULT_LIMIT);
     };
@@ -150,7 +142,7 @@ fn parse_limit(limit: Option<&str>) -> Result<u32, ApiError> {
 }
 
 /// `Some(value)`, or `None` with the field errors added to `errors`.
-fn collect_errors<T>(
+pub(super) fn collect_errors<T>(
     errors: &mut Vec<pms_proto::rest::FieldError>,
     result: Result<T, ApiError>,
 ) -> Option<T> {
@@ -165,9 +157,11 @@ fn collect_errors<T>(
     }
 }
 
-/// Parses a patient listing query; every bad parameter is reported.
+/// Parses a patient listing query (of live patients, or of deleted ones when `deleted`); every
+/// bad parameter is reported.
 pub fn parse_patient_list(
     params: &PatientListParams,
+    deleted: bool,
     key: &CursorKey,
 ) -> Result<ListQuery, ApiError> {
     let mut errors = Vec::new();
@@ -198,9 +192,10 @@ pub fn parse_patient_list(
         },
     );
     let after = match (sort, params.cursor.as_deref()) {
-        (Some(sort), Some(cursor)) => {
-            collect_errors(&mut errors, decode_patient_key(cursor, sort, key).map(Some))
-        }
+        (Some(sort), Some(cursor)) => collect_errors(
+            &mut errors,
+            decode_patient_key(cursor, &list_order(sort, deleted), sort, key).map(Some),
+        ),
         _ => Some(None),
     };
     match (limit, sort, search, after) {
@@ -209,34 +204,10 @@ pub fn parse_patient_list(
             sort,
             after,
             limit,
+            deleted,
         }),
         _ => Err(ApiError::fields(errors)),
     }
-}
-
-/// Parses an audit listing query.
-pub fn parse_audit_list(params: &AuditListParams, key: &CursorKey) -> Result<AuditQuery, ApiError> {
-    // The hyphenated form only, as the document's `format: uuid` says (`Uuid::parse_str` would
-    // also take the simple, braced and URN forms).
-    let patient_id = match params.patient_id.as_deref() {
-        None => None,
-        Some(raw) => Some(
-            Some(raw)
-                .filter(|raw| raw.len() == 36)
-                .and_then(|raw| Uuid::parse_str(raw).ok())
-                .ok_or_else(|| ApiError::field("patientId", "patientId must be a UUID"))?,
-        ),
-    };
-    let limit = parse_limit(params.limit.as_deref())?;
-    let before = match params.cursor.as_deref() {
-        None => None,
-        Some(cursor) => Some(decode(cursor, AUDIT_ORDER, key)?.s),
-    };
-    Ok(AuditQuery {
-        patient_id,
-        before,
-        limit,
-    })
 }
 
 /// `Link` header value announcing the patient page after `next`.
@@ -248,7 +219,7 @@ pub fn patient_next_link(
     let by_name = matches!(query.sort, SortOrder::NameAsc | SortOrder::NameDesc);
     let cursor = encode(
         &Position {
-            o: query.sort.as_str().to_owned(),
+            o: list_order(query.sort, query.deleted),
             s: next.seq,
             n: by_name.then(|| next.name_key.clone()),
         },
@@ -261,26 +232,12 @@ pub fn patient_next_link(
         qs.append_pair("q", q);
     }
     qs.append_pair("sort", query.sort.as_str());
-    Ok(format!("</api/patients?{}>; rel=\"next\"", qs.finish()))
-}
-
-/// `Link` header value announcing the audit page after sequence number `next`.
-pub fn audit_next_link(query: &AuditQuery, next: i64, key: &CursorKey) -> Result<String, ApiError> {
-    let cursor = encode(
-        &Position {
-            o: AUDIT_ORDER.to_owned(),
-            s: next,
-            n: None,
-        },
-        key,
-    )?;
-    let mut qs = url::form_urlencoded::Serializer::new(String::new());
-    if let Some(patient_id) = query.patient_id {
-        qs.append_pair("patientId", &patient_id.to_string());
-    }
-    qs.append_pair("limit", &query.limit.to_string());
-    qs.append_pair("cursor", &cursor);
-    Ok(format!("</api/audit?{}>; rel=\"next\"", qs.finish()))
+    let path = if query.deleted {
+        "/api/patients/deleted"
+    } else {
+        "/api/patients"
+    };
+    Ok(format!("<{path}?{}>; rel=\"next\"", qs.finish()))
 }
 
 #[cfg(test)]
@@ -293,7 +250,7 @@ mod tests {
     }
 
     fn parse_with_key(params: &PatientListParams) -> Result<ListQuery, ApiError> {
-        parse_patient_list(params, &key())
+        parse_patient_list(params, false, &key())
     }
 
     fn params(
@@ -344,6 +301,7 @@ mod tests {
             sort: SortOrder::NameDesc,
             after: None,
             limit: 7,
+            deleted: false,
         };
         let position = PatientKey {
             seq: 42,
@@ -355,7 +313,7 @@ mod tests {
             .and_then(|l| l.strip_suffix(">; rel=\"next\""))
             .expect("link shape");
         let parsed: PatientListParams = serde_urlencoded_like(inner);
-        let again = parse_patient_list(&parsed, &key()).expect("valid");
+        let again = parse_patient_list(&parsed, false, &key()).expect("valid");
         assert_eq!(again.search, query.search);
         assert_eq!((again.sort, again.limit), (SortOrder::NameDesc, 7));
         assert_eq!(again.after, Some(position));
@@ -383,6 +341,7 @@ mod tests {
             sort: SortOrder::CreatedAsc,
             after: None,
             limit: 10,
+            deleted: false,
         };
         let position = PatientKey {
             seq: 3,
@@ -416,47 +375,5 @@ mod tests {
                 parse_with_key(&params(None, Some(cursor), None, Some(sort))).expect_err(cursor);
             assert_eq!(bad_fields(err), ["cursor"]);
         }
-    }
-
-    #[test]
-    fn audit_queries_parse() {
-        let id = Uuid::new_v4();
-        let query = AuditQuery {
-            patient_id: Some(id),
-            before: None,
-            limit: 5,
-        };
-        let link = audit_next_link(&query, 99, &key()).expect("link");
-        assert!(
-            link.starts_with(&format!("</api/audit?patientId={id}&limit=5&cursor=")),
-            "{link}"
-        );
-        let cursor = link
-            .split("cursor=")
-            .nth(1)
-            .and_then(|c| c.split('>').next())
-            .expect("c");
-        let parsed = parse_audit_list(
-            &AuditListParams {
-                patient_id: Some(id.to_string()),
-                limit: None,
-                cursor: Some(cursor.to_owned()),
-            },
-            &key(),
-        )
-        .expect("valid");
-        assert_eq!(
-            (parsed.patient_id, parsed.before, parsed.limit),
-            (Some(id), Some(99), 100)
-        );
-        let err = parse_audit_list(
-            &AuditListParams {
-                patient_id: Some("x".into()),
-                ..Default::default()
-            },
-            &key(),
-        )
-        .expect_err("bad id");
-        assert_eq!(bad_fields(err), ["patientId"]);
     }
 }

@@ -10,6 +10,7 @@ mod access;
 mod env;
 mod lifecycle;
 mod listing;
+mod restore;
 mod validation;
 
 /// Generates, for each test body, one `#[tokio::test]` per environment, each looping over both
@@ -56,6 +57,7 @@ api_tests!(
     access::lists_and_searches_are_audited_once_per_returned_patient,
     access::requests_without_a_valid_token_are_unauthorized,
     access::the_openapi_document_is_served,
+    restore::deleted_patients_are_listed_and_restored_by_writers,
 );
 
 fn unique_email(tag: &str) -> String {

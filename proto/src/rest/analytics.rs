@@ -73,10 +73,11 @@ pub struct RegistrationBucket {
 
 /// Every event type analytics stores and streams (`patient` topic, then `billing`): what
 /// `GET /api/analytics/events?type=` and the stream's `type` filter can match.
-pub const EVENT_TYPES: [&str; 10] = [
+pub const EVENT_TYPES: [&str; 11] = [
     "PATIENT_CREATED",
     "PATIENT_UPDATED",
     "PATIENT_DELETED",
+    "PATIENT_RESTORED",
     "ACCOUNT_CREATED",
     "ACCOUNT_UPDATED",
     "ACCOUNT_CLOSED",

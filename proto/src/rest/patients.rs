@@ -132,3 +132,64 @@ pub struct AuditEntry {
     pub client_ip: Option<String>,
     pub request_id: Option<String>,
 }
+
+/// `DELETE /api/patients/{id}` with `Prefer: return=representation` (without it: 204, no body):
+/// the patient as deleted and what becomes of its billing account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PatientDeletion {
+    pub patient: Patient,
+    /// The billing account as billing reported it at the delete; null when billing did not
+    /// answer (the account is closed or suspended all the same, from the PATIENT_DELETED event).
+    pub billing: Option<DeletedAccount>,
+}
+
+/// A deleted patient's billing account: billing closes it when nothing is owed, and suspends it
+/// otherwise (no new invoices; the balance is kept and stays collectible).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedAccount {
+    pub account_id: Uuid,
+    /// What the patient still owes, in minor units of `currency`.
+    pub balance: i64,
+    /// ISO-4217 code; null before the account's first invoice.
+    pub currency: Option<String>,
+    /// The status billing gives the account: CLOSED or SUSPENDED.
+    pub status: super::AccountStatus,
+    /// The same in one sentence, for people.
+    pub note: String,
+}
+
+impl DeletedAccount {
+    /// What deleting the patient does to an account of `status` that owes `balance`.
+    pub fn after_delete(
+        account_id: Uuid,
+        status: super::AccountStatus,
+        balance: i64,
+        currency: Option<String>,
+    ) -> DeletedAccount {
+        use super::AccountStatus::{Closed, Suspended};
+        let (status, note) = match (status, balance) {
+            (Closed, _) => (Closed, "the billing account was already closed".to_owned()),
+            (_, 0) => (
+                Closed,
+                "nothing is owed: the billing account is closed".to_owned(),
+            ),
+            (_, _) => (
+                Suspended,
+                "the patient still owes money: the billing account is suspended, not closed \
+                 (no new invoices), and the balance is kept and stays collectible"
+                    .to_owned(),
+            ),
+        };
+        DeletedAccount {
+            account_id,
+            balance,
+            currency,
+            status,
+            note,
+        }
+    }
+}

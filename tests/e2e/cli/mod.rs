@@ -6,6 +6,7 @@
 
 mod billing;
 mod ci_path;
+mod endpoints;
 mod exit_codes;
 mod keyrings;
 mod private_files;

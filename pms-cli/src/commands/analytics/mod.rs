@@ -1,6 +1,7 @@
-//! `pms analytics …`.
+//! `pms analytics …`: the summary, registrations over time, and the stored events.
 
-use clap::Subcommand;
+use chrono::NaiveDate;
+use clap::{Args, Subcommand};
 use pms_cli::{Result, money, output};
 
 use super::App;
@@ -9,10 +10,68 @@ use super::App;
 pub enum AnalyticsCommand {
     /// Summary figures: patients (total, active, new), accounts, invoiced, collected, outstanding.
     Summary,
+    /// Patients registered per day, week or month (empty buckets included).
+    Registrations(RegistrationsArgs),
+    /// Stored events, oldest first, one page unless --all (`events tail` follows them live).
+    Events(EventsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RegistrationsArgs {
+    /// First day, YYYY-MM-DD [default: 29 days before --to].
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<NaiveDate>,
+    /// Last day, YYYY-MM-DD [default: today, UTC].
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<NaiveDate>,
+    /// day, week (ISO, from Monday) or month [default: day].
+    #[arg(long, value_name = "BUCKET", value_parser = ["day", "week", "month"])]
+    pub bucket: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only events of these types (comma-separated: PATIENT_CREATED,PAYMENT_RECEIVED).
+    #[arg(long = "type", value_name = "TYPE", value_delimiter = ',', value_parser = super::events::parse_type)]
+    pub types: Vec<String>,
+    /// Start after this sequence number (the `seq` of the last event seen, or the `next` of
+    /// --page-info) [default: 0, the beginning].
+    #[arg(long, value_name = "SEQ", value_parser = clap::value_parser!(i64).range(0..))]
+    pub after: Option<i64>,
+    /// Page size (server default 100, at most 1000).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: Option<u32>,
+    /// Fetch every page.
+    #[arg(long)]
+    pub all: bool,
 }
 
 pub async fn run(app: &App, command: AnalyticsCommand) -> Result<()> {
     match command {
+        AnalyticsCommand::Registrations(args) => {
+            let buckets = app
+                .client()?
+                .analytics_registrations(args.from, args.to, args.bucket.as_deref())
+                .await?;
+            app.print_page(&buckets, None)
+        }
+        AnalyticsCommand::Events(args) => {
+            let types = (!args.types.is_empty()).then(|| args.types.join(","));
+            let page = app
+                .client()?
+                .analytics_events(args.after, args.limit, types.as_deref(), args.all)
+                .await?;
+            if page.items.is_empty() && app.style.is_table() {
+                app.note("No events found.");
+                return Ok(());
+            }
+            let next = page.next_cursor();
+            app.print_page(&page.items, next.clone())?;
+            if let Some(after) = next {
+                app.note(&format!("More events: use --all, or --after {after}"));
+            }
+            Ok(())
+        }
         AnalyticsCommand::Summary => {
             let summary = app.client()?.analytics_summary().await?;
             if app.style.format == output::Format::Json {

@@ -1,5 +1,6 @@
-//! `pms auth …`: the session itself.
+//! `pms auth …`: the session itself, and the auth audit log.
 
+mod audit;
 mod password;
 mod status;
 mod token;
@@ -18,6 +19,8 @@ pub enum AuthCommand {
     Token,
     /// Change your own password.
     Password(password::PasswordArgs),
+    /// The auth audit log (ADMIN): logins, refreshes, logouts, user changes, newest first.
+    Audit(audit::AuditArgs),
 }
 
 pub async fn run(app: &App, command: AuthCommand) -> Result<()> {
@@ -25,5 +28,6 @@ pub async fn run(app: &App, command: AuthCommand) -> Result<()> {
         AuthCommand::Status(args) => status::run(app, args).await,
         AuthCommand::Token => token::run(app).await,
         AuthCommand::Password(args) => password::run(app, args).await,
+        AuthCommand::Audit(args) => audit::run(app, args).await,
     }
 }

@@ -77,7 +77,7 @@ pub async fn run(app: &App, command: AccountsCommand) -> Result<()> {
             let accounts = client
                 .billing_accounts(patient.as_deref(), args.limit)
                 .await?;
-            app.print(&output::list(&accounts, app.style)?)
+            app.print_page(&accounts, None)
         }
         AccountsCommand::Get(arg) => app.print(&output::one(
             &client.billing_account(arg.id).await?,

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use pms_cli::api::InvoiceKey;
 use pms_cli::{Error, Result, money, output};
 use pms_proto::rest::{
     CreateInvoiceRequest, CreatePaymentRequest, InvoiceLineRequest, PaymentMethod,
@@ -10,7 +11,7 @@ use pms_proto::rest::{
 use uuid::Uuid;
 
 use super::super::App;
-use super::{KeyArgs, parse_id};
+use super::{KeyArgs, parse_id, parse_invoice};
 
 #[derive(Debug, Subcommand)]
 pub enum InvoicesCommand {
@@ -41,16 +42,16 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct IdArg {
-    /// Invoice id.
-    #[arg(value_parser = parse_id)]
-    pub id: Uuid,
+    /// The invoice: number (INV-000042) or id.
+    #[arg(value_parser = parse_invoice, value_name = "INVOICE")]
+    pub id: InvoiceKey,
 }
 
 #[derive(Debug, Args)]
 pub struct ActionArgs {
-    /// Invoice id.
-    #[arg(value_parser = parse_id)]
-    pub id: Uuid,
+    /// The invoice: number (INV-000042) or id.
+    #[arg(value_parser = parse_invoice, value_name = "INVOICE")]
+    pub id: InvoiceKey,
     #[command(flatten)]
     pub key: KeyArgs,
 }
@@ -80,9 +81,9 @@ pub struct CreateArgs {
 
 #[derive(Debug, Args)]
 pub struct PayArgs {
-    /// Invoice id.
-    #[arg(value_parser = parse_id)]
-    pub id: Uuid,
+    /// The invoice: number (INV-000042) or id.
+    #[arg(value_parser = parse_invoice, value_name = "INVOICE")]
+    pub id: InvoiceKey,
     /// Amount in the invoice's currency, e.g. 45.00 (at most the invoice's balance).
     #[arg(long, value_name = "AMOUNT")]
     pub amount: String,
@@ -144,12 +145,12 @@ fn parse_method(raw: &str) -> std::result::Result<PaymentMethod, String> {
 pub async fn run(app: &App, command: InvoicesCommand) -> Result<()> {
     let client = app.client()?;
     match command {
-        InvoicesCommand::List(args) => app.print(&output::list(
-            &client.invoices(args.account, args.limit).await?,
-            app.style,
-        )?),
+        InvoicesCommand::List(args) => {
+            app.print_page(&client.invoices(args.account, args.limit).await?, None)
+        }
         InvoicesCommand::Get(arg) => {
-            app.print(&output::one(&client.invoice(arg.id).await?, app.style)?)
+            let id = client.resolve_invoice(&arg.id).await?;
+            app.print(&output::one(&client.invoice(id).await?, app.style)?)
         }
         InvoicesCommand::Create(args) => {
             let body = create_body(&args)?;
@@ -166,7 +167,8 @@ pub async fn run(app: &App, command: InvoicesCommand) -> Result<()> {
         InvoicesCommand::Void(args) => action(app, &client, args, "void").await,
         InvoicesCommand::Pay(args) => {
             // The amount is typed in the invoice's currency: its exponent says what `45` means.
-            let currency = client.invoice(args.id).await?.currency;
+            let id = client.resolve_invoice(&args.id).await?;
+            let currency = client.invoice(id).await?.currency;
             let amount = money::parse(&args.amount, &currency)
                 .map_err(|e| Error::Usage(format!("--amount: {e}")))?;
             if amount == 0 {
@@ -178,7 +180,7 @@ pub async fn run(app: &App, command: InvoicesCommand) -> Result<()> {
                 reference: args.reference,
             };
             let payment = client
-                .pay(args.id, &body, args.key.idempotency_key.as_deref())
+                .pay(id, &body, args.key.idempotency_key.as_deref())
                 .await?;
             app.note(&format!(
                 "Recorded payment {} of {}.",
@@ -196,8 +198,9 @@ async fn action(
     args: ActionArgs,
     what: &str,
 ) -> Result<()> {
+    let id = client.resolve_invoice(&args.id).await?;
     let invoice = client
-        .invoice_action(args.id, what, args.key.idempotency_key.as_deref())
+        .invoice_action(id, what, args.key.idempotency_key.as_deref())
         .await?;
     app.note(&format!(
         "Invoice {} is {}.",

@@ -9,7 +9,6 @@ mod payments;
 
 use clap::{Args, Subcommand};
 use pms_cli::Result;
-use pms_cli::output;
 use uuid::Uuid;
 
 use super::App;
@@ -57,12 +56,18 @@ pub async fn run(app: &App, command: BillingCommand) -> Result<()> {
                 .client()?
                 .billing_audit(args.account, args.limit)
                 .await?;
-            app.print(&output::list(&rows, app.style)?)
+            app.print_page(&rows, None)
         }
     }
 }
 
 /// Parses an id argument.
+/// Parses an invoice argument: a number (`INV-000042`) or an id (resolved with
+/// `ApiClient::resolve_invoice`).
+pub fn parse_invoice(raw: &str) -> std::result::Result<pms_cli::api::InvoiceKey, String> {
+    pms_cli::api::InvoiceKey::parse(raw)
+}
+
 pub fn parse_id(raw: &str) -> std::result::Result<Uuid, String> {
     Uuid::parse_str(raw.trim()).map_err(|_| format!("`{raw}` is not an id (a UUID)"))
 }

@@ -20,9 +20,9 @@ pub enum PaymentsCommand {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Invoice id.
-    #[arg(long, value_name = "INVOICE_ID", value_parser = parse_id)]
-    pub invoice: Uuid,
+    /// The invoice: number (INV-000042) or id.
+    #[arg(long, value_name = "INVOICE", value_parser = super::parse_invoice)]
+    pub invoice: pms_cli::api::InvoiceKey,
 }
 
 #[derive(Debug, Args)]
@@ -53,10 +53,10 @@ pub struct RefundArgs {
 pub async fn run(app: &App, command: PaymentsCommand) -> Result<()> {
     let client = app.client()?;
     match command {
-        PaymentsCommand::List(args) => app.print(&output::list(
-            &client.payments(args.invoice).await?,
-            app.style,
-        )?),
+        PaymentsCommand::List(args) => {
+            let invoice = client.resolve_invoice(&args.invoice).await?;
+            app.print_page(&client.payments(invoice).await?, None)
+        }
         PaymentsCommand::Get(arg) => {
             app.print(&output::one(&client.payment(arg.id).await?, app.style)?)
         }

@@ -1,6 +1,7 @@
 //! `pms events …`.
 
 mod tail;
+pub use tail::parse_type;
 
 use clap::Subcommand;
 use pms_cli::Result;

@@ -1,11 +1,12 @@
 //! `pms patients delete ID…`: soft delete (the record stays for the audit trail). Each id is
 //! tried and reported in turn; one that fails does not stop the others. A patient who still owes
-//! money is named: billing suspends (not closes) their account and keeps the balance.
+//! money is named, with what the server says becomes of the account (billing suspends it, not
+//! closes it, and keeps the balance).
 
 use clap::Args;
 use pms_cli::api::PatientKey;
-use pms_cli::{ApiClient, Error, Result, money};
-use uuid::Uuid;
+use pms_cli::{Error, Result, money};
+use pms_proto::rest::PatientDeletion;
 
 use super::super::App;
 use super::super::present;
@@ -33,16 +34,16 @@ pub async fn run(app: &App, args: DeleteArgs) -> Result<()> {
     for key in args.ids {
         let deleted = async {
             let id = client.resolve_patient(&key).await?;
-            let owed = owed_by(&client, id).await;
-            client.delete_patient(id).await.map(|()| (id, owed))
+            client
+                .delete_patient(id)
+                .await
+                .map(|deletion| (id, deletion))
         };
         match deleted.await {
-            Ok((id, owed)) => {
+            Ok((id, deletion)) => {
                 app.note(&format!("Deleted patient {id}."));
-                if let Some(owed) = owed {
-                    app.note(&format!(
-                        "Patient {id} still owes {owed}: the billing account is suspended, not closed, and the balance is kept."
-                    ));
+                if let Some(note) = deletion.as_ref().and_then(owing_note) {
+                    app.note(&format!("Patient {id} {note}"));
                 }
             }
             // Several ids: report this one and go on with the next.
@@ -53,33 +54,58 @@ pub async fn run(app: &App, args: DeleteArgs) -> Result<()> {
             Err(e) => return Err(e),
         }
     }
-    match failures.len() {
-        0 => Ok(()),
-        n => {
-            let not_found = failures
-                .iter()
-                .all(|e| present::exit_code(e) == present::ExitCode::NotFound);
-            let summary = format!("{n} of {total} patients were not deleted (see above)");
-            // The exit code still tells what went wrong: 3 when every failure was a 404.
-            Err(if not_found {
-                Error::NotFound(summary)
-            } else {
-                Error::Other(summary)
-            })
-        }
-    }
+    // The exit code still tells what went wrong: 3 when every failure was a 404.
+    super::summarize(&failures, total, "deleted")
 }
 
-/// What the patient's billing account still owes (`50.00 USD`), if anything and if this user
-/// may see billing at all (a lookup that fails only means no note).
-async fn owed_by(client: &ApiClient, id: Uuid) -> Option<String> {
-    let accounts = client
-        .billing_accounts(Some(&id.to_string()), Some(1))
-        .await
-        .ok()?;
-    let account = accounts.into_iter().find(|a| a.balance > 0)?;
-    Some(money::format(
+/// `still owes 50.00 USD: <what billing does>`, when the deleted patient owes money (the server
+/// says so when billing answered and the caller may read billing).
+fn owing_note(deletion: &PatientDeletion) -> Option<String> {
+    let account = deletion.billing.as_ref().filter(|a| a.balance > 0)?;
+    let owed = money::format(
         account.balance,
         account.currency.as_deref().unwrap_or_default(),
-    ))
+    );
+    Some(format!("still owes {owed}: {}.", account.note))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pms_proto::rest::{AccountStatus, DeletedAccount};
+
+    #[test]
+    fn a_balance_is_named_with_what_billing_does() {
+        let patient = serde_json::from_value(serde_json::json!({
+            "id": "00000000-0000-4000-8000-000000000001", "mrn": "MRN-000001", "name": "A",
+            "email": "a@x.test", "address": "1 Main", "dateOfBirth": "1990-01-01",
+            "registeredDate": "2024-01-01", "createdAt": "2024-01-01T00:00:00Z",
+            "updatedAt": "2024-01-01T00:00:00Z", "version": 2
+        }))
+        .unwrap();
+        let account = |balance| {
+            DeletedAccount::after_delete(
+                uuid::Uuid::nil(),
+                AccountStatus::Active,
+                balance,
+                Some("USD".into()),
+            )
+        };
+        let owing = PatientDeletion {
+            patient,
+            billing: Some(account(5000)),
+        };
+        let note = owing_note(&owing).unwrap();
+        assert!(note.starts_with("still owes 50.00 USD: the patient still owes money: the billing account is suspended"), "{note}");
+        let settled = PatientDeletion {
+            billing: Some(account(0)),
+            ..owing.clone()
+        };
+        assert_eq!(owing_note(&settled), None);
+        let unknown = PatientDeletion {
+            billing: None,
+            ..owing
+        };
+        assert_eq!(owing_note(&unknown), None);
+    }
 }

@@ -20,7 +20,7 @@ pub async fn run(app: &App, args: HistoryArgs) -> Result<()> {
     let id = client.resolve_patient(&args.id).await?;
     let versions = client.patient_history(id).await?;
     if app.style.format == output::Format::Json {
-        return app.print(&output::list(&versions, app.style)?);
+        return app.print_page(&versions, None);
     }
     // Table and CSV: every column plus `changed`, the fields that differ from the version before.
     let mut headers = PatientVersion::HEADERS.to_vec();

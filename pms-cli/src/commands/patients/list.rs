@@ -1,9 +1,8 @@
-//! `pms patients list`.
+//! `pms patients list` and `pms patients deleted`.
 
 use clap::Args;
 use pms_cli::Result;
 use pms_cli::api::PatientQuery;
-use pms_cli::output;
 
 use super::super::App;
 
@@ -36,7 +35,9 @@ pub struct ListArgs {
     pub all: bool,
 }
 
-pub async fn run(app: &App, args: ListArgs) -> Result<()> {
+/// Lists live patients, or the deleted ones (`pms patients deleted`, where `updatedAt` is when
+/// the patient was deleted).
+pub async fn run(app: &App, args: ListArgs, deleted: bool) -> Result<()> {
     let client = app.client()?;
     let query = PatientQuery {
         q: args.query,
@@ -44,25 +45,29 @@ pub async fn run(app: &App, args: ListArgs) -> Result<()> {
         sort: args.sort,
         cursor: args.cursor,
     };
-    let page = client.list_patients(&query, args.all).await?;
+    let (page, what) = if deleted {
+        (
+            client.list_deleted_patients(&query, args.all).await?,
+            "deleted patients",
+        )
+    } else {
+        (client.list_patients(&query, args.all).await?, "patients")
+    };
     if page.items.is_empty() && app.style.is_table() {
-        app.note("No patients found.");
+        app.note(&format!("No {what} found."));
         return Ok(());
     }
-    app.print(&output::list(&page.items, app.style)?)?;
-    if let Some(next) = page.next {
-        let cursor = url::Url::parse(&format!("http://x{next}"))
-            .or_else(|_| url::Url::parse(&next))
-            .ok()
-            .and_then(|u| {
-                u.query_pairs()
-                    .find(|(k, _)| k == "cursor")
-                    .map(|(_, v)| v.into_owned())
-            });
-        match cursor {
-            Some(c) => app.note(&format!("More patients: use --all, or --cursor {c}")),
-            None => app.note("More patients: use --all"),
-        }
-    }
+    let next = page.next_cursor();
+    app.print_page(&page.items, next.clone())?;
+    more_note(app, what, page.next.is_some(), next.as_deref());
     Ok(())
+}
+
+/// The stderr note after a page that has a next one: how to get it.
+pub fn more_note(app: &App, what: &str, more: bool, cursor: Option<&str>) {
+    match (more, cursor) {
+        (false, _) => {}
+        (true, Some(c)) => app.note(&format!("More {what}: use --all, or --cursor {c}")),
+        (true, None) => app.note(&format!("More {what}: use --all")),
+    }
 }

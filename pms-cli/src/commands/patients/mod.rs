@@ -5,6 +5,8 @@ mod delete;
 mod get;
 mod history;
 mod list;
+pub use list::more_note;
+mod restore;
 mod update;
 
 use std::path::PathBuf;
@@ -30,16 +32,22 @@ pub enum PatientsCommand {
     Delete(delete::DeleteArgs),
     /// Every version of a patient record.
     History(history::HistoryArgs),
+    /// List deleted patients (same search and paging as `list`).
+    Deleted(list::ListArgs),
+    /// Restore deleted patients: live again with the same MRN; billing reopens the account.
+    Restore(restore::RestoreArgs),
 }
 
 pub async fn run(app: &App, command: PatientsCommand) -> Result<()> {
     match command {
-        PatientsCommand::List(args) => list::run(app, args).await,
+        PatientsCommand::List(args) => list::run(app, args, false).await,
         PatientsCommand::Get(args) => get::run(app, args).await,
         PatientsCommand::Create(args) => create::run(app, args).await,
         PatientsCommand::Update(args) => update::run(app, args).await,
         PatientsCommand::Delete(args) => delete::run(app, args).await,
         PatientsCommand::History(args) => history::run(app, args).await,
+        PatientsCommand::Deleted(args) => list::run(app, args, true).await,
+        PatientsCommand::Restore(args) => restore::run(app, args).await,
     }
 }
 
@@ -115,6 +123,26 @@ fn parse_sex(raw: &str) -> std::result::Result<String, String> {
     pms_proto::rest::Sex::parse(raw)
         .map(|s| s.as_str().to_owned())
         .ok_or_else(|| format!("`{raw}`: expected FEMALE, MALE, OTHER or UNKNOWN"))
+}
+
+/// The end of a command over several patients that reports each failure and goes on: exit 3
+/// when every failure was a 404, 1 otherwise.
+pub fn summarize(failures: &[Error], total: usize, not_done: &str) -> Result<()> {
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let not_found = failures
+        .iter()
+        .all(|e| super::present::exit_code(e) == super::present::ExitCode::NotFound);
+    let summary = format!(
+        "{} of {total} patients were not {not_done} (see above)",
+        failures.len()
+    );
+    Err(if not_found {
+        Error::NotFound(summary)
+    } else {
+        Error::Other(summary)
+    })
 }
 
 /// Parses a patient argument: an MRN (`MRN-000001`) or an id (resolved with

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{Audit, BillingState, READERS, WRITERS, limit, replay_headers};
 use crate::authn::AuthUser;
 use crate::billing::idempotency::IdempotencyKey;
-use crate::billing::model::NewInvoice;
+use crate::billing::model::{NewInvoice, parse_invoice_number};
 use crate::billing::store::{BillingAction, WriteContext};
 use crate::error::ApiError;
 use crate::http::{ApiJson, ApiPath, ApiQuery, RequestMeta};
@@ -99,6 +99,50 @@ pub async fn list(
     let limit = limit(query.limit)?;
     let result = state.store.invoices(account_id, limit).await;
     Ok(Json(audit.read(result, |_| None).await?))
+}
+
+/// `GET /billing/invoices` query: the human number to look up.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FindQuery {
+    /// The invoice number, `INV-000042` (any case; leading zeros optional).
+    #[param(pattern = "^[Ii][Nn][Vv]-[0-9]{1,18}$")]
+    number: String,
+}
+
+/// Finds an invoice by its human number (`INV-000042`): a list of the one invoice, or empty.
+#[utoipa::path(
+    get, path = "/billing/invoices", tag = "invoices", params(FindQuery),
+    responses(
+        (status = 200, description = "The invoice with this number, or nothing", body = [Invoice]),
+        (status = 400, description = "Not an `INV-` number", body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+    )
+)]
+pub async fn find(
+    State(state): State<BillingState>,
+    user: AuthUser,
+    meta: RequestMeta,
+    ApiQuery(query): ApiQuery<FindQuery>,
+) -> Result<Json<Vec<Invoice>>, ApiError> {
+    let mut audit = Audit::new(&state, &user, &meta, BillingAction::InvoiceRead, "invoice");
+    audit.require(&user, READERS, "read invoices").await?;
+    let number = parse_invoice_number(&query.number)
+        .ok_or_else(|| ApiError::field("number", "must be an invoice number such as INV-000042"))?;
+    let result = match state.store.invoice_id_by_number(number).await {
+        Ok(Some(id)) => {
+            audit = audit.on(id);
+            state.store.invoice(id).await.map(|invoice| vec![invoice])
+        }
+        Ok(None) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    };
+    Ok(Json(
+        audit
+            .read(result, |found| found.first().map(|i| i.account_id))
+            .await?,
+    ))
 }
 
 /// One invoice with its lines, totals and status.

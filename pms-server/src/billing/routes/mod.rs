@@ -69,6 +69,7 @@ pub fn router(state: BillingState) -> Router {
             "/billing/accounts/{id}/invoices",
             get(invoices::list).post(invoices::create),
         )
+        .route("/billing/invoices", get(invoices::find))
         .route("/billing/invoices/{id}", get(invoices::get))
         .route("/billing/invoices/{id}/issue", post(invoices::issue))
         .route("/billing/invoices/{id}/void", post(invoices::void))
@@ -93,7 +94,7 @@ pub fn router(state: BillingState) -> Router {
     ),
     paths(
         accounts::list, accounts::create, accounts::get, accounts::update, accounts::statement,
-        accounts::audit, invoices::create, invoices::list, invoices::get, invoices::issue,
+        accounts::audit, invoices::create, invoices::list, invoices::find, invoices::get, invoices::issue,
         invoices::void, payments::create, payments::list, payments::get, payments::refund
     ),
     modifiers(&BearerAuth, &Conventions),
@@ -296,6 +297,7 @@ mod tests {
             "/billing/accounts/{id}",
             "/billing/accounts/{id}/statement",
             "/billing/accounts/{id}/invoices",
+            "/billing/invoices",
             "/billing/invoices/{id}",
             "/billing/invoices/{id}/issue",
             "/billing/invoices/{id}/void",

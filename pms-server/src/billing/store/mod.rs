@@ -204,6 +204,9 @@ pub trait BillingStore: Send + Sync {
 
     async fn invoice(&self, id: Uuid) -> Result<Invoice, BillingError>;
 
+    /// The id of the invoice with this human number (`INV-000042` is 42), if any.
+    async fn invoice_id_by_number(&self, number: i64) -> Result<Option<Uuid>, BillingError>;
+
     /// The account's invoices, newest first, at most `limit`.
     async fn invoices(&self, account_id: Uuid, limit: i64) -> Result<Vec<Invoice>, BillingError>;
 

@@ -113,6 +113,7 @@ async fn stored(store: &dyn PatientStore, patient: Uuid) -> Vec<Uuid> {
             patient_id: Some(patient),
             before: None,
             limit: 1000,
+            ..AuditQuery::default()
         })
         .await
         .expect("audit page");

@@ -1,4 +1,5 @@
-//! The patient service's HTTP API: the router, who may call what (DESIGN §6), the audit wrapper
+//! The patient service's HTTP API: the router, who may call what (DESIGN §6; deleted patients:
+//! readers list them, writers restore them), the audit wrapper
 //! every patient-data handler runs in, and the OpenAPI document.
 //!
 //! Handlers check the caller's role first, then parse the path, query and body themselves (the
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::FromRef;
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::routing::get;
+use axum::routing::{get, post};
 use pms_proto::rest::Role;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -27,6 +28,7 @@ use crate::openapi::Conventions;
 use schema::DateBounds;
 
 mod audit;
+mod deleted;
 mod patients;
 mod schema;
 
@@ -66,7 +68,9 @@ pub fn router(state: AppState) -> Router {
                 .put(patients::update)
                 .delete(patients::delete),
         )
+        .route("/patients/deleted", get(deleted::list))
         .route("/patients/{id}/history", get(patients::history))
+        .route("/patients/{id}/restore", post(deleted::restore))
         .route("/audit", get(audit::list))
         .route("/openapi.json", get(openapi))
         .with_state(state)
@@ -77,10 +81,11 @@ pub fn router(state: AppState) -> Router {
 #[openapi(
     info(title = "PMS patient service", description = "Patients, their history and the patient audit log."),
     paths(patients::list, patients::get, patients::create, patients::update, patients::delete,
-          patients::history, audit::list),
+          patients::history, deleted::list, deleted::restore, audit::list),
     components(schemas(
         pms_proto::rest::Patient, schema::PatientCreate, schema::PatientUpdate,
-        pms_proto::rest::PatientVersion,
+        pms_proto::rest::PatientVersion, pms_proto::rest::PatientDeletion,
+        pms_proto::rest::DeletedAccount, pms_proto::rest::AccountStatus,
         pms_proto::rest::Sex, pms_proto::rest::AuditEntry, pms_proto::rest::Problem,
         pms_proto::rest::FieldError,
     )),
@@ -346,8 +351,10 @@ mod tests {
             [
                 "/audit",
                 "/patients",
+                "/patients/deleted",
                 "/patients/{id}",
-                "/patients/{id}/history"
+                "/patients/{id}/history",
+                "/patients/{id}/restore"
             ]
         );
     }

@@ -2,7 +2,7 @@
 //! [`Audit::run`]; writes hand the store their SUCCESS audit row to commit with the change.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pms_proto::rest::{Patient, PatientRequest, PatientVersion, Problem};
 use uuid::Uuid;
@@ -25,7 +25,7 @@ fn duplicate_email() -> ApiError {
 }
 
 /// A patient body with its `ETag`.
-fn with_etag(status: StatusCode, patient: &Patient) -> Response {
+pub(super) fn with_etag(status: StatusCode, patient: &Patient) -> Response {
     (
         status,
         [(header::ETAG, etag(patient.version))],
@@ -35,7 +35,7 @@ fn with_etag(status: StatusCode, patient: &Patient) -> Response {
 }
 
 /// The path id, if it parsed (for the audit row of a failed request too).
-fn path_id(id: &Result<ApiPath<Uuid>, ApiError>) -> Option<Uuid> {
+pub(super) fn path_id(id: &Result<ApiPath<Uuid>, ApiError>) -> Option<Uuid> {
     id.as_ref().ok().map(|p| p.0)
 }
 
@@ -70,20 +70,29 @@ pub(super) async fn list(
     audit
         .run_reading(None, async {
             user.require(READERS, "read patients")?;
-            let ApiQuery(params) = params?;
-            let query = paging::parse_patient_list(&params, &state.cursor_key)?;
-            let page = state.store.list(&query).await?;
-            let returned = page.items.iter().map(|p| p.id).collect();
-            let mut response = ApiJson(&page.items).into_response();
-            if let Some(next) = &page.next {
-                let link = paging::patient_next_link(&query, next, &state.cursor_key)?;
-                let link =
-                    HeaderValue::from_str(&link).map_err(|e| ApiError::Internal(e.into()))?;
-                response.headers_mut().insert(header::LINK, link);
-            }
-            Ok((response, returned))
+            list_page(&state, params, false).await
         })
         .await
+}
+
+/// One page of live or deleted patients with its `Link` header, and the ids it returned (for
+/// the audit rows).
+pub(super) async fn list_page(
+    state: &AppState,
+    params: Result<ApiQuery<PatientListParams>, ApiError>,
+    deleted: bool,
+) -> Result<(Response, Vec<Uuid>), ApiError> {
+    let ApiQuery(params) = params?;
+    let query = paging::parse_patient_list(&params, deleted, &state.cursor_key)?;
+    let page = state.store.list(&query).await?;
+    let returned = page.items.iter().map(|p| p.id).collect();
+    let mut response = ApiJson(&page.items).into_response();
+    if let Some(next) = &page.next {
+        let link = paging::patient_next_link(&query, next, &state.cursor_key)?;
+        let link = HeaderValue::from_str(&link).map_err(|e| ApiError::Internal(e.into()))?;
+        response.headers_mut().insert(header::LINK, link);
+    }
+    Ok((response, returned))
 }
 
 /// Reads one live patient.
@@ -231,15 +240,22 @@ pub(super) async fn update(
 }
 
 /// Soft-deletes a patient: it disappears from reads and listings, its email becomes free, and
-/// its history and audit trail are kept. Honours `If-Match` like `PUT`.
+/// its history and audit trail are kept. Honours `If-Match` like `PUT`. With
+/// `Prefer: return=representation` the answer is 200 with the deleted patient and what becomes
+/// of its billing account (asked of billing after the commit, short deadline).
 #[utoipa::path(
     delete, path = "/patients/{id}", tag = "patients", security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "Patient id"),
         ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(|\*|(W/)?"[!#-~]*")$"#,
             description = "`\"<version>\"` from the ETag, or `*`"),
+        ("Prefer" = Option<String>, Header, nullable = false,
+            description = "`return=representation`: answer 200 with a `PatientDeletion`"),
     ),
     responses(
+        (status = 200, description = "Deleted (`Prefer: return=representation`)",
+            body = pms_proto::rest::PatientDeletion,
+            headers(("Preference-Applied" = String, description = "`return=representation`"))),
         (status = 204, description = "Deleted"),
         (status = 400, description = "The id is not a UUID", body = Problem),
         (status = 401, body = Problem), (status = 403, body = Problem),
@@ -266,15 +282,71 @@ pub(super) async fn delete(
                 .delete(id, expected, audit.success(Some(id)))
                 .await?
             {
-                WriteOutcome::Done(_) => {
+                WriteOutcome::Done(patient) => {
                     tracing::info!("patient deleted");
-                    Ok(StatusCode::NO_CONTENT.into_response())
+                    if !prefers_representation(&headers) {
+                        return Ok(StatusCode::NO_CONTENT.into_response());
+                    }
+                    let billing = deleted_account(&state, &headers, id).await;
+                    let body = pms_proto::rest::PatientDeletion { patient, billing };
+                    let mut response = ApiJson(body).into_response();
+                    response.headers_mut().insert(
+                        HeaderName::from_static("preference-applied"),
+                        HeaderValue::from_static("return=representation"),
+                    );
+                    Ok(response)
                 }
                 WriteOutcome::NotFound => Err(not_found()),
                 WriteOutcome::Stale { .. } => Err(stale()),
             }
         })
         .await
+}
+
+/// Whether the request asks for the deleted patient back (RFC 7240 `Prefer`).
+fn prefers_representation(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("return=representation"))
+}
+
+/// The deleted patient's billing account, asked of billing with the caller's token (null when
+/// billing does not answer in time, has no account, or the caller may not read billing).
+async fn deleted_account(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: Uuid,
+) -> Option<pms_proto::rest::DeletedAccount> {
+    use pms_proto::billing::get_billing_account_request::Key;
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))?;
+    let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok());
+    let ctx = CallContext::bearer(token).with_request_id(request_id);
+    let account = match state
+        .billing
+        .get_billing_account(Key::PatientId(id.to_string()), &ctx)
+        .await
+    {
+        Ok(account) => account,
+        Err(e) => {
+            tracing::warn!(patient_id = %id, error = %e, "billing did not say what the deleted patient owes");
+            return None;
+        }
+    };
+    let account_id = Uuid::parse_str(&account.account_id).ok()?;
+    let status = pms_proto::rest::AccountStatus::parse(&account.status)?;
+    let currency = Some(account.currency).filter(|c| !c.is_empty());
+    Some(pms_proto::rest::DeletedAccount::after_delete(
+        account_id,
+        status,
+        account.balance,
+        currency,
+    ))
 }
 
 /// Every version of a patient (deleted ones too), oldest first: what changed, when, by whom.

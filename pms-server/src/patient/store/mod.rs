@@ -78,6 +78,18 @@ pub trait PatientStore: Send + Sync {
         audit: AuditRecord,
     ) -> Result<WriteOutcome, StoreError>;
 
+    /// Undoes a soft delete: the patient is live again (same id and MRN, next version), with a
+    /// RESTORED version, a PATIENT_RESTORED event and `audit` in the same transaction. Same
+    /// precondition as `update`; [`WriteOutcome::NotFound`] when no *deleted* patient has this id;
+    /// a live patient that took the email meanwhile → [`StoreError::Conflict`] on
+    /// [`EMAIL_UNIQUE`].
+    async fn restore(
+        &self,
+        id: Uuid,
+        expected: Option<i64>,
+        audit: AuditRecord,
+    ) -> Result<WriteOutcome, StoreError>;
+
     /// Every version of a patient, deleted or not, oldest first (empty: no such patient).
     async fn history(&self, id: Uuid) -> Result<Vec<PatientVersion>, StoreError>;
 
@@ -166,12 +178,22 @@ pub struct ListQuery {
     /// Continue after this position (exclusive).
     pub after: Option<PatientKey>,
     pub limit: u32,
+    /// List soft-deleted patients instead of live ones.
+    pub deleted: bool,
 }
 
-/// An audit listing request (newest first).
-#[derive(Debug, Clone)]
+/// An audit listing request (newest first). Filters combine with AND.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuditQuery {
     pub patient_id: Option<Uuid>,
+    /// Rows of this actor only.
+    pub actor_id: Option<Uuid>,
+    /// Rows of this action only (an [`AuditAction::name`]).
+    pub action: Option<&'static str>,
+    /// Rows at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Rows before this time.
+    pub until: Option<DateTime<Utc>>,
     /// Continue with rows older than this sequence number.
     pub before: Option<i64>,
     pub limit: u32,
@@ -197,6 +219,9 @@ pub enum PatientAction {
     Delete,
     History,
     AuditRead,
+    /// A listing of deleted patients: one row per returned patient.
+    ListDeleted,
+    Restore,
 }
 
 impl AuditAction for PatientAction {
@@ -210,6 +235,8 @@ impl AuditAction for PatientAction {
             PatientAction::Delete => "patient.delete",
             PatientAction::History => "patient.history",
             PatientAction::AuditRead => "audit.read",
+            PatientAction::ListDeleted => "patient.list_deleted",
+            PatientAction::Restore => "patient.restore",
         }
     }
 
@@ -222,11 +249,28 @@ impl AuditAction for PatientAction {
 }
 
 impl PatientAction {
+    /// Every action, in the order the API documents them.
+    pub const ALL: [PatientAction; 10] = [
+        PatientAction::List,
+        PatientAction::Search,
+        PatientAction::Read,
+        PatientAction::Create,
+        PatientAction::Update,
+        PatientAction::Delete,
+        PatientAction::History,
+        PatientAction::AuditRead,
+        PatientAction::ListDeleted,
+        PatientAction::Restore,
+    ];
+
     /// Whether a successful action is audited inside the write transaction (by the store).
     pub fn is_write(self) -> bool {
         matches!(
             self,
-            PatientAction::Create | PatientAction::Update | PatientAction::Delete
+            PatientAction::Create
+                | PatientAction::Update
+                | PatientAction::Delete
+                | PatientAction::Restore
         )
     }
 }

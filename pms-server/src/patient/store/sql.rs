@@ -199,8 +199,9 @@ where
         let mut sql = SqlBuilder::<B>::new(concat!(
             "SELECT ",
             patient_columns!(),
-            " FROM patients WHERE deleted_at IS NULL"
+            " FROM patients WHERE deleted_at IS "
         ));
+        sql.push(if query.deleted { "NOT NULL" } else { "NULL" });
         let search = query.search.as_deref().map(name_key);
         if let Some(key) = search.filter(|k| !k.is_empty()).map(|k| like_escape(&k)) {
             sql.push(" AND (name_key LIKE ")
@@ -334,6 +335,52 @@ where
         Ok(WriteOutcome::Done(patient))
     }
 
+    async fn restore(
+        &self,
+        id: Uuid,
+        expected: Option<i64>,
+        mut audit: AuditRecord,
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        let current: Option<PatientRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM patients WHERE id = $1 AND deleted_at IS NOT NULL{}",
+            patient_columns!(),
+            B::LOCK_ROWS
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let current = match current {
+            None => return Ok(WriteOutcome::NotFound),
+            Some(row) if expected.is_some_and(|v| v != row.version) => {
+                return Ok(WriteOutcome::Stale {
+                    current: row.version,
+                });
+            }
+            Some(row) => row,
+        };
+        let now = now();
+        audit.occurred_at = now;
+        audit.patient_id = Some(id);
+        // A live patient with the same email fails the partial unique index: Conflict.
+        let row: PatientRow = sqlx::query_as(concat!(
+            "UPDATE patients SET deleted_at = NULL, updated_at = $3, version = version + 1 \
+             WHERE id = $1 AND version = $2 AND deleted_at IS NOT NULL RETURNING ",
+            patient_columns!()
+        ))
+        .bind(id)
+        .bind(current.version)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (patient, _) = row.into_patient()?;
+        Self::insert_version(&mut tx, &patient, "RESTORED", audit.meta.actor_id).await?;
+        Self::insert_audits(&mut tx, std::slice::from_ref(&audit)).await?;
+        tx.commit().await?;
+        self.relay.wake();
+        Ok(WriteOutcome::Done(patient))
+    }
+
     async fn history(&self, id: Uuid) -> Result<Vec<PatientVersion>, StoreError> {
         let rows: Vec<VersionRow> = sqlx::query_as(
             "SELECT patient_id, version, change_type, changed_at, changed_by, mrn, name, \
@@ -376,6 +423,18 @@ where
         );
         if let Some(patient_id) = query.patient_id {
             sql.push(" AND patient_id = ").push_bind(patient_id);
+        }
+        if let Some(actor_id) = query.actor_id {
+            sql.push(" AND actor_id = ").push_bind(actor_id);
+        }
+        if let Some(action) = query.action {
+            sql.push(" AND action = ").push_bind(action);
+        }
+        if let Some(since) = query.since {
+            sql.push(" AND occurred_at >= ").push_bind(since);
+        }
+        if let Some(until) = query.until {
+            sql.push(" AND occurred_at < ").push_bind(until);
         }
         if let Some(before) = query.before {
             sql.push(" AND seq < ").push_bind(before);

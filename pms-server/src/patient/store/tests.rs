@@ -76,7 +76,15 @@ conformance!(
     concurrent_updates_all_apply_in_turn,
     history_and_audit_are_append_only,
     every_committed_change_has_exactly_one_outbox_event,
+    restore_undoes_a_delete_once,
+    restore_refuses_an_email_taken_meanwhile,
+    audit_filters_combine,
 );
+
+mod restore;
+use restore::{
+    audit_filters_combine, restore_refuses_an_email_taken_meanwhile, restore_undoes_a_delete_once,
+};
 
 fn today() -> NaiveDate {
     crate::patient::model::latest_today()
@@ -204,6 +212,7 @@ async fn list_pages_cover_every_patient_once_in_every_order(f: &Fixture) {
                 sort,
                 after: after.take(),
                 limit: 10,
+                deleted: false,
             };
             let page = f.store.list(&query).await.expect("list");
             sizes.push(page.items.len());
@@ -224,6 +233,7 @@ async fn list_pages_cover_every_patient_once_in_every_order(f: &Fixture) {
         sort: SortOrder::CreatedAsc,
         after: None,
         limit: 25,
+        deleted: false,
     };
     let page = f.store.list(&query).await.expect("list");
     assert_eq!((page.items.len(), page.next), (25, None));
@@ -235,6 +245,7 @@ async fn search(f: &Fixture, q: &str) -> HashSet<String> {
         sort: SortOrder::NameAsc,
         after: None,
         limit: 100,
+        deleted: false,
     };
     let page = f.store.list(&query).await.expect("search");
     page.items.into_iter().map(|p| p.name).collect()
@@ -319,6 +330,7 @@ async fn duplicate_email_conflicts_case_insensitively(f: &Fixture) {
             patient_id: None,
             before: None,
             limit: 100,
+            ..AuditQuery::default()
         })
         .await
         .expect("audit");
@@ -608,6 +620,7 @@ async fn audit_rows_are_listed_newest_first_and_paged(f: &Fixture) {
             patient_id: Some(p.id),
             before: None,
             limit: 2,
+            ..AuditQuery::default()
         })
         .await
         .expect("audit page 1");
@@ -629,6 +642,7 @@ async fn audit_rows_are_listed_newest_first_and_paged(f: &Fixture) {
             patient_id: Some(p.id),
             before: all.next,
             limit: 2,
+            ..AuditQuery::default()
         })
         .await
         .expect("audit page 2");
@@ -799,6 +813,7 @@ async fn a_listing_is_audited_once_per_returned_patient(f: &Fixture) {
                 patient_id: Some(*patient),
                 before: None,
                 limit: 10,
+                ..AuditQuery::default()
             })
             .await
             .expect("audit");

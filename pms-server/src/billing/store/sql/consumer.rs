@@ -1,5 +1,5 @@
 //! Applying `patient` topic events: claim the event id (dedup, same transaction), then create the
-//! account, refresh its contact details, or close (suspend while it owes) it.
+//! account, refresh its contact details, close (suspend while it owes) or reopen it.
 
 use super::prelude::*;
 
@@ -89,9 +89,9 @@ where
             return Ok(None);
         }
         let announced = match change {
-            PatientChange::Created | PatientChange::Updated => {
+            PatientChange::Created | PatientChange::Updated | PatientChange::Restored => {
                 let created = Self::insert_account(tx, patient, &meta).await?.is_some();
-                if !created && change == PatientChange::Updated {
+                if !created && change != PatientChange::Created {
                     let id: Uuid = sqlx::query_scalar(
                         "UPDATE accounts SET name = $2, email = $3, updated_at = $4 \
                          WHERE patient_id = $1 RETURNING id",
@@ -105,7 +105,12 @@ where
                     let record = success(BillingAction::AccountUpdate, "account", id, id, None);
                     Self::insert_audit(&mut **tx, &record, &meta).await?;
                 }
-                created
+                let reopened = if change == PatientChange::Restored && !created {
+                    Self::reopen_account(tx, patient, &meta).await?
+                } else {
+                    false
+                };
+                created || reopened
             }
             PatientChange::Deleted => {
                 let account = sqlx::query_as::<_, AccountRow>(&format!(
@@ -137,5 +142,29 @@ where
             }
         };
         Ok(Some(announced))
+    }
+
+    /// A restored patient's account becomes ACTIVE again (whether the delete closed or suspended
+    /// it); whether its status changed.
+    async fn reopen_account(
+        tx: &mut Tx<B>,
+        patient: &NewAccount,
+        meta: &AuditMeta,
+    ) -> Result<bool, BillingError> {
+        let account = sqlx::query_as::<_, AccountRow>(&format!(
+            "SELECT {} FROM accounts WHERE patient_id = $1{}",
+            account_columns!(),
+            B::LOCK_ROWS
+        ))
+        .bind(patient.patient.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+        match account {
+            Some(account) if account.status()? != AccountStatus::Active => {
+                Self::change_status(tx, &account, AccountStatus::Active, meta).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

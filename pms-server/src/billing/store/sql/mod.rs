@@ -221,6 +221,15 @@ where
         Self::load_invoice(&self.pool, id).await
     }
 
+    async fn invoice_id_by_number(&self, number: i64) -> Result<Option<Uuid>, BillingError> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM invoices WHERE number = $1")
+                .bind(number)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     async fn invoices(&self, account_id: Uuid, limit: i64) -> Result<Vec<Invoice>, BillingError> {
         self.invoices_of(account_id, limit).await
     }

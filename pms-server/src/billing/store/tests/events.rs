@@ -1,4 +1,5 @@
-//! Conformance: `patient` events applied once each (create, update, close or suspend), and the
+//! Conformance: `patient` events applied once each (create, update, close or suspend, reopen on a
+//! restore), and the
 //! `billing` events every ledger write enqueues in its own transaction (and refusals and replays
 //! do not).
 
@@ -160,6 +161,21 @@ pub(super) async fn patient_events_manage_accounts(store: Arc<dyn BillingStore>)
         ]
     );
     assert!(audit.iter().all(|e| e.actor_id == actor));
+    // A restore reopens a suspended account (balance kept) and a closed one alike.
+    for (id, balance) in [(owing.id, 700), (account.id, 0)] {
+        let who = if id == owing.id { &q } else { &p };
+        assert!(
+            apply(
+                Uuid::new_v4(),
+                &patient(who, "Back"),
+                PatientChange::Restored
+            )
+            .await
+            .expect("restore")
+        );
+        let now = store.account(id).await.expect("a");
+        assert_eq!((now.status, now.balance), (AccountStatus::Active, balance));
+    }
 }
 
 pub(super) async fn writes_enqueue_billing_events(store: Arc<dyn BillingStore>, db: Db) {
