@@ -65,9 +65,12 @@ pub(super) async fn run(
             .with_context(|| format!("cannot subscribe {group} to {topics:?}"))?;
         tracing::debug!(group, generation, "Kafka consumer started");
         let rejoin = CancellationToken::new();
+        // The watchdog holds the consumer weakly: the last reference must be dropped off the
+        // runtime (`drop_off_runtime`), never by an aborted task on a runtime thread, where
+        // librdkafka's close blocks forever waiting for the callbacks that thread would serve.
         let watchdog = tokio::spawn(watch_partitions(
             shared.clone(),
-            consumer.clone(),
+            Arc::downgrade(&consumer),
             group.clone(),
             topics.clone(),
             rejoin.clone(),
@@ -153,7 +156,7 @@ fn partitions(list: &rdkafka::TopicPartitionList) -> String {
 /// shutdown.
 async fn watch_partitions(
     shared: Arc<Shared>,
-    consumer: Arc<LagConsumer>,
+    consumer: std::sync::Weak<LagConsumer>,
     group: String,
     topics: Vec<String>,
     rejoin: CancellationToken,
@@ -169,13 +172,18 @@ async fn watch_partitions(
         }
         let marks = shared.marks.borrow().clone();
         let (member, wanted) = (consumer.clone(), topics.clone());
+        // Upgraded (and so possibly dropped last) on the blocking thread, off the runtime.
         let observed = match tokio::task::spawn_blocking(move || {
-            stall::probe(&*member, &marks, &wanted)
+            member
+                .upgrade()
+                .map(|member| stall::probe(&*member, &marks, &wanted))
         })
         .await
         {
-            Ok(Ok(observed)) => observed,
-            Ok(Err(e)) => {
+            // The member retired meanwhile.
+            Ok(None) => return,
+            Ok(Some(Ok(observed))) => observed,
+            Ok(Some(Err(e))) => {
                 tracing::debug!(group, error = %e, "cannot read the group's committed offsets");
                 continue;
             }
