@@ -24,6 +24,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, Connection, PgPool, SqlitePool};
 
 mod backend;
+pub mod group_commit;
 mod sql_builder;
 
 pub use backend::{Backend, Fetched, Param};

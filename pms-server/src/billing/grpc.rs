@@ -21,6 +21,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
 use uuid::Uuid;
 
+use super::account_writer::AccountWriter;
 use super::ledger::Refusal;
 use super::model::{Contact, NewAccount, PatientRef};
 use super::store::{AuditMeta, AuditRecord, BillingAction, BillingError, BillingStore, Outcome};
@@ -33,12 +34,19 @@ const MAX_CALL_TIME: Duration = Duration::from_secs(30);
 /// The `BillingService` implementation.
 pub struct BillingGrpc {
     store: Arc<dyn BillingStore>,
+    /// Group-commits `CreateBillingAccount`.
+    accounts: AccountWriter,
     verifier: Arc<Verifier>,
 }
 
 impl BillingGrpc {
+    /// The service over `store` (starts its account writer task: call within the runtime).
     pub fn new(store: Arc<dyn BillingStore>, verifier: Arc<Verifier>) -> Self {
-        BillingGrpc { store, verifier }
+        BillingGrpc {
+            accounts: AccountWriter::spawn(Arc::clone(&store)),
+            store,
+            verifier,
+        }
     }
 
     /// The tonic service to serve.
@@ -104,7 +112,7 @@ impl BillingGrpc {
         let contact =
             Contact::parse(&message.name, &message.email).map_err(Status::invalid_argument)?;
         let new = NewAccount { patient, contact };
-        let (account, created) = self.store.ensure_account(&new, &meta).await?;
+        let (account, created) = self.accounts.ensure(new, meta).await?;
         tracing::info!(account_id = %account.id, created, "billing account requested over gRPC");
         Ok(Response::new(BillingResponse {
             account_id: account.id.to_string(),

@@ -9,6 +9,7 @@
 //! [`store`] applies them atomically on PostgreSQL or SQLite. [`events`]: billing announces its
 //! changes on the `billing` topic (outbox + relay) and consumes the `patient` topic.
 
+pub mod account_writer;
 pub mod events;
 pub mod grpc;
 pub mod idempotency;

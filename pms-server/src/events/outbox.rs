@@ -7,13 +7,19 @@ use sqlx::{Database, Executor, IntoArguments};
 use uuid::Uuid;
 
 use super::EventRecord;
-use crate::store::{Backend, Db, Param};
+use crate::store::{Backend, Db, Param, SqlBuilder};
 
 /// Writes events into the outbox of the connection's database (inside the caller's transaction).
 pub trait Enqueue {
     fn enqueue(
         &mut self,
         event: &EventRecord,
+    ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send;
+
+    /// Writes `events` with one statement (none: nothing).
+    fn enqueue_many(
+        &mut self,
+        events: &[EventRecord],
     ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
@@ -81,6 +87,33 @@ where
             .execute(self)
             .await
             .map(|_| ())
+    }
+
+    async fn enqueue_many(&mut self, events: &[EventRecord]) -> Result<(), sqlx::Error> {
+        match events {
+            [] => Ok(()),
+            [event] => self.enqueue(event).await,
+            _ => {
+                let mut sql = SqlBuilder::<C::Database>::new(
+                    "INSERT INTO outbox (id, topic, key, event_type, payload, occurred_at) ",
+                );
+                sql.push_values(events, |row, e| {
+                    row.push_bind(e.id)
+                        .push_bind(e.topic.clone())
+                        .push_bind(e.key.clone())
+                        .push_bind(e.event_type.clone())
+                        .push_bind(e.payload.clone())
+                        .push_bind(e.occurred_at);
+                });
+                // Each row count is its own SQL text: not kept prepared.
+                let (sql, args) = sql.into_parts()?;
+                sqlx::query_with(&sql, args)
+                    .persistent(false)
+                    .execute(self)
+                    .await
+                    .map(|_| ())
+            }
+        }
     }
 }
 

@@ -18,6 +18,7 @@ use crate::supervise::Background;
 
 pub mod audit_query;
 pub mod audit_writer;
+pub mod create_writer;
 pub mod cursor;
 pub mod events;
 pub mod model;
@@ -83,6 +84,7 @@ pub async fn build(
         .context("the stored cursor key (patient table `cursor_key`) is not 32 bytes")?;
     let state = routes::AppState {
         audits: audit_writer::AuditWriter::spawn(Arc::clone(&store)),
+        creates: create_writer::CreateWriter::spawn(Arc::clone(&store)),
         store,
         cursor_key: Arc::new(cursor_key),
         billing: Arc::new(

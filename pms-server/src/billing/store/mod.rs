@@ -176,6 +176,20 @@ pub trait BillingStore: Send + Sync {
         meta: &AuditMeta,
     ) -> Result<(BillingAccount, bool), BillingError>;
 
+    /// [`BillingStore::ensure_account`] for many patients, in one transaction when it can (the
+    /// calls of concurrent patient creates, group-committed by
+    /// [`crate::billing::account_writer`]): one result per request, in order.
+    async fn ensure_accounts(
+        &self,
+        requests: &[(NewAccount, AuditMeta)],
+    ) -> Vec<Result<(BillingAccount, bool), BillingError>> {
+        let mut results = Vec::with_capacity(requests.len());
+        for (new, meta) in requests {
+            results.push(self.ensure_account(new, meta).await);
+        }
+        results
+    }
+
     async fn account(&self, id: Uuid) -> Result<BillingAccount, BillingError>;
 
     /// Accounts, newest first, at most `limit`.

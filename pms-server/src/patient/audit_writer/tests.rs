@@ -9,7 +9,7 @@ use pms_proto::rest::Role;
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use super::{AuditWriter, Job, QUEUE};
+use super::AuditWriter;
 use crate::audit::{AuditMeta, Outcome, RequestMeta};
 use crate::error::StoreError;
 use crate::events::relay::RelayWaker;
@@ -83,26 +83,28 @@ async fn block_audit_inserts(db: &Db) -> tokio::sync::oneshot::Sender<()> {
     release
 }
 
-/// Hands `row` to the writer as one request; the receiver answers once it is stored.
+/// Hands `row` to the writer as one request, returning once the writer holds it (queued or
+/// taken into a batch); the receiver answers once it is stored.
 async fn submit(
     writer: &AuditWriter,
     row: AuditRecord,
 ) -> tokio::sync::oneshot::Receiver<Result<(), StoreError>> {
     let (done, answer) = tokio::sync::oneshot::channel();
-    writer
-        .jobs
-        .send(Job {
-            rows: vec![row],
-            done,
-        })
-        .await
-        .expect("writer running");
+    let before = writer.writer.waiting();
+    let batches = writer.batches();
+    let request = writer.clone();
+    tokio::spawn(async move {
+        let _ = done.send(request.record(vec![row]).await);
+    });
+    while writer.writer.waiting() <= before && writer.batches() == batches {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     answer
 }
 
 /// Waits until the writer has taken every submitted request into a batch.
 async fn until_taken(writer: &AuditWriter) {
-    while writer.jobs.capacity() < QUEUE {
+    while writer.writer.waiting() > 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

@@ -45,6 +45,8 @@ pub struct AppState {
     pub store: Arc<dyn PatientStore>,
     /// Group-commits the audit rows of reads and refused attempts.
     pub audits: AuditWriter,
+    /// Group-commits creates.
+    pub creates: crate::patient::create_writer::CreateWriter,
     /// Seals the listing cursors (shared by every replica through the database).
     pub cursor_key: Arc<crate::patient::cursor::CursorKey>,
     pub verifier: Arc<Verifier>,

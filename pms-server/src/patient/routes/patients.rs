@@ -153,8 +153,8 @@ pub(super) async fn create(
             let ApiJson(request) = body?;
             let patient = NewPatient::parse(&request, latest_today()).map_err(ApiError::fields)?;
             let mut created = state
-                .store
-                .create(&patient, audit.success(None))
+                .creates
+                .create(patient, audit.success(None))
                 .await
                 .on_constraint(EMAIL_UNIQUE, duplicate_email)?;
             tracing::info!(patient_id = %created.id, "patient created");

@@ -57,6 +57,20 @@ pub trait PatientStore: Send + Sync {
     /// A live (not deleted) patient.
     async fn get(&self, id: Uuid) -> Result<Option<Patient>, StoreError>;
 
+    /// Creates many patients, in one transaction when it can (the creates of concurrent
+    /// requests, group-committed by [`crate::patient::create_writer`]): one result per create, in
+    /// order, each what [`PatientStore::create`] would have answered alone.
+    async fn create_many(
+        &self,
+        creates: &[(NewPatient, AuditRecord)],
+    ) -> Vec<Result<Patient, StoreError>> {
+        let mut results = Vec::with_capacity(creates.len());
+        for (new, audit) in creates {
+            results.push(self.create(new, audit.clone()).await);
+        }
+        results
+    }
+
     /// One page of live patients.
     async fn list(&self, query: &ListQuery) -> Result<Page<Patient, PatientKey>, StoreError>;
 

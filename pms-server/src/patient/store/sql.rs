@@ -79,16 +79,34 @@ const EMAIL_TAKEN: &str = "patients_email_key_live";
 pub trait PatientDialect: Backend {
     /// The next number, unless a live patient has the email bound as `$1` (then no row).
     const NEXT_SEQ: &'static str;
+    /// `$1` new numbers for a batch of creates: one row each (PostgreSQL), or the last of
+    /// them (SQLite); [`PatientDialect::batch_seqs`] makes them the list.
+    const TAKE_SEQS: &'static str;
+    /// The `n` numbers, ascending, from what [`PatientDialect::TAKE_SEQS`] returned.
+    fn batch_seqs(fetched: Vec<i64>, n: usize) -> Vec<i64>;
 }
 
 impl PatientDialect for Postgres {
     const NEXT_SEQ: &'static str = "SELECT nextval('patient_mrn_seq') WHERE NOT EXISTS \
         (SELECT 1 FROM patients WHERE email_key = $1 AND deleted_at IS NULL)";
+    const TAKE_SEQS: &'static str = "SELECT nextval('patient_mrn_seq') FROM generate_series(1, $1)";
+
+    fn batch_seqs(mut fetched: Vec<i64>, _n: usize) -> Vec<i64> {
+        fetched.sort_unstable();
+        fetched
+    }
 }
 
 impl PatientDialect for Sqlite {
     const NEXT_SEQ: &'static str = "UPDATE mrn_counter SET last = last + 1 WHERE id = 1 AND NOT \
         EXISTS (SELECT 1 FROM patients WHERE email_key = $1 AND deleted_at IS NULL) RETURNING last";
+    const TAKE_SEQS: &'static str =
+        "UPDATE mrn_counter SET last = last + $1 WHERE id = 1 RETURNING last";
+
+    fn batch_seqs(fetched: Vec<i64>, n: usize) -> Vec<i64> {
+        let last = fetched.first().copied().unwrap_or_default();
+        (last - n as i64 + 1..=last).collect()
+    }
 }
 
 /// [`PatientStore`] on backend `B`.
@@ -130,8 +148,31 @@ where
     VersionRow: Fetched<B>,
     AuditRow: Fetched<B>,
     (i64,): Fetched<B>,
+    (String,): Fetched<B>,
     (Vec<u8>,): Fetched<B>,
 {
+    async fn create_many(
+        &self,
+        creates: &[(NewPatient, AuditRecord)],
+    ) -> Vec<Result<Patient, StoreError>> {
+        if let [(new, audit)] = creates {
+            return vec![self.create(new, audit.clone()).await];
+        }
+        match self.create_batch(creates).await {
+            Ok(created) => created,
+            Err(e) => {
+                // A concurrent create elsewhere took an email, the database refused a row, …:
+                // each request gets the answer it would have had alone.
+                tracing::debug!(error = %e, creates = creates.len(), "create batch failed; creating one by one");
+                let mut results = Vec::with_capacity(creates.len());
+                for (new, audit) in creates {
+                    results.push(self.create(new, audit.clone()).await);
+                }
+                results
+            }
+        }
+    }
+
     async fn create(
         &self,
         new: &NewPatient,

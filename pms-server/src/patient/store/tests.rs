@@ -79,8 +79,11 @@ conformance!(
     restore_undoes_a_delete_once,
     restore_refuses_an_email_taken_meanwhile,
     audit_filters_combine,
+    a_batch_of_creates_answers_each_as_alone,
 );
 
+mod batch;
+use batch::a_batch_of_creates_answers_each_as_alone;
 mod restore;
 use restore::{
     audit_filters_combine, restore_refuses_an_email_taken_meanwhile, restore_undoes_a_delete_once,

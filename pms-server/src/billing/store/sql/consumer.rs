@@ -56,6 +56,7 @@ where
         events: &[ConsumedPatientEvent],
     ) -> Result<usize, BillingError> {
         let mut tx = B::begin_write(&self.pool).await?;
+        Self::serialise_account_inserts(&mut tx).await?;
         let (mut applied, mut announced) = (0, false);
         for e in events {
             if let Some(announces) =

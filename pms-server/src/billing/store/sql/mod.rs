@@ -178,6 +178,26 @@ where
         self.ensure_account_tx(new, meta).await
     }
 
+    async fn ensure_accounts(
+        &self,
+        requests: &[(NewAccount, AuditMeta)],
+    ) -> Vec<Result<(BillingAccount, bool), BillingError>> {
+        if let [(new, meta)] = requests {
+            return vec![self.ensure_account_tx(new, meta).await];
+        }
+        match self.ensure_accounts_tx(requests).await {
+            Ok(accounts) => accounts.into_iter().map(Ok).collect(),
+            Err(e) => {
+                tracing::debug!(error = %e, requests = requests.len(), "account batch failed; one by one");
+                let mut results = Vec::with_capacity(requests.len());
+                for (new, meta) in requests {
+                    results.push(self.ensure_account_tx(new, meta).await);
+                }
+                results
+            }
+        }
+    }
+
     async fn account(&self, id: Uuid) -> Result<BillingAccount, BillingError> {
         self.account_row(id).await?.into_api().map_err(Into::into)
     }

@@ -242,6 +242,22 @@ where
         Ok(())
     }
 
+    /// Orders the transactions that insert several accounts at once (a batch of
+    /// `CreateBillingAccount` calls, a consumer's batch of patient events): each inserts its
+    /// patients in its own order, and two of them waiting on each other's new rows would
+    /// deadlock (PostgreSQL breaks that only after `deadlock_timeout`, a second).
+    pub(super) async fn serialise_account_inserts(tx: &mut Tx<B>) -> Result<(), sqlx::Error> {
+        /// The lock's key: "pms-acct".
+        const ACCOUNT_INSERTS: i64 = 0x706d_732d_6163_6374;
+        if let Some(sql) = B::XACT_LOCK {
+            sqlx::query(sql)
+                .bind(ACCOUNT_INSERTS)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Inserts the patient's ACTIVE account unless one exists; a creation is audited and
     /// announced (ACCOUNT_CREATED). Returns the created account (none: it existed).
     /// Concurrent first calls for one patient: the loser inserts nothing (PostgreSQL
@@ -305,7 +321,19 @@ where
     where
         E: sqlx::Executor<'e, Database = B>,
     {
-        if records.is_empty() {
+        let rows: Vec<_> = records.iter().map(|record| (record, meta)).collect();
+        Self::insert_audit_rows(exec, &rows).await
+    }
+
+    /// Audit rows of many requests (each with its own caller), in one statement.
+    pub(super) async fn insert_audit_rows<'e, E>(
+        exec: E,
+        rows: &[(&AuditRecord, &AuditMeta)],
+    ) -> Result<(), sqlx::Error>
+    where
+        E: sqlx::Executor<'e, Database = B>,
+    {
+        if rows.is_empty() {
             return Ok(());
         }
         let at = now();
@@ -313,7 +341,7 @@ where
             "INSERT INTO audit_log (id, occurred_at, actor_id, actor_role, action, \
              resource, resource_id, account_id, amount, outcome, client_ip, request_id) ",
         );
-        sql.push_values(records, |row, record| {
+        sql.push_values(rows, |row, (record, meta)| {
             row.push_bind(Uuid::now_v7())
                 .push_bind(at)
                 .push_bind(meta.actor_id)
@@ -327,7 +355,12 @@ where
                 .push_bind(meta.client_ip())
                 .push_bind(meta.request_id().map(str::to_owned));
         });
+        // Each row count is its own SQL text: only the one-row statement stays prepared.
         let (sql, args) = sql.into_parts()?;
-        sqlx::query_with(&sql, args).execute(exec).await.map(|_| ())
+        sqlx::query_with(&sql, args)
+            .persistent(rows.len() == 1)
+            .execute(exec)
+            .await
+            .map(|_| ())
     }
 }

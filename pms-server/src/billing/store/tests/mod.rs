@@ -88,7 +88,10 @@ macro_rules! conformance_with_db {
     };
 }
 
-conformance_with_db!(events::writes_enqueue_billing_events);
+conformance_with_db!(
+    events::writes_enqueue_billing_events,
+    safety::a_batch_of_account_calls_answers_each_as_alone,
+);
 
 conformance!(
     events::patient_events_manage_accounts,

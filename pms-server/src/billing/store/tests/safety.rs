@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+use pms_proto::billing_events::BillingEvent;
+use prost::Message;
+
 use super::*;
 
 pub(super) async fn accounts_are_one_per_patient(store: Arc<dyn BillingStore>) {
@@ -220,4 +223,82 @@ pub(super) async fn writes_are_audited(store: Arc<dyn BillingStore>) {
     let all = store.audit_entries(None, 2).await.expect("all");
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].action, "billing.refund.create");
+}
+
+/// `CreateBillingAccount` calls group-committed ([`BillingStore::ensure_accounts`]): each answered
+/// as alone — the first call of a new patient creates, the others see that account — with one
+/// audit row and one ACCOUNT_CREATED event per created account.
+pub(super) async fn a_batch_of_account_calls_answers_each_as_alone(
+    store: Arc<dyn BillingStore>,
+    db: Db,
+) {
+    let new = |id: &str| NewAccount {
+        patient: PatientRef::parse(id).expect("patient"),
+        contact: Contact::parse("Pat", "pat@example.com").expect("contact"),
+    };
+    let (existing, _) = store
+        .ensure_account(&new("existing-1"), &meta())
+        .await
+        .expect("existing");
+    let before = crate::events::outbox::pending(&db, 100)
+        .await
+        .expect("outbox")
+        .len();
+    let (p, q) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    let calls = vec![
+        (new(&p), meta()),
+        (new("existing-1"), meta()),
+        (new(&p.to_uppercase()), meta()),
+        (new(&q), meta()),
+    ];
+    let results: Vec<(BillingAccount, bool)> = store
+        .ensure_accounts(&calls)
+        .await
+        .into_iter()
+        .map(|r| r.expect("ensured"))
+        .collect();
+    let created: Vec<bool> = results.iter().map(|(_, created)| *created).collect();
+    assert_eq!(created, [true, false, false, true]);
+    assert_eq!(
+        results[1].0, existing,
+        "an existing account comes back as it is"
+    );
+    assert_eq!(results[2].0, results[0].0, "one account per patient");
+    assert_eq!(results[0].0.patient_id, p);
+    assert_eq!(results[3].0.patient_id, q);
+    assert_ne!(results[0].0.id, results[3].0.id);
+    for (account, _) in &results {
+        assert_eq!(account.status, AccountStatus::Active);
+        assert_eq!(&store.account(account.id).await.expect("stored"), account);
+    }
+    let pending = crate::events::outbox::pending(&db, 100)
+        .await
+        .expect("outbox");
+    let announced: Vec<String> = pending[before..]
+        .iter()
+        .map(|(_, e)| {
+            let event = BillingEvent::decode(e.payload.as_slice()).expect("protobuf");
+            assert_eq!(event.event_type, "ACCOUNT_CREATED");
+            event.account_id
+        })
+        .collect();
+    assert_eq!(
+        announced,
+        [results[0].0.id.to_string(), results[3].0.id.to_string()]
+    );
+    for (i, (account, _)) in results.iter().enumerate() {
+        let audited: Vec<(String, Option<Uuid>)> = store
+            .audit_entries(Some(account.id), 10)
+            .await
+            .expect("audit")
+            .iter()
+            .map(|e| (e.action.clone(), e.actor_id))
+            .collect();
+        if i == 0 || i == 3 {
+            assert_eq!(
+                audited,
+                [("billing.account.create".to_owned(), calls[i].1.actor_id)]
+            );
+        }
+    }
 }
