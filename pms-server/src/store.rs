@@ -201,6 +201,14 @@ fn sqlite_writer(pool: &SqlitePool) -> Option<SqlitePool> {
         .cloned()
 }
 
+/// Where a single writing statement on the SQLite file of `pool` goes: the file's writer, so that
+/// it queues with the write transactions instead of racing them for the lock in SQLite's busy
+/// handler (which sleeps and polls: an outbox mark once waited 1.1 s under load). `pool` itself
+/// when it was not opened by [`connect_sqlite`].
+pub fn sqlite_write_pool(pool: &SqlitePool) -> SqlitePool {
+    sqlite_writer(pool).unwrap_or_else(|| pool.clone())
+}
+
 /// A SQLite pool on `path` (created if missing) for reads and single statements, and the file's
 /// writer for [`BeginWrite`] transactions (shared with any other pool of this process on the
 /// same file).

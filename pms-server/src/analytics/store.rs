@@ -7,13 +7,15 @@
 //! sequence hands out numbers before commit, each event's transaction first takes
 //! [`SERIALISE_PG`]; SQLite serialises writers anyway (`BEGIN IMMEDIATE`).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use pms_proto::rest::{CurrencyTotals, StoredEvent};
 use sqlx::{Database, Executor, IntoArguments, Pool, Postgres, Sqlite};
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::store::{Backend, Fetched, Param};
+use crate::store::{Backend, Fetched, Param, SqlBuilder};
 
 /// An event about to be stored, with the aggregate changes it implies.
 #[derive(Debug, Clone)]
@@ -123,8 +125,8 @@ struct MoneyRow {
     refunded: i64,
 }
 
-const INSERT_EVENT: &str = "INSERT INTO events (event_id, topic, event_type, key, occurred_at, occurred_at_ms, data) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING RETURNING seq";
+/// Events per INSERT: seven parameters each stays far below SQLite's 32,766 bind parameters.
+const EVENTS_PER_INSERT: usize = 1000;
 const BUMP_COUNTER: &str = "INSERT INTO counters (name, value) VALUES ($1, $2) \
      ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value";
 const BUMP_MONEY: &str = "INSERT INTO money_totals (currency, invoiced, collected, refunded) VALUES ($1, $2, $3, $4) \
@@ -214,6 +216,7 @@ where
     (i64,): Fetched<B>,
     (Option<i64>,): Fetched<B>,
     (i64, i64): Fetched<B>,
+    (Uuid, i64): Fetched<B>,
 {
     async fn record_batch(&self, events: &[NewEvent]) -> Result<Vec<StoredEvent>, StoreError> {
         if events.is_empty() {
@@ -223,21 +226,36 @@ where
         if let Some(lock) = B::SERIALISE {
             sqlx::query(lock).execute(&mut *tx).await?;
         }
-        let mut stored = Vec::with_capacity(events.len());
+        // One statement per chunk; seqs are drawn in the rows' order. A redelivered event
+        // (already stored, or twice in the batch) returns no row: its delta is not applied again.
+        let mut seqs: HashMap<Uuid, i64> = HashMap::with_capacity(events.len());
+        for chunk in events.chunks(EVENTS_PER_INSERT) {
+            let mut sql = SqlBuilder::<B>::new(
+                "INSERT INTO events (event_id, topic, event_type, key, occurred_at, \
+                 occurred_at_ms, data) ",
+            );
+            sql.push_values(chunk, |row, e| {
+                row.push_bind(e.event_id)
+                    .push_bind(e.topic.clone())
+                    .push_bind(e.event_type.clone())
+                    .push_bind(e.key.clone())
+                    .push_bind(e.occurred_at)
+                    .push_bind(e.occurred_at.timestamp_millis())
+                    .push_bind(e.data.to_string());
+            });
+            sql.push(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id, seq");
+            let (sql, args) = sql.into_parts()?;
+            let rows: Vec<(Uuid, i64)> = sqlx::query_as_with(&sql, args)
+                .persistent(chunk.len() == 1)
+                .fetch_all(&mut *tx)
+                .await?;
+            seqs.extend(rows);
+        }
+        let mut stored = Vec::with_capacity(seqs.len());
         let mut totals = Totals::default();
         for e in events {
-            let seq: Option<i64> = sqlx::query_scalar(INSERT_EVENT)
-                .bind(e.event_id)
-                .bind(&e.topic)
-                .bind(&e.event_type)
-                .bind(&e.key)
-                .bind(e.occurred_at)
-                .bind(e.occurred_at.timestamp_millis())
-                .bind(e.data.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-            // None: already stored (a redelivery), its delta already applied.
-            if let Some(seq) = seq {
+            // `remove`: an event twice in the batch counts once.
+            if let Some(seq) = seqs.remove(&e.event_id) {
                 totals.add(&e.delta);
                 stored.push(StoredEvent {
                     seq,
@@ -250,6 +268,7 @@ where
                 });
             }
         }
+        stored.sort_by_key(|e| e.seq);
         for (name, by) in &totals.counters {
             sqlx::query(BUMP_COUNTER)
                 .bind(*name)

@@ -216,7 +216,7 @@ impl EmbeddedLog {
             Db::Sqlite(pool) => sqlx::query(COMMIT)
                 .bind(group)
                 .bind(seq)
-                .execute(pool)
+                .execute(&crate::store::sqlite_write_pool(pool))
                 .await
                 .map(|_| ())?,
         }
@@ -346,7 +346,7 @@ impl EmbeddedLog {
                 .rows_affected(),
             Db::Sqlite(pool) => sqlx::query(REGISTER)
                 .bind(group)
-                .execute(pool)
+                .execute(&crate::store::sqlite_write_pool(pool))
                 .await?
                 .rows_affected(),
         };

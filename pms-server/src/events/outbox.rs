@@ -7,7 +7,7 @@ use sqlx::{Database, Executor, IntoArguments};
 use uuid::Uuid;
 
 use super::EventRecord;
-use crate::store::{Backend, Db, Param, SqlBuilder};
+use crate::store::{Backend, Db, Param, SqlBuilder, sqlite_write_pool};
 
 /// Writes events into the outbox of the connection's database (inside the caller's transaction).
 pub trait Enqueue {
@@ -142,7 +142,7 @@ pub async fn mark_published(db: &Db, sent: &[i64]) -> Result<(), sqlx::Error> {
                 sqlx::query(MARK_UP_TO)
                     .bind(now)
                     .bind(last)
-                    .execute(pool)
+                    .execute(&sqlite_write_pool(pool))
                     .await?;
             }
         }
@@ -182,7 +182,7 @@ pub(crate) async fn delete_older_than(
             .rows_affected(),
         Db::Sqlite(pool) => sqlx::query(sql)
             .bind(cutoff)
-            .execute(pool)
+            .execute(&sqlite_write_pool(pool))
             .await?
             .rows_affected(),
     })
@@ -199,7 +199,7 @@ pub async fn replay_since(db: &Db, since: DateTime<Utc>) -> Result<u64, sqlx::Er
             .rows_affected(),
         Db::Sqlite(pool) => sqlx::query(REPLAY)
             .bind(since)
-            .execute(pool)
+            .execute(&sqlite_write_pool(pool))
             .await?
             .rows_affected(),
     };

@@ -14,6 +14,7 @@
 use std::future::Future;
 
 use sqlx::database::HasStatementCache;
+use sqlx::pool::PoolConnection;
 use sqlx::{Database, Encode, Pool, Postgres, Sqlite, Transaction, Type};
 
 use super::BeginWrite;
@@ -37,6 +38,13 @@ pub trait Backend: Database + HasStatementCache {
         pool: &Pool<Self>,
     ) -> impl Future<Output = Result<Transaction<'static, Self>, sqlx::Error>> + Send;
 
+    /// A connection for writing statements outside a transaction (each its own commit): on
+    /// SQLite the file's single writer, so they queue with the write transactions instead of
+    /// racing them for the lock in SQLite's polling busy handler; any pooled one on PostgreSQL.
+    fn acquire_write(
+        pool: &Pool<Self>,
+    ) -> impl Future<Output = Result<PoolConnection<Self>, sqlx::Error>> + Send;
+
     /// How many rows a statement inserted, changed or deleted (sqlx has no generic accessor).
     fn rows_affected(result: &Self::QueryResult) -> u64;
 }
@@ -49,6 +57,12 @@ impl Backend for Postgres {
         pool: &Pool<Self>,
     ) -> impl Future<Output = Result<Transaction<'static, Self>, sqlx::Error>> + Send {
         pool.begin_write()
+    }
+
+    fn acquire_write(
+        pool: &Pool<Self>,
+    ) -> impl Future<Output = Result<PoolConnection<Self>, sqlx::Error>> + Send {
+        pool.acquire()
     }
 
     fn rows_affected(result: &Self::QueryResult) -> u64 {
@@ -64,6 +78,13 @@ impl Backend for Sqlite {
         pool: &Pool<Self>,
     ) -> impl Future<Output = Result<Transaction<'static, Self>, sqlx::Error>> + Send {
         pool.begin_write()
+    }
+
+    fn acquire_write(
+        pool: &Pool<Self>,
+    ) -> impl Future<Output = Result<PoolConnection<Self>, sqlx::Error>> + Send {
+        let writer = super::sqlite_write_pool(pool);
+        async move { writer.acquire().await }
     }
 
     fn rows_affected(result: &Self::QueryResult) -> u64 {

@@ -390,7 +390,7 @@ where
     }
 
     async fn record(&self, audit: &AuditEvent) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = B::acquire_write(&self.pool).await?;
         Self::audit(&mut conn, audit, now()).await
     }
 
@@ -426,7 +426,7 @@ where
             .bind(key.pkcs8.expose_secret())
             .bind(&key.public_key)
             .bind(key.created_at)
-            .execute(&self.pool)
+            .execute(&mut *B::acquire_write(&self.pool).await?)
             .await?;
         Ok(B::rows_affected(&inserted) == 1)
     }

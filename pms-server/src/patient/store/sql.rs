@@ -437,7 +437,7 @@ where
     async fn record_audits(&self, audits: &[AuditRecord]) -> Result<(), StoreError> {
         if audits.len() <= AUDIT_ROWS_PER_INSERT {
             // One statement: its own (single) commit.
-            let mut conn = self.pool.acquire().await?;
+            let mut conn = B::acquire_write(&self.pool).await?;
             return Self::insert_audits(&mut conn, audits).await;
         }
         // Several statements (a group commit of many reads): still one commit.
@@ -449,7 +449,7 @@ where
     async fn cursor_key(&self, offer: &[u8]) -> Result<Vec<u8>, StoreError> {
         sqlx::query("INSERT INTO cursor_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
             .bind(offer)
-            .execute(&self.pool)
+            .execute(&mut *B::acquire_write(&self.pool).await?)
             .await?;
         sqlx::query_scalar("SELECT key FROM cursor_key WHERE id = 1")
             .fetch_one(&self.pool)

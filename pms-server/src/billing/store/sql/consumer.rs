@@ -56,21 +56,52 @@ where
         events: &[ConsumedPatientEvent],
     ) -> Result<usize, BillingError> {
         let mut tx = B::begin_write(&self.pool).await?;
+        // Taken up front: the batch may insert accounts before it reaches a creation run.
         Self::serialise_account_inserts(&mut tx).await?;
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let mut claimed = Claim::claim_all(&mut *tx, CONSUMER_GROUP, &ids).await?;
         let (mut applied, mut announced) = (0, false);
+        // Runs of creations (the usual batch) go in one statement each; any other change
+        // applies after the creations before it, so the batch keeps its order.
+        let mut creations: Vec<(&NewAccount, AuditMeta)> = Vec::new();
         for e in events {
-            if let Some(announces) =
-                Self::apply_in(&mut tx, e.event_id, &e.account, e.change, e.actor).await?
-            {
-                applied += 1;
-                announced |= announces;
+            // `remove`: an event twice in the batch applies once.
+            if !claimed.remove(&e.event_id) {
+                continue;
             }
+            applied += 1;
+            let meta = AuditMeta {
+                actor_id: e.actor,
+                ..AuditMeta::default()
+            };
+            if e.change == PatientChange::Created {
+                creations.push((&e.account, meta));
+                continue;
+            }
+            announced |= Self::create_run(&mut tx, &mut creations).await?;
+            announced |= Self::apply_change(&mut tx, &e.account, e.change, &meta).await?;
         }
+        announced |= Self::create_run(&mut tx, &mut creations).await?;
         tx.commit().await?;
         if announced {
             self.relay.wake();
         }
         Ok(applied)
+    }
+
+    /// Creates the accounts of a run of PATIENT_CREATED events (emptied); whether any was new.
+    async fn create_run(
+        tx: &mut Tx<B>,
+        creations: &mut Vec<(&NewAccount, AuditMeta)>,
+    ) -> Result<bool, BillingError> {
+        if creations.is_empty() {
+            return Ok(false);
+        }
+        let wanted: Vec<(&NewAccount, &AuditMeta)> =
+            creations.iter().map(|(new, meta)| (*new, meta)).collect();
+        let created = Self::insert_accounts(tx, &wanted).await?;
+        creations.clear();
+        Ok(!created.is_empty())
     }
 
     /// One event inside `tx`: `None` when its id was already claimed (a redelivery), else whether
@@ -89,6 +120,20 @@ where
         if !Claim::claim(&mut **tx, CONSUMER_GROUP, event_id).await? {
             return Ok(None);
         }
+        Self::apply_change(tx, patient, change, &meta)
+            .await
+            .map(Some)
+    }
+
+    /// The effect of one claimed event inside `tx`: whether it wrote a billing event to the
+    /// outbox.
+    async fn apply_change(
+        tx: &mut Tx<B>,
+        patient: &NewAccount,
+        change: PatientChange,
+        meta: &AuditMeta,
+    ) -> Result<bool, BillingError> {
+        let meta = meta.clone();
         let announced = match change {
             PatientChange::Created | PatientChange::Updated | PatientChange::Restored => {
                 let created = Self::insert_account(tx, patient, &meta).await?.is_some();
@@ -142,7 +187,7 @@ where
                 }
             }
         };
-        Ok(Some(announced))
+        Ok(announced)
     }
 
     /// A restored patient's account becomes ACTIVE again (whether the delete closed or suspended

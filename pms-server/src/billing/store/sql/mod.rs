@@ -334,7 +334,8 @@ where
         meta: &AuditMeta,
     ) -> Result<(), StoreError> {
         // At most a page (1000 rows × 12 parameters): within both backends' limits.
-        Self::insert_audits(&self.pool, records, meta)
+        let mut conn = B::acquire_write(&self.pool).await?;
+        Self::insert_audits(&mut *conn, records, meta)
             .await
             .map_err(StoreError::from)
     }

@@ -258,6 +258,80 @@ where
         Ok(())
     }
 
+    /// [`Self::insert_account`] for many patients with one statement each (the accounts, their
+    /// audit rows, their ACCOUNT_CREATED events), inside `tx`: a patient's first entry creates
+    /// its account unless one exists. Returns the created accounts. Takes
+    /// [`Self::serialise_account_inserts`] first.
+    pub(super) async fn insert_accounts(
+        tx: &mut Tx<B>,
+        wanted: &[(&NewAccount, &AuditMeta)],
+    ) -> Result<Vec<AccountRow>, BillingError> {
+        let at = now();
+        let mut firsts = std::collections::HashSet::with_capacity(wanted.len());
+        let new: Vec<(Uuid, &NewAccount, &AuditMeta)> = wanted
+            .iter()
+            .filter(|(new, _)| firsts.insert(new.patient.as_str()))
+            .map(|(new, meta)| (Uuid::now_v7(), *new, *meta))
+            .collect();
+        if new.is_empty() {
+            return Ok(Vec::new());
+        }
+        Self::serialise_account_inserts(tx).await?;
+        let mut insert = SqlBuilder::<B>::new(
+            "INSERT INTO accounts (id, patient_id, name, email, status, currency, balance, \
+             created_at, updated_at) ",
+        );
+        insert.push_values(&new, |row, (id, new, _)| {
+            row.push_bind(*id)
+                .push_bind(new.patient.as_str().to_owned())
+                .push_bind(new.contact.name.clone())
+                .push_bind(new.contact.email.clone())
+                .push_bind("ACTIVE")
+                .push_bind(None::<String>)
+                .push_bind(0_i64)
+                .push_bind(at)
+                .push_bind(at);
+        });
+        insert.push(concat!(
+            " ON CONFLICT (patient_id) DO NOTHING RETURNING ",
+            account_columns!()
+        ));
+        let (sql, args) = insert.into_parts()?;
+        let created: Vec<AccountRow> = sqlx::query_as_with::<_, AccountRow, _>(&sql, args)
+            .persistent(new.len() == 1)
+            .fetch_all(&mut **tx)
+            .await?;
+        let ids: std::collections::HashSet<Uuid> = created.iter().map(|row| row.id).collect();
+        let new: Vec<&(Uuid, &NewAccount, &AuditMeta)> =
+            new.iter().filter(|(id, _, _)| ids.contains(id)).collect();
+        let records: Vec<AuditRecord> = new
+            .iter()
+            .map(|(id, _, _)| success(BillingAction::AccountCreate, "account", *id, *id, None))
+            .collect();
+        let audits: Vec<(&AuditRecord, &AuditMeta)> = records
+            .iter()
+            .zip(&new)
+            .map(|(record, (_, _, meta))| (record, *meta))
+            .collect();
+        Self::insert_audit_rows(&mut **tx, &audits).await?;
+        let events: Vec<_> = new
+            .iter()
+            .map(|(id, account, meta)| {
+                let event = BillingEvent {
+                    event_type: "ACCOUNT_CREATED".to_owned(),
+                    account_id: id.to_string(),
+                    patient_id: account.patient.as_str().to_owned(),
+                    status: AccountStatus::Active.as_str().to_owned(),
+                    actor_id: id_text(meta.actor_id),
+                    ..BillingEvent::default()
+                };
+                billing_event(event, at)
+            })
+            .collect();
+        Enqueue::enqueue_many(&mut **tx, &events).await?;
+        Ok(created)
+    }
+
     /// Inserts the patient's ACTIVE account unless one exists; a creation is audited and
     /// announced (ACCOUNT_CREATED). Returns the created account (none: it existed).
     /// Concurrent first calls for one patient: the loser inserts nothing (PostgreSQL

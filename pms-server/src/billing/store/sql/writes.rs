@@ -3,6 +3,8 @@
 //! write, book the ledger entry, audit, enqueue the `billing` event, remember the key's result,
 //! commit, wake the outbox relay. An early return drops the transaction, which rolls it back.
 
+use std::collections::{HashMap, HashSet};
+
 use super::prelude::*;
 
 impl<B> SqlBillingStore<B>
@@ -60,68 +62,35 @@ where
         Ok((row.into_api()?, inserted))
     }
 
-    /// [`Self::ensure_account_tx`] for many patients in one transaction: one multi-row insert
-    /// (the first request of a patient creates its account), the existing accounts read back in
-    /// one statement, the creations' audit rows and events one statement each.
+    /// [`Self::ensure_account_tx`] for many patients in one transaction: the accounts created
+    /// with [`Self::insert_accounts`], the existing ones read back in one statement.
     pub(super) async fn ensure_accounts_tx(
         &self,
         requests: &[(NewAccount, AuditMeta)],
     ) -> Result<Vec<(BillingAccount, bool)>, BillingError> {
-        let at = now();
-        let mut firsts = std::collections::HashSet::with_capacity(requests.len());
-        let new: Vec<(Uuid, &NewAccount, &AuditMeta)> = requests
-            .iter()
-            .filter(|(new, _)| firsts.insert(new.patient.as_str()))
-            .map(|(new, meta)| (Uuid::now_v7(), new, meta))
-            .collect();
         let mut tx = B::begin_write(&self.pool).await?;
-        Self::serialise_account_inserts(&mut tx).await?;
-        let mut insert = SqlBuilder::<B>::new(
-            "INSERT INTO accounts (id, patient_id, name, email, status, currency, balance, \
-             created_at, updated_at) ",
-        );
-        insert.push_values(&new, |row, (id, new, _)| {
-            row.push_bind(*id)
-                .push_bind(new.patient.as_str().to_owned())
-                .push_bind(new.contact.name.clone())
-                .push_bind(new.contact.email.clone())
-                .push_bind("ACTIVE")
-                .push_bind(None::<String>)
-                .push_bind(0_i64)
-                .push_bind(at)
-                .push_bind(at);
-        });
-        insert.push(concat!(
-            " ON CONFLICT (patient_id) DO NOTHING RETURNING ",
-            account_columns!()
-        ));
-        let (sql, args) = insert.into_parts()?;
-        let mut accounts: std::collections::HashMap<String, (AccountRow, bool)> =
-            sqlx::query_as_with::<_, AccountRow, _>(&sql, args)
-                .persistent(false)
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .map(|row| (row.patient_id.clone(), (row, true)))
-                .collect();
-        let created: Vec<&(Uuid, &NewAccount, &AuditMeta)> = new
-            .iter()
-            .filter(|(id, new, _)| {
-                accounts
-                    .get(new.patient.as_str())
-                    .is_some_and(|(row, _)| row.id == *id)
-            })
+        let wanted: Vec<(&NewAccount, &AuditMeta)> =
+            requests.iter().map(|(new, meta)| (new, meta)).collect();
+        let created = Self::insert_accounts(&mut tx, &wanted).await?;
+        let mut accounts: HashMap<String, (AccountRow, bool)> = created
+            .into_iter()
+            .map(|row| (row.patient_id.clone(), (row, true)))
             .collect();
-        if created.len() < new.len() {
+        let missing: Vec<&str> = requests
+            .iter()
+            .map(|(new, _)| new.patient.as_str())
+            .filter(|patient| !accounts.contains_key(*patient))
+            .collect();
+        if !missing.is_empty() {
             let mut existing = SqlBuilder::<B>::new(concat!(
                 "SELECT ",
                 account_columns!(),
                 " FROM accounts WHERE patient_id IN ("
             ));
-            for (i, (_, new, _)) in new.iter().enumerate() {
+            for (i, patient) in missing.iter().enumerate() {
                 existing
                     .push(if i == 0 { "" } else { ", " })
-                    .push_bind(new.patient.as_str().to_owned());
+                    .push_bind((*patient).to_owned());
             }
             existing.push(")");
             let (sql, args) = existing.into_parts()?;
@@ -135,37 +104,13 @@ where
                     .or_insert((row, false));
             }
         }
-        let records: Vec<AuditRecord> = created
-            .iter()
-            .map(|(id, _, _)| success(BillingAction::AccountCreate, "account", *id, *id, None))
-            .collect();
-        let audits: Vec<(&AuditRecord, &AuditMeta)> = records
-            .iter()
-            .zip(&created)
-            .map(|(record, (_, _, meta))| (record, *meta))
-            .collect();
-        Self::insert_audit_rows(&mut *tx, &audits).await?;
-        let events: Vec<_> = created
-            .iter()
-            .map(|(id, new, meta)| {
-                let event = BillingEvent {
-                    event_type: "ACCOUNT_CREATED".to_owned(),
-                    account_id: id.to_string(),
-                    patient_id: new.patient.as_str().to_owned(),
-                    status: AccountStatus::Active.as_str().to_owned(),
-                    actor_id: id_text(meta.actor_id),
-                    ..BillingEvent::default()
-                };
-                billing_event(event, at)
-            })
-            .collect();
-        Enqueue::enqueue_many(&mut *tx, &events).await?;
+        let announced = accounts.values().any(|(_, created)| *created);
         tx.commit().await?;
-        if !created.is_empty() {
+        if announced {
             self.relay.wake();
         }
         // The first request of a patient reports the creation; the others see an existing account.
-        let mut reported = std::collections::HashSet::with_capacity(requests.len());
+        let mut reported = HashSet::with_capacity(requests.len());
         requests
             .iter()
             .map(|(new, _)| {
