@@ -18,6 +18,12 @@ pub mod outbox;
 pub mod relay;
 pub mod validate;
 
+/// How long the relay and the embedded log's consumers wait after being woken before they read:
+/// under load the commits of that moment go out in one round instead of a round each (a round
+/// is several statements and a transaction), like a Kafka producer's `linger.ms`. It adds at
+/// most this much to an event's delivery, which is asynchronous anyway.
+pub(crate) const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};

@@ -142,7 +142,10 @@ async fn run(
             }
             // A commit in this process: its rows go out now (by the holder; a standby has
             // nothing to do, the holder polls).
-            _ = notify.notified() => idle = POLL_MIN,
+            _ = notify.notified() => {
+                idle = POLL_MIN;
+                tokio::time::sleep(super::LINGER).await;
+            }
             _ = lease.changed() => {}
             _ = tokio::time::sleep(idle), if holding => {}
         }

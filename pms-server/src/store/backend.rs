@@ -26,12 +26,6 @@ pub trait Backend: Database + HasStatementCache {
     /// `BEGIN IMMEDIATE` already holds the whole database's write lock, and it has no row locks.
     const LOCK_ROWS: &'static str;
 
-    /// A statement that takes a transaction-scoped lock named by the `i64` bound as `$1`, so that
-    /// writers which could otherwise deadlock (batches inserting many keys in different orders)
-    /// queue instead: `pg_advisory_xact_lock` on PostgreSQL; none on SQLite, whose write
-    /// transactions are serialised already.
-    const XACT_LOCK: Option<&'static str>;
-
     /// Starts a write transaction ([`BeginWrite`]): `BEGIN IMMEDIATE` on the SQLite file's single
     /// writer connection; a plain `BEGIN` on PostgreSQL.
     fn begin_write(
@@ -51,7 +45,6 @@ pub trait Backend: Database + HasStatementCache {
 
 impl Backend for Postgres {
     const LOCK_ROWS: &'static str = " FOR UPDATE";
-    const XACT_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock($1)");
 
     fn begin_write(
         pool: &Pool<Self>,
@@ -72,7 +65,6 @@ impl Backend for Postgres {
 
 impl Backend for Sqlite {
     const LOCK_ROWS: &'static str = "";
-    const XACT_LOCK: Option<&'static str> = None;
 
     fn begin_write(
         pool: &Pool<Self>,

@@ -56,8 +56,6 @@ where
         events: &[ConsumedPatientEvent],
     ) -> Result<usize, BillingError> {
         let mut tx = B::begin_write(&self.pool).await?;
-        // Taken up front: the batch may insert accounts before it reaches a creation run.
-        Self::serialise_account_inserts(&mut tx).await?;
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
         let mut claimed = Claim::claim_all(&mut *tx, CONSUMER_GROUP, &ids).await?;
         let (mut applied, mut announced) = (0, false);

@@ -242,33 +242,21 @@ where
         Ok(())
     }
 
-    /// Orders the transactions that insert several accounts at once (a batch of
-    /// `CreateBillingAccount` calls, a consumer's batch of patient events): each inserts its
-    /// patients in its own order, and two of them waiting on each other's new rows would
-    /// deadlock (PostgreSQL breaks that only after `deadlock_timeout`, a second).
-    pub(super) async fn serialise_account_inserts(tx: &mut Tx<B>) -> Result<(), sqlx::Error> {
-        /// The lock's key: "pms-acct".
-        const ACCOUNT_INSERTS: i64 = 0x706d_732d_6163_6374;
-        if let Some(sql) = B::XACT_LOCK {
-            sqlx::query(sql)
-                .bind(ACCOUNT_INSERTS)
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
-    }
-
     /// [`Self::insert_account`] for many patients with one statement each (the accounts, their
     /// audit rows, their ACCOUNT_CREATED events), inside `tx`: a patient's first entry creates
-    /// its account unless one exists. Returns the created accounts. Takes
-    /// [`Self::serialise_account_inserts`] first.
+    /// its account unless one exists. Returns the created accounts.
+    ///
+    /// The rows go in patient order: two such transactions (a batch of calls, a consumer's run
+    /// of creations) waiting on each other's new rows would deadlock if they inserted the same
+    /// patients in different orders (PostgreSQL breaks a deadlock only after
+    /// `deadlock_timeout`, a second, by failing one — which then retries one by one).
     pub(super) async fn insert_accounts(
         tx: &mut Tx<B>,
         wanted: &[(&NewAccount, &AuditMeta)],
     ) -> Result<Vec<AccountRow>, BillingError> {
         let at = now();
         let mut firsts = std::collections::HashSet::with_capacity(wanted.len());
-        let new: Vec<(Uuid, &NewAccount, &AuditMeta)> = wanted
+        let mut new: Vec<(Uuid, &NewAccount, &AuditMeta)> = wanted
             .iter()
             .filter(|(new, _)| firsts.insert(new.patient.as_str()))
             .map(|(new, meta)| (Uuid::now_v7(), *new, *meta))
@@ -276,7 +264,7 @@ where
         if new.is_empty() {
             return Ok(Vec::new());
         }
-        Self::serialise_account_inserts(tx).await?;
+        new.sort_unstable_by(|a, b| a.1.patient.as_str().cmp(b.1.patient.as_str()));
         let mut insert = SqlBuilder::<B>::new(
             "INSERT INTO accounts (id, patient_id, name, email, status, currency, balance, \
              created_at, updated_at) ",
