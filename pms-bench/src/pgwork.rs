@@ -35,7 +35,13 @@
 //! with no requests). `pg_stat_statements` adds statement calls and rows per operation when it is
 //! there (its figures are exact at once, but share the windows so both sources cover the same
 //! work). A `pg_stat_statements` entry evicted under `pg_stat_statements.max` pressure during a
-//! window reads as fewer calls (clamped at zero).
+//! window reads as fewer calls (clamped at zero); a reset of the view (it is cluster-wide: anyone
+//! may reset it) voids the statement figures of that window.
+//!
+//! Autovacuum and analyze of the benchmark's database, set off by the measured writes, count in
+//! `pg_stat_database` too (rows returned and fetched, `pg_statistic` updates) and land in whichever
+//! window they happen to: those figures vary between runs, the statement figures do not. The idle
+//! rate is the lower of two idle windows, counter by counter, so such a burst is not subtracted.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
