@@ -1,13 +1,11 @@
 //! The storage limits PMS is measured against, taken on the same machine in the same run:
 //! pgbench with the patient and patient+outbox row shapes, and a SQLite single-writer commit loop
-//! (WAL, `synchronous=FULL`, the embedded default's durability). Also the PostgreSQL work counters
-//! (`pg_stat_database`) per API operation.
+//! (WAL, `synchronous=FULL`, the embedded default's durability).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde::Serialize;
 use sqlx::{Connection, Executor};
 
 const SCHEMA: &str = "
@@ -163,93 +161,6 @@ pub async fn sqlite_commit_loop(secs: u64) -> anyhow::Result<f64> {
         tx.commit().await?;
     }
     Ok(n as f64 / started.elapsed().as_secs_f64())
-}
-
-/// `pg_stat_database` counters of one database.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PgCounters {
-    commits: i64,
-    inserted: i64,
-    updated: i64,
-    returned: i64,
-    fetched: i64,
-}
-
-/// Database work per API operation (idle background work subtracted).
-#[derive(Debug, Clone, Serialize)]
-pub struct WorkPerOp {
-    pub operation: String,
-    pub commits: f64,
-    pub rows_inserted: f64,
-    pub rows_updated: f64,
-    pub rows_returned: f64,
-    pub rows_fetched: f64,
-}
-
-impl PgCounters {
-    pub async fn read(url: &str, database: &str) -> anyhow::Result<PgCounters> {
-        // Statistics reach the shared view within about a second of a backend's commit.
-        tokio::time::sleep(Duration::from_millis(1200)).await;
-        let mut conn = sqlx::PgConnection::connect(url).await?;
-        let row: (i64, i64, i64, i64, i64) = sqlx::query_as(
-            "SELECT xact_commit, tup_inserted, tup_updated, tup_returned, tup_fetched
-               FROM pg_stat_database WHERE datname = $1",
-        )
-        .bind(database)
-        .fetch_one(&mut conn)
-        .await?;
-        Ok(PgCounters {
-            commits: row.0,
-            inserted: row.1,
-            updated: row.2,
-            returned: row.3,
-            fetched: row.4,
-        })
-    }
-
-    fn minus(self, o: PgCounters) -> PgCounters {
-        PgCounters {
-            commits: self.commits - o.commits,
-            inserted: self.inserted - o.inserted,
-            updated: self.updated - o.updated,
-            returned: self.returned - o.returned,
-            fetched: self.fetched - o.fetched,
-        }
-    }
-
-    /// Work per operation: `(after - before) - idle_rate * seconds`, divided by `ops`.
-    pub fn per_op(
-        operation: &str,
-        delta: PgCounters,
-        seconds: f64,
-        idle: (PgCounters, f64),
-        ops: u64,
-    ) -> WorkPerOp {
-        let scale = seconds / idle.1;
-        let f = |d: i64, i: i64| ((d as f64 - i as f64 * scale) / ops as f64).max(0.0);
-        WorkPerOp {
-            operation: operation.to_owned(),
-            commits: f(delta.commits, idle.0.commits),
-            rows_inserted: f(delta.inserted, idle.0.inserted),
-            rows_updated: f(delta.updated, idle.0.updated),
-            rows_returned: f(delta.returned, idle.0.returned),
-            rows_fetched: f(delta.fetched, idle.0.fetched),
-        }
-    }
-}
-
-/// Measures `before → after` of `work` as counters and elapsed seconds.
-pub async fn measure<F, Fut>(url: &str, db: &str, work: F) -> anyhow::Result<(PgCounters, f64)>
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
-{
-    let before = PgCounters::read(url, db).await?;
-    let started = Instant::now();
-    work().await?;
-    let after = PgCounters::read(url, db).await?;
-    // The window includes the read's own settle delay, as the idle window does.
-    Ok((after.minus(before), started.elapsed().as_secs_f64() + 1.2))
 }
 
 fn redact(url: &str) -> String {

@@ -14,6 +14,7 @@
 mod baseline;
 mod cluster;
 mod load;
+mod pgwork;
 mod report;
 mod scenarios;
 mod soak;
@@ -59,6 +60,15 @@ enum Cmd {
         /// Also write the results as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Which targets to measure, comma-separated (the SQLite commit loop comes with
+        /// `embedded`, the pgbench baselines with the PostgreSQL targets).
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "embedded,postgres,distributed"
+        )]
+        targets: Vec<TargetKind>,
     },
     /// A mixed load (creates, GETs, lists of 1,000, live streams) on one all-in-one server for
     /// minutes; prints RSS and its high-water mark over time.
@@ -94,6 +104,17 @@ enum Cmd {
     },
 }
 
+/// A target of `pms-bench run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TargetKind {
+    /// All-in-one on embedded SQLite.
+    Embedded,
+    /// All-in-one on PostgreSQL (with the work counted per operation).
+    Postgres,
+    /// The five services as five processes on PostgreSQL and a Tansu broker.
+    Distributed,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
@@ -103,9 +124,17 @@ async fn main() -> anyhow::Result<()> {
             tansu,
             secs,
             json,
+            targets,
         } => {
             let started = std::time::Instant::now();
-            let report = run(&server, postgres.as_deref(), tansu.as_deref(), secs).await?;
+            let report = run(
+                &server,
+                postgres.as_deref(),
+                tansu.as_deref(),
+                secs,
+                &targets,
+            )
+            .await?;
             print!("{}", report.table());
             println!("\nwhole run: {:.0} s", started.elapsed().as_secs_f64());
             write_json(json.as_deref(), &report)
@@ -198,36 +227,18 @@ async fn run(
     postgres: Option<&str>,
     tansu: Option<&Path>,
     secs: u64,
+    targets: &[TargetKind],
 ) -> anyhow::Result<Report> {
     check_binary(bin)?;
     let mut report = Report::default();
     let admin = Admin::random();
 
-    eprintln!("baseline: SQLite commit loop ({secs} s)");
-    let sqlite = baseline::sqlite_commit_loop(secs).await?;
-    report
-        .baselines
-        .push(("sqlite patient+outbox, 1 writer".into(), sqlite));
-
-    eprintln!("target: embedded");
-    let embedded = Server::start(bin, &admin, &[]).await?;
-    report.memory.push(memory_row("embedded", &embedded, true)?);
-    measure_api(
-        &mut report,
-        "embedded",
-        &embedded,
-        &admin,
-        secs,
-        sqlite,
-        None,
-    )
-    .await?;
-    login_flood(&mut report, "embedded", &embedded, &admin, secs).await?;
-    report
-        .memory
-        .push(memory_row("embedded", &embedded, false)?);
-    embedded.stop()?;
-
+    if targets.contains(&TargetKind::Embedded) {
+        run_embedded(&mut report, bin, &admin, secs).await?;
+    }
+    if !targets.contains(&TargetKind::Postgres) && !targets.contains(&TargetKind::Distributed) {
+        return Ok(report);
+    }
     let Some(url) = postgres else {
         eprintln!(
             "no PostgreSQL URL (--postgres / PMS_TEST_DATABASE_URL): PostgreSQL targets skipped"
@@ -256,25 +267,30 @@ async fn run(
         insert8: pg[&("pgbench insert", 8)],
     };
 
-    eprintln!("target: all-in-one on PostgreSQL");
-    let db = TempDb::create(url).await?;
-    let server = Server::start(bin, &admin, &[("PMS_DATABASE__URL", db.url.clone())]).await?;
-    report.memory.push(memory_row("postgres", &server, true)?);
-    measure_api(
-        &mut report,
-        "postgres",
-        &server,
-        &admin,
-        secs,
-        0.0,
-        Some(&baselines),
-    )
-    .await?;
-    count_work(&mut report, "postgres", &server, &admin, url, &db).await?;
-    report.memory.push(memory_row("postgres", &server, false)?);
-    server.stop()?;
-    db.drop_now().await?;
+    if targets.contains(&TargetKind::Postgres) {
+        eprintln!("target: all-in-one on PostgreSQL");
+        let db = TempDb::create(url).await?;
+        let server = Server::start(bin, &admin, &[("PMS_DATABASE__URL", db.url.clone())]).await?;
+        report.memory.push(memory_row("postgres", &server, true)?);
+        measure_api(
+            &mut report,
+            "postgres",
+            &server,
+            &admin,
+            secs,
+            0.0,
+            Some(&baselines),
+        )
+        .await?;
+        count_work(&mut report, "postgres", &server, &admin, url, &db).await?;
+        report.memory.push(memory_row("postgres", &server, false)?);
+        server.stop()?;
+        db.drop_now().await?;
+    }
 
+    if !targets.contains(&TargetKind::Distributed) {
+        return Ok(report);
+    }
     let Some(tansu) = tansu else {
         eprintln!("no Tansu broker (--tansu / PMS_TEST_TANSU): the distributed target skipped");
         return Ok(report);
@@ -297,4 +313,29 @@ async fn run(
     cluster.stop()?;
     db.drop_now().await?;
     Ok(report)
+}
+
+/// The SQLite commit loop, then the embedded server: the API points and the login flood.
+async fn run_embedded(
+    report: &mut Report,
+    bin: &Path,
+    admin: &Admin,
+    secs: u64,
+) -> anyhow::Result<()> {
+    eprintln!("baseline: SQLite commit loop ({secs} s)");
+    let sqlite = baseline::sqlite_commit_loop(secs).await?;
+    report
+        .baselines
+        .push(("sqlite patient+outbox, 1 writer".into(), sqlite));
+
+    eprintln!("target: embedded");
+    let embedded = Server::start(bin, admin, &[]).await?;
+    report.memory.push(memory_row("embedded", &embedded, true)?);
+    measure_api(report, "embedded", &embedded, admin, secs, sqlite, None).await?;
+    login_flood(report, "embedded", &embedded, admin, secs).await?;
+    report
+        .memory
+        .push(memory_row("embedded", &embedded, false)?);
+    embedded.stop()?;
+    Ok(())
 }

@@ -4,8 +4,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::baseline::WorkPerOp;
 use crate::load::Outcome;
+use crate::pgwork::WorkPerOp;
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
@@ -14,6 +14,10 @@ pub struct Report {
     pub baselines: Vec<(String, f64)>,
     pub memory: Vec<Memory>,
     pub work: Vec<WorkPerOp>,
+    /// The background work subtracted from `work`, per second.
+    pub work_idle: Option<WorkPerOp>,
+    /// Why `work` has no statement counts, when it has none.
+    pub work_note: Option<String>,
 }
 
 /// One measured point.
@@ -123,9 +127,10 @@ impl Report {
         if !self.work.is_empty() {
             let _ = writeln!(
                 s,
-                "\nPostgreSQL work per operation (pg_stat_database, idle work subtracted):"
+                "\nPostgreSQL work per operation (pg_stat_database read {} s after each window, idle work subtracted):",
+                crate::pgwork::SETTLE.as_secs()
             );
-            for w in &self.work {
+            for w in self.work.iter().chain(&self.work_idle) {
                 let _ = writeln!(
                     s,
                     "  {:<40} commits {:>6.2}  inserted {:>6.2}  updated {:>6.2}  returned {:>8.1}  fetched {:>6.1}",
@@ -136,8 +141,35 @@ impl Report {
                     w.rows_returned,
                     w.rows_fetched
                 );
+                if let Some(st) = &w.statements {
+                    let _ = writeln!(
+                        s,
+                        "    statements {:>6.2} calls, {:>6.2} rows (pg_stat_statements); most called:",
+                        st.calls, st.rows
+                    );
+                    for t in &st.top {
+                        let _ = writeln!(
+                            s,
+                            "      {:>6.2} calls {:>6.2} rows  {}",
+                            t.calls,
+                            t.rows,
+                            shorten(&t.query, 90)
+                        );
+                    }
+                }
+            }
+            if let Some(note) = &self.work_note {
+                let _ = writeln!(s, "  ({note})");
             }
         }
         s
+    }
+}
+
+/// `text` cut to `max` characters, with an ellipsis when cut.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
     }
 }

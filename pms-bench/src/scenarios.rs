@@ -1,13 +1,14 @@
 //! The measured scenarios, the same for every target: creates, GETs by id through the gateway
 //! and directly, a list page, health; GETs during a flood of valid logins; PostgreSQL work per
-//! operation.
+//! operation ([`crate::pgwork`]).
 
 use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::baseline::{self, TempDb};
+use crate::baseline::TempDb;
 use crate::load::{self, Op, Spec};
+use crate::pgwork;
 use crate::report::{self, Report, Row};
 use crate::target::Admin;
 
@@ -226,9 +227,11 @@ pub async fn login_flood(
     Ok(())
 }
 
-/// Commits and rows per create and per GET on PostgreSQL: 100 sequential creates, 100
-/// sequential GETs and 400 GETs on 8 connections (where reads share audit commits), the idle
-/// background work over the same time subtracted.
+/// Commits and rows (and statement calls, with `pg_stat_statements`) per create and per GET on
+/// PostgreSQL: 100 sequential creates, 100 sequential GETs and 400 GETs on 8 connections (where
+/// reads share audit commits), each window read [`pgwork::SETTLE`] after its last request (see
+/// [`pgwork`] for why); the background rate of the quieter of two idle windows (before and after)
+/// subtracted. About a minute.
 pub async fn count_work(
     report: &mut Report,
     target: &str,
@@ -239,45 +242,93 @@ pub async fn count_work(
 ) -> anyhow::Result<()> {
     const OPS: u64 = 100;
     const CONNECTIONS: u64 = 8;
-    eprintln!("{target}: counting commits and rows per operation");
+    /// Each idle window: three polling rounds of the relay and consumers (every 2 s when idle).
+    const IDLE: Duration = Duration::from_secs(6);
+    eprintln!(
+        "{target}: counting commits and rows per operation (about {} s)",
+        4 * pgwork::SETTLE.as_secs() + 2 * IDLE.as_secs()
+    );
+    let mut probe = pgwork::Probe::connect(admin_url, &db.name).await?;
+    if let Some(why) = probe.statements_unavailable() {
+        let note = format!(
+            "pg_stat_statements not readable ({why}): statement counts skipped. Load it \
+             (shared_preload_libraries, a restart) and run `CREATE EXTENSION pg_stat_statements` \
+             as a superuser in the database of the PostgreSQL URL; scripts/test-services does both \
+             when it starts PostgreSQL itself"
+        );
+        eprintln!("{target}: {note}");
+        report.work_note = Some(note);
+    }
     let token = load::login(server.gateway(), &admin.email, &admin.password).await?;
     let id = load::create_patient(server.gateway(), &token).await?;
-    let idle = baseline::measure(admin_url, &db.name, || async {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        Ok(())
-    })
-    .await?;
     let gw = server.gateway().to_owned();
-    let creates = baseline::measure(admin_url, &db.name, || async {
-        for _ in 0..OPS {
-            load::create_patient(&gw, &token).await?;
-        }
-        Ok(())
-    })
-    .await?;
     let client = reqwest::Client::new();
     let url = format!("{gw}/api/patients/{id}");
-    let gets =
-        baseline::measure(admin_url, &db.name, || get_many(&client, &url, &token, OPS)).await?;
-    let concurrent = baseline::measure(admin_url, &db.name, || async {
-        let workers =
-            (0..CONNECTIONS).map(|_| get_many(&client, &url, &token, 4 * OPS / CONNECTIONS));
-        futures::future::try_join_all(workers).await.map(|_| ())
-    })
-    .await?;
-    for (operation, (delta, secs), ops) in [
-        ("create (gateway, 1 conn)", creates, OPS),
-        ("GET by id (gateway, 1 conn)", gets, OPS),
-        ("GET by id (gateway, 8 conns)", concurrent, 4 * OPS),
+    // The load before this (and the login above) flushes its statistics first.
+    tokio::time::sleep(pgwork::SETTLE).await;
+    let mut last = probe.snapshot().await?;
+    tokio::time::sleep(IDLE).await;
+    let now = probe.snapshot().await?;
+    let idle_before = pgwork::Rates::of(&pgwork::Delta::between(&last, &now));
+    last = now;
+    let mut windows = Vec::new();
+    /// What a window does: sequential creates, or GETs by id on some connections.
+    enum Ops {
+        Creates,
+        Gets { connections: u64 },
+    }
+    for (operation, what, ops) in [
+        ("create (gateway, 1 conn)", Ops::Creates, OPS),
+        (
+            "GET by id (gateway, 1 conn)",
+            Ops::Gets { connections: 1 },
+            OPS,
+        ),
+        (
+            "GET by id (gateway, 8 conns)",
+            Ops::Gets {
+                connections: CONNECTIONS,
+            },
+            4 * OPS,
+        ),
     ] {
-        report.work.push(baseline::PgCounters::per_op(
+        match what {
+            Ops::Creates => {
+                for _ in 0..ops {
+                    load::create_patient(&gw, &token).await?;
+                }
+            }
+            Ops::Gets { connections } => {
+                let workers =
+                    (0..connections).map(|_| get_many(&client, &url, &token, ops / connections));
+                futures::future::try_join_all(workers).await?;
+            }
+        }
+        tokio::time::sleep(pgwork::SETTLE).await;
+        let now = probe.snapshot().await?;
+        windows.push((operation, pgwork::Delta::between(&last, &now), ops));
+        last = now;
+    }
+    tokio::time::sleep(IDLE).await;
+    let idle_after = pgwork::Rates::of(&pgwork::Delta::between(&last, &probe.snapshot().await?));
+    let idle = idle_before.min(&idle_after);
+    for (operation, work, ops) in windows {
+        if probe.statements_unavailable().is_none() && work.statements.is_none() {
+            let note = format!(
+                "pg_stat_statements was reset during the {operation} window (by another session): \
+                 no statement counts for it"
+            );
+            eprintln!("{target}: {note}");
+            report.work_note = Some(note);
+        }
+        report.work.push(pgwork::per_op(
             &format!("{target}: {operation}"),
-            delta,
-            secs,
-            idle,
+            &work,
+            &idle,
             ops,
         ));
     }
+    report.work_idle = Some(idle.as_row(&format!("{target}: idle, per second")));
     Ok(())
 }
 
