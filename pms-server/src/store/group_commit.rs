@@ -143,7 +143,7 @@ mod tests {
         type Job = u32;
         type Output = Result<u32, String>;
         async fn write(&self, jobs: &[u32]) -> Vec<Self::Output> {
-            self.seen.lock().unwrap().push(jobs.to_vec());
+            self.seen.lock().expect("lock").push(jobs.to_vec());
             // Long enough for the next requests to queue behind this batch.
             tokio::time::sleep(Duration::from_millis(20)).await;
             jobs.iter()
@@ -177,7 +177,7 @@ mod tests {
             })
             .collect();
         for handle in handles {
-            let (j, output) = handle.await.unwrap();
+            let (j, output) = handle.await.expect("task");
             let expected = if j == 13 {
                 Err("bad 13".to_owned())
             } else {
@@ -185,7 +185,7 @@ mod tests {
             };
             assert_eq!(output, Ok(expected), "job {j}");
         }
-        let seen = seen.lock().unwrap();
+        let seen = seen.lock().expect("lock");
         // The lone job went alone, and 20 concurrent jobs took fewer than 20 batches, none
         // larger than the bound.
         assert_eq!(seen[0], vec![1]);
