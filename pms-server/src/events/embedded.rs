@@ -278,16 +278,10 @@ impl EmbeddedLog {
                             .filter(|(_, e)| topics.contains(&e.topic))
                             .map(|(_, e)| e)
                             .collect();
-                        let full = batch.len() as i64 == BATCH;
                         if deliver_at_once(&group, handler.as_ref(), &mine).await {
                             if let Some((seq, _)) = batch.last() {
                                 last = *seq;
                                 self.commit(&group, last).await?;
-                            }
-                            // A short batch read everything there was: wait for the next
-                            // append (one that came meanwhile has woken us already).
-                            if !full {
-                                return Ok(true);
                             }
                             continue;
                         }

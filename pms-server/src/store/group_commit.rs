@@ -9,10 +9,12 @@
 //! in order, and decides how a failure of the whole batch is retried (typically one job at a
 //! time, so that one bad job fails only its own request).
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
+use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
 /// Requests waiting for the writer before new ones wait for room (backpressure).
@@ -116,12 +118,24 @@ async fn write_batches<B: Batch>(
             jobs.push(job);
             answers.push(done);
         }
-        let outputs = batch.write(&jobs).await;
-        debug_assert_eq!(outputs.len(), answers.len(), "one output per job");
-        for (done, output) in answers.drain(..).zip(outputs) {
-            // A request that went away (client disconnected) no longer waits: nothing to do.
-            let _ = done.send(output);
+        // A panic in one batch fails that batch's requests (their answers are dropped: they see
+        // [`WriterGone`]), not every request after it.
+        match AssertUnwindSafe(batch.write(&jobs)).catch_unwind().await {
+            Ok(outputs) => {
+                debug_assert_eq!(outputs.len(), answers.len(), "one output per job");
+                for (done, output) in answers.drain(..).zip(outputs) {
+                    // A request that went away (client disconnected) no longer waits.
+                    let _ = done.send(output);
+                }
+            }
+            Err(_) => tracing::error!(
+                writer = name,
+                jobs = jobs.len(),
+                "group-commit batch panicked"
+            ),
         }
+        // Any answer left (a short output list, a panic) is dropped: its request sees WriterGone.
+        answers.clear();
         jobs.clear();
     }
 }
@@ -144,6 +158,7 @@ mod tests {
         type Output = Result<u32, String>;
         async fn write(&self, jobs: &[u32]) -> Vec<Self::Output> {
             self.seen.lock().expect("lock").push(jobs.to_vec());
+            assert!(!jobs.contains(&99), "job 99 makes the batch panic");
             // Long enough for the next requests to queue behind this batch.
             tokio::time::sleep(Duration::from_millis(20)).await;
             jobs.iter()
@@ -194,5 +209,24 @@ mod tests {
         assert!(seen.len() - 1 < 20, "batches: {seen:?}");
         assert!(seen.iter().all(|b| b.len() <= 8), "batches: {seen:?}");
         assert_eq!(writer.batches(), seen.len() as u64);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_batch_fails_its_requests_and_the_writer_goes_on() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let writer = GroupCommit::spawn(
+            "test",
+            8,
+            Recorder {
+                seen: Arc::clone(&seen),
+            },
+        );
+        assert_eq!(writer.submit(99).await, Err(WriterGone));
+        assert_eq!(
+            writer.submit(2).await,
+            Ok(Ok(4)),
+            "the next batch is written"
+        );
+        assert_eq!(writer.batches(), 2);
     }
 }

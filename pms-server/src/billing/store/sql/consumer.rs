@@ -58,48 +58,40 @@ where
         let mut tx = B::begin_write(&self.pool).await?;
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
         let mut claimed = Claim::claim_all(&mut *tx, CONSUMER_GROUP, &ids).await?;
-        let (mut applied, mut announced) = (0, false);
-        // Runs of creations (the usual batch) go in one statement each; any other change
-        // applies after the creations before it, so the batch keeps its order.
-        let mut creations: Vec<(&NewAccount, AuditMeta)> = Vec::new();
-        for e in events {
+        // Every creation of the batch goes first, in one statement: a patient's PATIENT_CREATED
+        // is its first event, so its later changes still apply after it, and the transaction
+        // inserts accounts with one statement only — in patient order, like a batch of
+        // `CreateBillingAccount` calls, so the two cannot deadlock on each other's new rows.
+        let fresh: Vec<(&ConsumedPatientEvent, AuditMeta)> = events
+            .iter()
             // `remove`: an event twice in the batch applies once.
-            if !claimed.remove(&e.event_id) {
-                continue;
-            }
-            applied += 1;
-            let meta = AuditMeta {
-                actor_id: e.actor,
-                ..AuditMeta::default()
-            };
-            if e.change == PatientChange::Created {
-                creations.push((&e.account, meta));
-                continue;
-            }
-            announced |= Self::create_run(&mut tx, &mut creations).await?;
-            announced |= Self::apply_change(&mut tx, &e.account, e.change, &meta).await?;
+            .filter(|e| claimed.remove(&e.event_id))
+            .map(|e| {
+                let meta = AuditMeta {
+                    actor_id: e.actor,
+                    ..AuditMeta::default()
+                };
+                (e, meta)
+            })
+            .collect();
+        let creations: Vec<(&NewAccount, &AuditMeta)> = fresh
+            .iter()
+            .filter(|(e, _)| e.change == PatientChange::Created)
+            .map(|(e, meta)| (&e.account, meta))
+            .collect();
+        let mut announced = !Self::insert_accounts(&mut tx, &creations).await?.is_empty();
+        for (e, meta) in fresh
+            .iter()
+            .filter(|(e, _)| e.change != PatientChange::Created)
+        {
+            announced |= Self::apply_change(&mut tx, &e.account, e.change, meta).await?;
         }
-        announced |= Self::create_run(&mut tx, &mut creations).await?;
+        let applied = fresh.len();
         tx.commit().await?;
         if announced {
             self.relay.wake();
         }
         Ok(applied)
-    }
-
-    /// Creates the accounts of a run of PATIENT_CREATED events (emptied); whether any was new.
-    async fn create_run(
-        tx: &mut Tx<B>,
-        creations: &mut Vec<(&NewAccount, AuditMeta)>,
-    ) -> Result<bool, BillingError> {
-        if creations.is_empty() {
-            return Ok(false);
-        }
-        let wanted: Vec<(&NewAccount, &AuditMeta)> =
-            creations.iter().map(|(new, meta)| (*new, meta)).collect();
-        let created = Self::insert_accounts(tx, &wanted).await?;
-        creations.clear();
-        Ok(!created.is_empty())
     }
 
     /// One event inside `tx`: `None` when its id was already claimed (a redelivery), else whether

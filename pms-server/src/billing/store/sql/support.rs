@@ -256,7 +256,7 @@ where
     ) -> Result<Vec<AccountRow>, BillingError> {
         let at = now();
         let mut firsts = std::collections::HashSet::with_capacity(wanted.len());
-        let mut new: Vec<(Uuid, &NewAccount, &AuditMeta)> = wanted
+        let new: Vec<(Uuid, &NewAccount, &AuditMeta)> = wanted
             .iter()
             .filter(|(new, _)| firsts.insert(new.patient.as_str()))
             .map(|(new, meta)| (Uuid::now_v7(), *new, *meta))
@@ -264,12 +264,14 @@ where
         if new.is_empty() {
             return Ok(Vec::new());
         }
-        new.sort_unstable_by(|a, b| a.1.patient.as_str().cmp(b.1.patient.as_str()));
+        // Inserted in patient order (see above); audited and announced in the callers' order.
+        let mut in_patient_order: Vec<&(Uuid, &NewAccount, &AuditMeta)> = new.iter().collect();
+        in_patient_order.sort_unstable_by(|a, b| a.1.patient.as_str().cmp(b.1.patient.as_str()));
         let mut insert = SqlBuilder::<B>::new(
             "INSERT INTO accounts (id, patient_id, name, email, status, currency, balance, \
              created_at, updated_at) ",
         );
-        insert.push_values(&new, |row, (id, new, _)| {
+        insert.push_values(in_patient_order, |row, (id, new, _)| {
             row.push_bind(*id)
                 .push_bind(new.patient.as_str().to_owned())
                 .push_bind(new.contact.name.clone())
@@ -329,37 +331,8 @@ where
         new: &NewAccount,
         meta: &AuditMeta,
     ) -> Result<Option<AccountRow>, BillingError> {
-        let at = now();
-        let id = Uuid::now_v7();
         // RETURNING: a creation needs no second statement to read the account back.
-        let inserted = sqlx::query_as::<_, AccountRow>(concat!(
-            "INSERT INTO accounts (id, patient_id, name, email, status, currency, \
-             balance, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'ACTIVE', NULL, 0, $5, $5) \
-             ON CONFLICT (patient_id) DO NOTHING RETURNING ",
-            account_columns!()
-        ))
-        .bind(id)
-        .bind(new.patient.as_str())
-        .bind(&new.contact.name)
-        .bind(&new.contact.email)
-        .bind(at)
-        .fetch_optional(&mut **tx)
-        .await?;
-        if inserted.is_some() {
-            let record = success(BillingAction::AccountCreate, "account", id, id, None);
-            Self::insert_audit(&mut **tx, &record, meta).await?;
-            let event = BillingEvent {
-                event_type: "ACCOUNT_CREATED".to_owned(),
-                account_id: id.to_string(),
-                patient_id: new.patient.as_str().to_owned(),
-                status: AccountStatus::Active.as_str().to_owned(),
-                actor_id: id_text(meta.actor_id),
-                ..BillingEvent::default()
-            };
-            Self::emit(tx, event, at).await?;
-        }
-        Ok(inserted)
+        Ok(Self::insert_accounts(tx, &[(new, meta)]).await?.pop())
     }
 
     pub(super) async fn insert_audit<'e, E>(

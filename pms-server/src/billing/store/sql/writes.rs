@@ -104,14 +104,11 @@ where
                     .or_insert((row, false));
             }
         }
-        let announced = accounts.values().any(|(_, created)| *created);
-        tx.commit().await?;
-        if announced {
-            self.relay.wake();
-        }
+        // The answers are built before the commit: once it succeeded nothing may send the
+        // requests to the one-by-one fallback (which would report the new accounts as existing).
         // The first request of a patient reports the creation; the others see an existing account.
         let mut reported = HashSet::with_capacity(requests.len());
-        requests
+        let answers = requests
             .iter()
             .map(|(new, _)| {
                 let (row, inserted) = accounts
@@ -120,7 +117,13 @@ where
                 let first = reported.insert(new.patient.as_str());
                 Ok((row.clone().into_api()?, *inserted && first))
             })
-            .collect()
+            .collect::<Result<Vec<_>, BillingError>>()?;
+        let announced = accounts.values().any(|(_, created)| *created);
+        tx.commit().await?;
+        if announced {
+            self.relay.wake();
+        }
+        Ok(answers)
     }
 
     pub(super) async fn set_account_status_tx(

@@ -101,7 +101,12 @@ where
             "INSERT INTO patients (id, seq, mrn, name, name_key, email, email_key, address, \
              date_of_birth, registered_date, phone, sex, created_at, updated_at, version) ",
         );
-        insert.push_values(&rows, |row, (id, seq, new, _)| {
+        // In email order: two batches (two replicas) inserting the same emails in different
+        // orders would deadlock on the unique index until PostgreSQL failed one.
+        let mut in_email_order: Vec<&(Uuid, i64, &NewPatient, &AuditRecord)> =
+            rows.iter().collect();
+        in_email_order.sort_by_cached_key(|(_, _, new, _)| new.email.key());
+        insert.push_values(in_email_order, |row, (id, seq, new, _)| {
             row.push_bind(*id)
                 .push_bind(*seq)
                 .push_bind(format_mrn(*seq))
@@ -143,7 +148,19 @@ where
         }
         Self::insert_versions(&mut tx, &versions, "CREATED").await?;
         Self::insert_audits(&mut tx, &audits).await?;
-        tx.commit().await?;
+        if let Err(e) = tx.commit().await {
+            // Whether it committed is unknown (a lost connection): creating them one by one
+            // could answer each request 409 for its own patient. Each gets the error instead.
+            tracing::warn!(error = %e, creates = creates.len(), "the commit of a batch of creates failed");
+            return Ok(creates
+                .iter()
+                .map(|_| {
+                    Err(StoreError::Other(sqlx::Error::Protocol(format!(
+                        "the commit of a batch of creates failed: {e}"
+                    ))))
+                })
+                .collect());
+        }
         self.relay.wake();
         Ok(ids
             .iter()
