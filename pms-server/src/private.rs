@@ -39,9 +39,16 @@ pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
             std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
         for entry in entries {
             let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-            let kind = entry
-                .file_type()
-                .with_context(|| format!("cannot inspect {}", entry.path().display()))?;
+            let kind = match entry.file_type() {
+                Ok(kind) => kind,
+                // Gone since the listing: SQLite's transient `-journal` of a database that
+                // another service of this process is opening at the same time.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("cannot inspect {}", entry.path().display()));
+                }
+            };
             // Symlinks are left alone: chmod would follow them out of the data dir.
             if kind.is_file() {
                 repair(&entry.path(), FILE_MODE)?;
@@ -66,11 +73,12 @@ pub fn private_file(path: &Path) -> anyhow::Result<()> {
 #[cfg(unix)]
 fn repair(path: &Path, mode: u32) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let current = std::fs::metadata(path)
-        .with_context(|| format!("cannot inspect {}", path.display()))?
-        .permissions()
-        .mode()
-        & 0o7777;
+    let current = match std::fs::metadata(path) {
+        Ok(metadata) => metadata.permissions().mode() & 0o7777,
+        // Gone meanwhile (a transient SQLite file): nothing left to protect.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot inspect {}", path.display())),
+    };
     if current & 0o077 == 0 {
         return Ok(());
     }
@@ -79,8 +87,11 @@ fn repair(path: &Path, mode: u32) -> anyhow::Result<()> {
         mode = format!("{current:o}"),
         "was accessible to other users; made private ({mode:o})"
     );
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("cannot make {} private (chmod {mode:o})", path.display()))
+    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        result => result
+            .with_context(|| format!("cannot make {} private (chmod {mode:o})", path.display())),
+    }
 }
 
 #[cfg(all(test, unix))]
@@ -113,6 +124,17 @@ mod tests {
         for name in ["auth.db", "auth.db-wal", "admin-password"] {
             assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
         }
+    }
+
+    /// SQLite's `-journal` of a database another service is opening can vanish between the
+    /// listing of the data dir and its inspection: not an error (it once failed a start).
+    #[test]
+    fn a_file_gone_before_its_repair_is_not_an_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let gone = dir.path().join("billing.db-journal");
+        repair(&gone, FILE_MODE).expect("a vanished file needs no repair");
+        let err = repair(&dir.path().join("missing-dir/x"), FILE_MODE);
+        assert!(err.is_ok(), "{err:?}");
     }
 
     #[test]
