@@ -13,7 +13,7 @@ use axum::Router;
 use axum::extract::FromRef;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::routing::{get, post};
-use pms_proto::rest::Role;
+use pms_proto::rest::{Patient, Role};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use uuid::Uuid;
@@ -131,6 +131,30 @@ impl Audit {
     /// The SUCCESS record of a write, for the store to commit with the change.
     fn success(&self, patient_id: Option<Uuid>) -> AuditRecord {
         self.record.clone().patient(patient_id)
+    }
+
+    /// A read of one patient whose audit row the store writes in the read's own statement
+    /// ([`PatientStore::get_audited`], PostgreSQL: one round trip and one commit, grouped with
+    /// concurrent commits by PostgreSQL itself); `None` where the store cannot (then
+    /// [`Self::run`]). A missing patient is recorded NOT_FOUND by that statement; a failed one
+    /// committed nothing and is recorded like any failure.
+    async fn read_one(
+        &self,
+        store: &dyn PatientStore,
+        id: Uuid,
+    ) -> Option<Result<Option<Patient>, ApiError>> {
+        let record = self.success(Some(id));
+        Some(match store.get_audited(id, &record).await? {
+            Ok(found) => Ok(found),
+            Err(e) => {
+                let err = ApiError::from(e);
+                let failed = record.outcome(outcome_of(&err));
+                if let Err(e) = self.writer.record(vec![failed]).await {
+                    tracing::error!(error = %e, action = "patient.read", "cannot record audit row");
+                }
+                Err(err)
+            }
+        })
     }
 
     /// Runs a handler body and audits how it ended. Successful reads are recorded here and fail

@@ -71,6 +71,17 @@ pub trait PatientStore: Send + Sync {
         results
     }
 
+    /// Reads a live patient and appends `audit` (its outcome SUCCESS, or NOT_FOUND when there is
+    /// none) in one statement, so one commit: durable when this returns. `None` where the backend
+    /// cannot (SQLite): the caller reads, then records the row (group-committed).
+    async fn get_audited(
+        &self,
+        _id: Uuid,
+        _audit: &AuditRecord,
+    ) -> Option<Result<Option<Patient>, StoreError>> {
+        None
+    }
+
     /// One page of live patients.
     async fn list(&self, query: &ListQuery) -> Result<Page<Patient, PatientKey>, StoreError>;
 

@@ -17,6 +17,7 @@ use super::rows::{AuditRow, PatientRow, VersionRow, decode_sex};
 use super::{
     AuditQuery, AuditRecord, ListQuery, Page, PatientKey, PatientStore, SortOrder, WriteOutcome,
 };
+use crate::audit::AuditAction;
 use crate::error::StoreError;
 use crate::events::outbox::Enqueue;
 use crate::events::relay::RelayWaker;
@@ -84,12 +85,30 @@ pub trait PatientDialect: Backend {
     const TAKE_SEQS: &'static str;
     /// The `n` numbers, ascending, from what [`PatientDialect::TAKE_SEQS`] returned.
     fn batch_seqs(fetched: Vec<i64>, n: usize) -> Vec<i64>;
+    /// A read of one live patient (`$1`) that inserts its audit row (`$2`…`$9`, outcome
+    /// SUCCESS or NOT_FOUND) in the same statement ([`PatientStore::get_audited`]); none where
+    /// a statement cannot write (SQLite has no data-modifying `WITH`).
+    const GET_AUDITED: Option<&'static str>;
 }
 
 impl PatientDialect for Postgres {
     const NEXT_SEQ: &'static str = "SELECT nextval('patient_mrn_seq') WHERE NOT EXISTS \
         (SELECT 1 FROM patients WHERE email_key = $1 AND deleted_at IS NULL)";
     const TAKE_SEQS: &'static str = "SELECT nextval('patient_mrn_seq') FROM generate_series(1, $1)";
+    // The audit insert runs to completion although the final SELECT does not read it
+    // (PostgreSQL executes every data-modifying WITH exactly once).
+    const GET_AUDITED: Option<&'static str> = Some(concat!(
+        "WITH p AS (SELECT ",
+        patient_columns!(),
+        " FROM patients WHERE id = $1 AND deleted_at IS NULL), \
+         a AS (INSERT INTO patient_audit (id, occurred_at, actor_id, actor_role, action, \
+         resource, patient_id, outcome, client_ip, request_id) \
+         SELECT $2, $3, $4, $5, $6, $7, $1, \
+         CASE WHEN EXISTS (SELECT 1 FROM p) THEN 'SUCCESS' ELSE 'NOT_FOUND' END, $8, $9) \
+         SELECT ",
+        patient_columns!(),
+        " FROM p"
+    ));
 
     fn batch_seqs(mut fetched: Vec<i64>, _n: usize) -> Vec<i64> {
         fetched.sort_unstable();
@@ -102,6 +121,7 @@ impl PatientDialect for Sqlite {
         EXISTS (SELECT 1 FROM patients WHERE email_key = $1 AND deleted_at IS NULL) RETURNING last";
     const TAKE_SEQS: &'static str =
         "UPDATE mrn_counter SET last = last + $1 WHERE id = 1 RETURNING last";
+    const GET_AUDITED: Option<&'static str> = None;
 
     fn batch_seqs(fetched: Vec<i64>, n: usize) -> Vec<i64> {
         let last = fetched.first().copied().unwrap_or_default();
@@ -234,6 +254,30 @@ where
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| r.into_patient().map(|(p, _)| p)).transpose()
+    }
+
+    async fn get_audited(
+        &self,
+        id: Uuid,
+        audit: &AuditRecord,
+    ) -> Option<Result<Option<Patient>, StoreError>> {
+        let sql = B::GET_AUDITED?;
+        let row = sqlx::query_as::<_, PatientRow>(sql)
+            .bind(id)
+            .bind(audit.id)
+            .bind(audit.occurred_at)
+            .bind(audit.meta.actor_id)
+            .bind(audit.meta.role_str())
+            .bind(audit.action.name())
+            .bind(audit.action.resource())
+            .bind(audit.meta.client_ip())
+            .bind(audit.meta.request_id().map(str::to_owned))
+            .fetch_optional(&self.pool)
+            .await;
+        Some(match row {
+            Ok(row) => row.map(|r| r.into_patient().map(|(p, _)| p)).transpose(),
+            Err(e) => Err(e.into()),
+        })
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page<Patient, PatientKey>, StoreError> {

@@ -80,10 +80,11 @@ conformance!(
     restore_refuses_an_email_taken_meanwhile,
     audit_filters_combine,
     a_batch_of_creates_answers_each_as_alone,
+    a_read_and_its_audit_row_are_one_statement,
 );
 
 mod batch;
-use batch::a_batch_of_creates_answers_each_as_alone;
+use batch::{a_batch_of_creates_answers_each_as_alone, a_read_and_its_audit_row_are_one_statement};
 mod restore;
 use restore::{
     audit_filters_combine, restore_refuses_an_email_taken_meanwhile, restore_undoes_a_delete_once,

@@ -1,5 +1,6 @@
 //! Creates of many requests in one transaction ([`PatientStore::create_many`], the group commit
-//! of `POST /patients`): each answered as it would have been alone.
+//! of `POST /patients`): each answered as it would have been alone. And a read with its audit row
+//! in one statement ([`PatientStore::get_audited`], PostgreSQL only).
 
 use super::*;
 
@@ -109,4 +110,44 @@ pub(super) async fn a_batch_of_creates_answers_each_as_alone(f: &Fixture) {
     assert!(refused.iter().all(conflict_on_email), "{refused:?}");
     let after = create(&*f.store, "After").await;
     assert_eq!(mrn_number(&after), first + 3);
+}
+
+pub(super) async fn a_read_and_its_audit_row_are_one_statement(f: &Fixture) {
+    let p = create(&*f.store, "Read Once").await;
+    let read = audit(PatientAction::Read).patient(Some(p.id));
+    let missing_id = Uuid::new_v4();
+    let missing = audit(PatientAction::Read).patient(Some(missing_id));
+    let found = f.store.get_audited(p.id, &read).await;
+    let absent = f.store.get_audited(missing_id, &missing).await;
+    if matches!(f.db, Db::Sqlite(_)) {
+        // No data-modifying WITH: the caller reads and records separately.
+        assert!(found.is_none() && absent.is_none());
+        return;
+    }
+    assert_eq!(
+        found.expect("PostgreSQL can").expect("read"),
+        Some(p.clone())
+    );
+    assert_eq!(absent.expect("PostgreSQL can").expect("read"), None);
+    for (patient, row, outcome) in [
+        (p.id, &read, "SUCCESS"),
+        (missing_id, &missing, "NOT_FOUND"),
+    ] {
+        let trail = f
+            .store
+            .list_audit(&AuditQuery {
+                patient_id: Some(patient),
+                before: None,
+                limit: 10,
+                ..AuditQuery::default()
+            })
+            .await
+            .expect("audit");
+        let newest = &trail.items[0];
+        assert_eq!(
+            (newest.id, newest.action.as_str(), newest.outcome.as_str()),
+            (row.id, "patient.read", outcome)
+        );
+        assert_eq!(newest.actor_id, row.meta.actor_id);
+    }
 }
