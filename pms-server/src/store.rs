@@ -209,6 +209,9 @@ pub fn sqlite_write_pool(pool: &SqlitePool) -> SqlitePool {
     sqlite_writer(pool).unwrap_or_else(|| pool.clone())
 }
 
+/// SQLite's page cache per connection, in KiB (the pragma's negative form).
+const SQLITE_CACHE_KIB: &str = "-512";
+
 /// A SQLite pool on `path` (created if missing) for reads and single statements, and the file's
 /// writer for [`BeginWrite`] transactions (shared with any other pool of this process on the
 /// same file).
@@ -225,6 +228,10 @@ pub async fn connect_sqlite(path: &Path, max_connections: u32) -> anyhow::Result
         // Still needed: single statements on the read pool write too (offsets, marks), and
         // another process may hold the file.
         .busy_timeout(SQLITE_WRITE_WAIT)
+        // SQLite's page cache is per connection (2 MiB by default): with five files of up to
+        // nine connections each it kept growing with the data (a 10-minute soak: 76 → 99 MB).
+        // The OS page cache holds the files anyway.
+        .pragma("cache_size", SQLITE_CACHE_KIB)
         .log_statements(tracing::log::LevelFilter::Trace);
     // A connection to a local file cannot go stale: no ping before every checkout.
     let pool = SqlitePoolOptions::new()
