@@ -182,13 +182,7 @@ pub trait BillingStore: Send + Sync {
     async fn ensure_accounts(
         &self,
         requests: &[(NewAccount, AuditMeta)],
-    ) -> Vec<Result<(BillingAccount, bool), BillingError>> {
-        let mut results = Vec::with_capacity(requests.len());
-        for (new, meta) in requests {
-            results.push(self.ensure_account(new, meta).await);
-        }
-        results
-    }
+    ) -> Vec<Result<(BillingAccount, bool), BillingError>>;
 
     async fn account(&self, id: Uuid) -> Result<BillingAccount, BillingError>;
 

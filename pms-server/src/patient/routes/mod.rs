@@ -150,7 +150,7 @@ impl Audit {
                 let err = ApiError::from(e);
                 let failed = record.outcome(outcome_of(&err));
                 if let Err(e) = self.writer.record(vec![failed]).await {
-                    tracing::error!(error = %e, action = "patient.read", "cannot record audit row");
+                    tracing::error!(error = %e, action = self.record.action.name(), "cannot record audit row");
                 }
                 Err(err)
             }

@@ -63,24 +63,16 @@ pub trait PatientStore: Send + Sync {
     async fn create_many(
         &self,
         creates: &[(NewPatient, AuditRecord)],
-    ) -> Vec<Result<Patient, StoreError>> {
-        let mut results = Vec::with_capacity(creates.len());
-        for (new, audit) in creates {
-            results.push(self.create(new, audit.clone()).await);
-        }
-        results
-    }
+    ) -> Vec<Result<Patient, StoreError>>;
 
     /// Reads a live patient and appends `audit` (its outcome SUCCESS, or NOT_FOUND when there is
     /// none) in one statement, so one commit: durable when this returns. `None` where the backend
     /// cannot (SQLite): the caller reads, then records the row (group-committed).
     async fn get_audited(
         &self,
-        _id: Uuid,
-        _audit: &AuditRecord,
-    ) -> Option<Result<Option<Patient>, StoreError>> {
-        None
-    }
+        id: Uuid,
+        audit: &AuditRecord,
+    ) -> Option<Result<Option<Patient>, StoreError>>;
 
     /// One page of live patients.
     async fn list(&self, query: &ListQuery) -> Result<Page<Patient, PatientKey>, StoreError>;
