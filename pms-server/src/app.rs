@@ -167,7 +167,7 @@ pub async fn start(
             let billing_l = bind(loopback(0), "billing").await?;
             // Billing's gRPC API also answers the reference system's clients on
             // `billing.bind:billing.grpc_port` (loopback 9001 by default) unless turned off; the
-            // patient service calls the same listener.
+            // patient service calls the same service in process.
             let billing_grpc_l = if settings.billing.grpc_enabled {
                 let b = &settings.billing;
                 TcpListener::bind(b.grpc_addr()).await.with_context(|| {
@@ -204,11 +204,13 @@ pub async fn start(
             // databases (and run their migrations) at the same time: start-up is their slowest,
             // not their sum.
             let auth = auth::build(&settings).await?;
+            let in_process = crate::clients::billing::InProcessBilling::default();
             let (billing, patient, analytics) = tokio::try_join!(
                 billing::build(&settings, &background),
-                patient::build(&settings, &background),
+                patient::build_in_process(&settings, &background, &in_process),
                 analytics::build(&settings, &background),
             )?;
+            in_process.bind(billing.grpc.clone());
             grpc = Some((billing_grpc_l, billing.grpc));
             let local = gateway::LocalServices {
                 auth,

@@ -11,8 +11,13 @@
 //!   jittered exponential backoff, and only while the retry budget allows: a token bucket that
 //!   every call fills by `retry_ratio` and every retry drains by one, so during an outage retries
 //!   stay at about `retry_ratio` of calls instead of multiplying the load.
+//!
+//! The all-in-one server calls billing's gRPC service in process ([`InProcessBilling`]): the same
+//! protobuf messages, metadata, deadlines and retries, without HTTP/2 over a loopback socket.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use pms_proto::billing::billing_service_client::BillingServiceClient;
@@ -21,9 +26,13 @@ use pms_proto::billing::{BillingAccount, BillingRequest, GetBillingAccountReques
 use pms_proto::rest::AccountStatus;
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
+use tonic::body::Body;
 use tonic::metadata::{MetadataMap, MetadataValue};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
+use tonic::transport::server::TcpConnectInfo;
 use tonic::{Code, Status};
+use tower::util::BoxCloneSyncService;
+use tower::{BoxError, Service, ServiceExt};
 use uuid::Uuid;
 
 /// Timeouts, retries and the retry budget of a [`BillingClient`].
@@ -181,10 +190,66 @@ impl RetryBudget {
     }
 }
 
+/// What carries a [`BillingClient`]'s calls: a gRPC channel, or the service in this process.
+type Transport = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, TransportError>;
+
+/// A channel's failure to carry a call (connection refused, reset, …). A concrete type rather
+/// than a boxed error: the generated client's `Into<StdError>` bound then holds for every
+/// lifetime the handlers' futures need. Its source is the channel's error, where tonic finds
+/// what makes a call `UNAVAILABLE`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TransportError(#[source] BoxError);
+
+/// Billing's gRPC service running in this process, for [`BillingClient::in_process`]: bound once
+/// billing is built (the all-in-one server builds billing and patient at the same time); a call
+/// before that answers `UNAVAILABLE` like a billing that is not up yet.
+#[derive(Debug, Clone, Default)]
+pub struct InProcessBilling(Arc<OnceLock<Transport>>);
+
+impl InProcessBilling {
+    /// Binds billing's gRPC service (e.g. `BillingServiceServer`); later binds are ignored.
+    pub fn bind<S>(&self, service: S)
+    where
+        S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let service = service.map_err(|never: Infallible| -> TransportError { match never {} });
+        if self.0.set(BoxCloneSyncService::new(service)).is_err() {
+            tracing::warn!("billing's in-process gRPC service was bound twice; kept the first");
+        }
+    }
+
+    /// The transport calling the bound service. Requests carry a loopback peer address, as a
+    /// call over the loopback listener did (billing audits the caller's address).
+    fn transport(&self) -> Transport {
+        let slot = Arc::clone(&self.0);
+        BoxCloneSyncService::new(tower::service_fn(
+            move |mut request: http::Request<Body>| {
+                let slot = Arc::clone(&slot);
+                async move {
+                    let Some(service) = slot.get().cloned() else {
+                        return Ok(Status::unavailable("billing is not running yet").into_http());
+                    };
+                    request.extensions_mut().insert(TcpConnectInfo {
+                        local_addr: None,
+                        remote_addr: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+                    });
+                    service.oneshot(request).await
+                }
+            },
+        ))
+    }
+}
+
 /// The billing service's gRPC client. Cheap to clone (clones share the connection and budget).
 #[derive(Debug, Clone)]
 pub struct BillingClient {
-    grpc: BillingServiceClient<Channel>,
+    grpc: BillingServiceClient<Transport>,
     config: Arc<BillingClientConfig>,
     budget: Arc<RetryBudget>,
 }
@@ -213,11 +278,24 @@ impl BillingClient {
             .map_err(|e| invalid(e.to_string()))?
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true);
-        Ok(BillingClient {
-            grpc: BillingServiceClient::new(endpoint.connect_lazy()),
+        let channel = endpoint
+            .connect_lazy()
+            .map_err(|e| TransportError(BoxError::from(e)));
+        Ok(Self::over(BoxCloneSyncService::new(channel), config))
+    }
+
+    /// A client of billing's gRPC service in this process, with the default
+    /// [`BillingClientConfig`] (deadlines and retries as over the network).
+    pub fn in_process(billing: &InProcessBilling) -> Self {
+        Self::over(billing.transport(), BillingClientConfig::default())
+    }
+
+    fn over(transport: Transport, config: BillingClientConfig) -> Self {
+        BillingClient {
+            grpc: BillingServiceClient::new(transport),
             budget: Arc::new(RetryBudget::new(config.retry_ratio, config.retry_burst)),
             config: Arc::new(config),
-        })
+        }
     }
 
     /// The patient's billing account, created ACTIVE if it does not exist yet (idempotent on
@@ -274,7 +352,7 @@ impl BillingClient {
     ) -> Result<R, BillingClientError>
     where
         M: Clone,
-        F: FnMut(BillingServiceClient<Channel>, tonic::Request<M>) -> Fut,
+        F: FnMut(BillingServiceClient<Transport>, tonic::Request<M>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<R>, Status>>,
     {
         let config = &self.config;

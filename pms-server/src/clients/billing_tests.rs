@@ -31,6 +31,8 @@ struct Fake {
     script: Script,
     calls: Arc<AtomicU32>,
     seen: Seen,
+    /// The peer address of every call.
+    peers: Arc<Mutex<Vec<Option<SocketAddr>>>>,
 }
 
 #[tonic::async_trait]
@@ -48,6 +50,10 @@ impl BillingService for Fake {
                 .map(str::to_owned)
         };
         let seen = (header("authorization"), header("x-request-id"));
+        self.peers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(request.remote_addr());
         self.seen
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -89,6 +95,7 @@ async fn fake(script: Script) -> Server {
         script,
         calls: calls.clone(),
         seen: seen.clone(),
+        peers: Arc::default(),
     };
     tokio::spawn(
         tonic::transport::Server::builder()
@@ -235,6 +242,71 @@ async fn the_token_and_request_id_are_forwarded() {
         !format!("{ctx:?}").contains("tok.en.value"),
         "token in Debug"
     );
+}
+
+#[tokio::test]
+async fn in_process_calls_reach_the_bound_service_as_remote_ones_do() {
+    let billing = InProcessBilling::default();
+    let client = BillingClient::in_process(&billing);
+    // Not bound yet: billing is not running, which is UNAVAILABLE (retried, then given up).
+    let err = client
+        .create_billing_account(Uuid::new_v4(), "n", "e", &CallContext::default())
+        .await
+        .expect_err("nothing bound");
+    assert!(
+        matches!(err, BillingClientError::Unavailable { .. }),
+        "{err:?}"
+    );
+    let (calls, seen, peers) = (Arc::default(), Seen::default(), Arc::default());
+    billing.bind(BillingServiceServer::new(Fake {
+        script: Script::UnavailableFirst(1),
+        calls: Arc::clone(&calls),
+        seen: Arc::clone(&seen),
+        peers: Arc::clone(&peers),
+    }));
+    let ctx = CallContext::bearer("tok.en.value").with_request_id(Some("req-2"));
+    let created = client
+        .create_billing_account(Uuid::new_v4(), "n", "e", &ctx)
+        .await
+        .expect("the retry succeeds");
+    assert_eq!(created.status, AccountStatus::Active);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "one UNAVAILABLE, one retry"
+    );
+    let expected = (
+        Some("Bearer tok.en.value".to_owned()),
+        Some("req-2".to_owned()),
+    );
+    assert_eq!(
+        seen.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_slice(),
+        [expected.clone(), expected]
+    );
+    let loopback = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    assert_eq!(
+        peers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_slice(),
+        [loopback, loopback],
+        "billing audits a loopback caller"
+    );
+    // Other codes are not retried, as over the network.
+    let failing = InProcessBilling::default();
+    failing.bind(BillingServiceServer::new(Fake {
+        script: Script::Fail(Code::InvalidArgument),
+        calls: Arc::default(),
+        seen: Seen::default(),
+        peers: Arc::default(),
+    }));
+    let err = BillingClient::in_process(&failing)
+        .create_billing_account(Uuid::new_v4(), "n", "e", &CallContext::default())
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
 }
 
 #[tokio::test]

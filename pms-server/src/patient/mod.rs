@@ -9,7 +9,7 @@ use anyhow::Context;
 use axum::Router;
 
 use crate::authn::Verifier;
-use crate::clients::billing::BillingClient;
+use crate::clients::billing::{BillingClient, InProcessBilling};
 use crate::config::Settings;
 use crate::events::{Transport, relay};
 use crate::http::{self, ReadyCheck};
@@ -31,12 +31,36 @@ pub use store::MIGRATIONS;
 
 /// Builds the patient service's router (with the common layers): connects and migrates its
 /// database, and readies token verification against the auth service's keys. Its outbox relay
-/// runs supervised in `background` (a shutdown token works too).
+/// runs supervised in `background` (a shutdown token works too). Billing accounts are created
+/// over gRPC at `patient.billing_grpc_url`.
 pub async fn build(
     settings: &Settings,
     background: impl Into<Background>,
 ) -> anyhow::Result<Router> {
-    let background: Background = background.into();
+    let billing = BillingClient::new(settings.patient.billing_grpc_url.base())
+        .context("invalid `patient.billing_grpc_url`")?;
+    build_with(settings, background.into(), billing).await
+}
+
+/// [`build`] for the all-in-one server: billing's gRPC service is called in this process.
+pub async fn build_in_process(
+    settings: &Settings,
+    background: impl Into<Background>,
+    billing: &InProcessBilling,
+) -> anyhow::Result<Router> {
+    build_with(
+        settings,
+        background.into(),
+        BillingClient::in_process(billing),
+    )
+    .await
+}
+
+async fn build_with(
+    settings: &Settings,
+    background: Background,
+    billing: BillingClient,
+) -> anyhow::Result<Router> {
     let db = db::connect(
         ServiceDb::Patient,
         settings.database_url_for(ServiceDb::Patient),
@@ -87,10 +111,7 @@ pub async fn build(
         creates: create_writer::CreateWriter::spawn(Arc::clone(&store)),
         store,
         cursor_key: Arc::new(cursor_key),
-        billing: Arc::new(
-            BillingClient::new(settings.patient.billing_grpc_url.base())
-                .context("invalid `patient.billing_grpc_url`")?,
-        ),
+        billing: Arc::new(billing),
         verifier,
     };
     Ok(http::with_common_layers(

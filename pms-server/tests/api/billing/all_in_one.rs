@@ -91,7 +91,7 @@ fn the_embedded_default_serves_grpc_on_loopback_9001() {
 
 /// The reference system's `BillingService/CreateBillingAccount`, with a real tonic client and no
 /// token (as its clients send none), against the all-in-one app on its configured gRPC port; the
-/// patient service's own billing calls use the same listener.
+/// patient service's own billing calls reach the same service in process.
 #[tokio::test]
 async fn all_in_one_serves_the_reference_grpc_call_on_the_configured_port() {
     let port = free_port();
@@ -132,7 +132,7 @@ async fn all_in_one_serves_the_reference_grpc_call_on_the_configured_port() {
         .await
         .expect("json");
     assert_eq!(found[0]["id"], reply.account_id.as_str(), "{found}");
-    // A patient created through the gateway gets its account over the same listener.
+    // A patient created through the gateway gets its account from the same service.
     let created = app
         .client
         .post(app.url("/api/patients"))
