@@ -232,6 +232,9 @@ pub async fn connect_sqlite(path: &Path, max_connections: u32) -> anyhow::Result
         // nine connections each it kept growing with the data (a 10-minute soak: 76 → 99 MB).
         // The OS page cache holds the files anyway.
         .pragma("cache_size", SQLITE_CACHE_KIB)
+        // Statement journals and sorts in memory: on disk they were a file created, written and
+        // unlinked in /var/tmp per write transaction (pages of patient rows included).
+        .pragma("temp_store", "memory")
         .log_statements(tracing::log::LevelFilter::Trace);
     // A connection to a local file cannot go stale: no ping before every checkout.
     let pool = SqlitePoolOptions::new()
