@@ -37,9 +37,18 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
+/// `TEST_LOG=1`: the apps' logs at their configured level on stderr. Otherwise their warnings
+/// and errors go to the test's captured output, which a failing test prints: the reason behind
+/// a 503 (a dependency that timed out, say) is then in the failure report.
 fn init_test_logging() {
     if std::env::var_os("TEST_LOG").is_some() {
         pms_server::telemetry::init_logging(&Settings::default().log);
+    } else {
+        // A second call (every app after the first) is a no-op.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .with_test_writer()
+            .try_init();
     }
 }
 
