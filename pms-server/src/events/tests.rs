@@ -61,6 +61,8 @@ fn background() -> crate::supervise::Background {
 struct Recorder {
     seen: StdMutex<Vec<EventRecord>>,
     fail_first: StdMutex<u32>,
+    /// The size of every batch it was handed.
+    batches: StdMutex<Vec<usize>>,
 }
 
 #[async_trait::async_trait]
@@ -74,6 +76,14 @@ impl Handler for Recorder {
             }
         }
         self.seen.lock().expect("lock").push(event.clone());
+        Ok(())
+    }
+
+    async fn handle_batch(&self, events: &[&EventRecord]) -> anyhow::Result<()> {
+        self.batches.lock().expect("lock").push(events.len());
+        for event in events {
+            self.handle(event).await?;
+        }
         Ok(())
     }
 }
@@ -463,6 +473,64 @@ mod kafka_mock {
             recorder.ids().iter().filter(|id| **id == during.id).count(),
             1
         );
+        assert_eq!(bg.failure(), None);
+        bg.shutdown().cancel();
+    }
+
+    /// A backlog reaches the handler in batches, in order per key, and the batches' offsets are
+    /// committed: a second member of the group started later gets only what came after.
+    #[tokio::test]
+    async fn a_backlog_is_handled_in_batches_and_committed() {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        for topic in TOPICS {
+            cluster.create_topic(topic, 2, 1).expect("topic");
+        }
+        let bg = background();
+        let kafka = Arc::new(
+            kafka::KafkaTransport::connect(&kafka_settings(cluster.bootstrap_servers()), &bg)
+                .await
+                .expect("connect"),
+        );
+        let transport = Transport::Kafka(kafka.clone());
+        let backlog: Vec<EventRecord> = (0..60)
+            .map(|n| event(TOPIC_PATIENT, ["a", "b", "c"][usize::from(n % 3)], n))
+            .collect();
+        for e in &backlog {
+            kafka.publish(e).await.expect("publish");
+        }
+        let group = format!("g-{}", Uuid::new_v4().simple());
+        let first = Arc::new(Recorder::default());
+        let stop_first = CancellationToken::new();
+        let first_bg = crate::supervise::Background::new(stop_first.clone());
+        transport.spawn_consumer(&group, &[TOPIC_PATIENT], first.clone(), &first_bg);
+        wait_until("the backlog", || first.ids().len() == backlog.len()).await;
+        let seen = first.seen.lock().expect("lock").clone();
+        for key in ["a", "b", "c"] {
+            let order = |events: &[EventRecord]| -> Vec<Uuid> {
+                events
+                    .iter()
+                    .filter(|e| e.key == id_of(key))
+                    .map(|e| e.id)
+                    .collect()
+            };
+            assert_eq!(order(&seen), order(&backlog), "key {key}: same order");
+        }
+        let batches = first.batches.lock().expect("lock").clone();
+        println!("batch sizes: {batches:?}");
+        assert_eq!(batches.iter().sum::<usize>(), backlog.len(), "{batches:?}");
+        assert!(
+            batches.iter().any(|&n| n > 1),
+            "60 waiting events, one at a time: {batches:?}"
+        );
+        // The offsets of the batches were committed: a later member starts after them.
+        stop_first.cancel();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let second = Arc::new(Recorder::default());
+        transport.spawn_consumer(&group, &[TOPIC_PATIENT], second.clone(), &bg);
+        let after = event(TOPIC_PATIENT, "a", 99);
+        kafka.publish(&after).await.expect("publish");
+        wait_until("the event after", || second.ids().contains(&after.id)).await;
+        assert_eq!(second.ids(), [after.id], "nothing redelivered");
         assert_eq!(bg.failure(), None);
         bg.shutdown().cancel();
     }

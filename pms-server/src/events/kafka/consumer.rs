@@ -16,11 +16,12 @@ use rdkafka::consumer::{
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientContext, Statistics};
+use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{Shared, base_config, drop_off_runtime, stall};
-use crate::events::{EventRecord, Handler, deliver};
+use crate::events::{EventRecord, Handler, deliver, deliver_at_once};
 
 enum End {
     Shutdown,
@@ -203,6 +204,9 @@ async fn watch_partitions(
     }
 }
 
+/// Most messages handed to the handler at once.
+const MAX_BATCH: usize = 500;
+
 async fn consume(
     shared: &Shared,
     consumer: &LagConsumer,
@@ -213,37 +217,97 @@ async fn consume(
     shutdown: &CancellationToken,
 ) -> End {
     loop {
-        let message = tokio::select! {
+        let received = tokio::select! {
             _ = shutdown.cancelled() => return End::Shutdown,
             _ = generations.changed() => return End::Rebuild("new client generation".to_owned()),
             _ = rejoin.cancelled() => return End::Rebuild("partitions without a consumer".to_owned()),
-            message = consumer.recv() => message,
+            received = consumer.recv() => received,
         };
-        let message = match message {
+        let first = match received {
             Ok(m) => m,
-            Err(KafkaError::MessageConsumption(code)) if brokers_lost(code) => {
-                shared.report_outage();
-                return End::Rebuild(code.to_string());
-            }
-            Err(e) => {
-                tracing::warn!(group, error = %e, "Kafka consumer error");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return End::Shutdown,
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                }
-                continue;
-            }
+            Err(e) => match on_error(shared, group, e, shutdown).await {
+                Some(end) => return end,
+                None => continue,
+            },
         };
-        let event = record_of(&message);
-        if !deliver(group, handler, &event, shutdown).await {
-            return End::Shutdown;
+        // Like the embedded consumers: what arrives within `LINGER` of the first message is
+        // handled with it (`Handler::handle_batch`, one transaction), and committed with one
+        // request. An error met meanwhile is dealt with after the batch.
+        let mut messages = vec![first];
+        let mut error = None;
+        let linger = tokio::time::Instant::now() + crate::events::LINGER;
+        while messages.len() < MAX_BATCH {
+            match tokio::time::timeout_at(linger, consumer.recv()).await {
+                Ok(Ok(m)) => messages.push(m),
+                Ok(Err(e)) => {
+                    error = Some(e);
+                    break;
+                }
+                Err(_) => break,
+            }
         }
+        let events: Vec<EventRecord> = messages.iter().map(record_of).collect();
+        let batch: Vec<&EventRecord> = events.iter().collect();
+        if deliver_at_once(group, handler, &batch).await {
+            commit(consumer, group, &messages);
+        } else {
+            for (message, event) in messages.iter().zip(&events) {
+                if !deliver(group, handler, event, shutdown).await {
+                    return End::Shutdown;
+                }
+                commit(consumer, group, std::slice::from_ref(message));
+            }
+        }
+        if let Some(e) = error
+            && let Some(end) = on_error(shared, group, e, shutdown).await
+        {
+            return end;
+        }
+    }
+}
 
-        // Commit after the side effect: a crash before the commit lands redelivers, and the
-        // handler's dedup makes that harmless. Async: a sync commit would block a runtime thread
-        // for as long as the broker is unreachable.
-        if let Err(e) = consumer.commit_message(&message, CommitMode::Async) {
-            tracing::warn!(group, error = %e, "offset commit failed; the event may be redelivered");
+/// Commits past `messages` (after their side effects: a crash before the commit lands
+/// redelivers, and the handlers' dedup makes that harmless): one offset per partition, the
+/// highest. Async: a sync commit would block a runtime thread for as long as the broker is
+/// unreachable.
+fn commit<M: Message>(consumer: &LagConsumer, group: &str, messages: &[M]) {
+    let mut next = std::collections::BTreeMap::new();
+    for message in messages {
+        let offset = next
+            .entry((message.topic(), message.partition()))
+            .or_insert(message.offset() + 1);
+        *offset = (*offset).max(message.offset() + 1);
+    }
+    let mut offsets = TopicPartitionList::new();
+    for ((topic, partition), offset) in next {
+        if let Err(e) = offsets.add_partition_offset(topic, partition, Offset::Offset(offset)) {
+            tracing::warn!(group, error = %e, "cannot list an offset to commit");
+        }
+    }
+    if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
+        tracing::warn!(group, error = %e, "offset commit failed; events may be redelivered");
+    }
+}
+
+/// What a consumption error means: `Some` ends this member (the brokers went away: rebuild;
+/// shutdown); `None` goes on after a pause.
+async fn on_error(
+    shared: &Shared,
+    group: &str,
+    error: KafkaError,
+    shutdown: &CancellationToken,
+) -> Option<End> {
+    match error {
+        KafkaError::MessageConsumption(code) if brokers_lost(code) => {
+            shared.report_outage();
+            Some(End::Rebuild(code.to_string()))
+        }
+        e => {
+            tracing::warn!(group, error = %e, "Kafka consumer error");
+            tokio::select! {
+                _ = shutdown.cancelled() => Some(End::Shutdown),
+                _ = tokio::time::sleep(Duration::from_millis(500)) => None,
+            }
         }
     }
 }
