@@ -1,4 +1,5 @@
-//! The SQLite writer: one queue of write transactions per database file.
+//! The SQLite writer: one queue of write transactions per database file; PostgreSQL's first
+//! statistics of a fresh schema.
 
 use std::sync::{Arc, Mutex};
 
@@ -133,4 +134,60 @@ async fn a_closed_database_falls_back_to_the_sqlite_lock_and_reopening_gets_a_wr
         1,
         "shared again: the reopened one's connection"
     );
+}
+
+/// A fresh schema's table is analyzed seconds after its first rows (by this process: a manual
+/// `last_analyze`, not autovacuum's, which could take a minute), so its queries are planned on
+/// statistics instead of default guesses.
+#[tokio::test]
+async fn a_fresh_tables_first_rows_get_statistics_within_seconds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = SecretString::from(testing::fresh_postgres_url().await);
+    let db = connect(
+        ServiceDb::Patient,
+        Some(&url),
+        dir.path(),
+        4,
+        &crate::patient::MIGRATIONS,
+    )
+    .await
+    .expect("connect");
+    let Db::Postgres(pool) = &db else {
+        panic!("a PostgreSQL URL gives a PostgreSQL pool")
+    };
+    sqlx::query("CREATE TABLE fresh (n BIGINT PRIMARY KEY, gone TIMESTAMPTZ)")
+        .execute(pool)
+        .await
+        .expect("create");
+    sqlx::query("INSERT INTO fresh SELECT n, NULL FROM generate_series(1, 500) AS n")
+        .execute(pool)
+        .await
+        .expect("insert");
+    let started = std::time::Instant::now();
+    loop {
+        let analyzed: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+            "SELECT last_analyze FROM pg_stat_user_tables \
+             WHERE schemaname = current_schema() AND relname = 'fresh'",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("statistics");
+        if analyzed.is_some() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(45),
+            "not analyzed after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    println!("analyzed {:?} after the insert", started.elapsed());
+    let live: f32 =
+        sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = 'fresh'::regclass")
+            .fetch_one(pool)
+            .await
+            .expect("reltuples");
+    assert_eq!(live, 500.0, "the statistics count the rows");
+    db.close().await;
 }
