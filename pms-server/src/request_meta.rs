@@ -197,7 +197,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 /// A per-process random secret shared by the all-in-one gateway and its internal services.
 /// `Debug` redacts it; it never leaves the process except in the header to loopback services.
 #[derive(Clone)]
-pub struct GatewaySecret(Arc<String>);
+pub struct GatewaySecret(HeaderValue);
 
 impl GatewaySecret {
     /// 256 random bits, hex.
@@ -206,18 +206,20 @@ impl GatewaySecret {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let hex = bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-        GatewaySecret(Arc::new(hex))
+        let mut value = HeaderValue::from_str(&hex).expect("hex is a valid header value");
+        value.set_sensitive(true);
+        GatewaySecret(value)
     }
 
-    /// The header value the gateway sends.
+    /// The header value the gateway sends (a cheap clone: no copy, no validation per request).
     pub fn header_value(&self) -> Option<HeaderValue> {
-        HeaderValue::from_str(&self.0).ok()
+        Some(self.0.clone())
     }
 
-    /// Compares digests, so the comparison's timing says nothing about the secret.
+    /// Compares in constant time, so the comparison's timing says nothing about the secret.
     fn matches(&self, presented: &[u8]) -> bool {
-        use ring::digest::{SHA256, digest};
-        digest(&SHA256, presented).as_ref() == digest(&SHA256, self.0.as_bytes()).as_ref()
+        use subtle::ConstantTimeEq;
+        presented.ct_eq(self.0.as_bytes()).into()
     }
 }
 
