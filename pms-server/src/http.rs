@@ -219,9 +219,7 @@ pub fn with_layers(
             edge::bound_header_size(max_header_bytes, req, next)
         }))
         // The bounded request id and the client address exist before anything logs.
-        .layer(middleware::from_fn(move |req, next| {
-            crate::request_meta::normalize(trust.clone(), req, next)
-        }))
+        .map_request(move |req| crate::request_meta::normalize(&trust, req))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(move |req: &Request| {
             // Path only, never the query: `?q=` may hold a patient's name.

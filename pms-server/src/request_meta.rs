@@ -15,13 +15,10 @@
 //!   connecting from loopback.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::Next;
-use axum::response::Response;
 
 /// The request-id header, set by the gateway (or the first service a request reaches) and
 /// forwarded to every hop.
@@ -229,9 +226,10 @@ impl std::fmt::Debug for GatewaySecret {
     }
 }
 
-/// Middleware (outermost layer of every service): bounds the request id and decides the client
-/// address, both before anything logs or reads them.
-pub async fn normalize(trust: Arc<ProxyTrust>, mut req: Request, next: Next) -> Response {
+/// The first step of every request in every service (after the header-size bound): bounds the
+/// request id and decides the client address, both before anything logs or reads them. A plain
+/// request mapping (`ServiceBuilder::map_request`), not a middleware: nothing to box per request.
+pub fn normalize(trust: &ProxyTrust, mut req: Request) -> Request {
     let valid = req
         .headers()
         .get(&REQUEST_ID)
@@ -255,7 +253,7 @@ pub async fn normalize(trust: Arc<ProxyTrust>, mut req: Request, next: Next) -> 
     }
     // Nobody past this point needs the secret; a handler that forwards headers must not leak it.
     req.headers_mut().remove(&GATEWAY_SECRET);
-    next.run(req).await
+    req
 }
 
 #[cfg(test)]
