@@ -106,12 +106,19 @@ pub async fn connect(
         Some(url) => {
             let pool =
                 connect_postgres(service.name(), url.expose_secret(), max_connections).await?;
+            // A schema without a migration history is new: its tables get first statistics.
+            let fresh: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NULL")
+                .fetch_one(&pool)
+                .await
+                .context("cannot read the schema's migration history")?;
             migrations
                 .postgres
                 .run(&pool)
                 .await
                 .with_context(|| format!("while migrating the {} schema", service.name()))?;
-            analyze_new_tables(service.name(), pool.clone());
+            if fresh {
+                analyze_new_tables(service.name(), pool.clone());
+            }
             let db = Db::Postgres(pool);
             crate::observe::watch_pool(service.name(), &db);
             Ok(db)
@@ -137,19 +144,23 @@ const FIRST_ANALYZE_EVERY: Duration = Duration::from_secs(5);
 const FIRST_ANALYZE_FOR: Duration = Duration::from_secs(600);
 const FIRST_ANALYZE_ROWS: i64 = 200;
 
-/// Tables of this schema never analyzed, and whether enough of their rows changed since.
+/// Tables of this schema never analyzed (the migration history aside), and whether enough of
+/// their rows changed since.
 const NEVER_ANALYZED: &str = "SELECT format('%I.%I', schemaname, relname), n_mod_since_analyze >= $1 \
      FROM pg_stat_user_tables \
-     WHERE schemaname = current_schema() AND last_analyze IS NULL AND last_autoanalyze IS NULL";
+     WHERE schemaname = current_schema() AND relname <> '_sqlx_migrations' \
+       AND last_analyze IS NULL AND last_autoanalyze IS NULL";
 
 /// Until a table is first analyzed PostgreSQL plans its queries on default guesses, and
 /// autovacuum's first ANALYZE comes up to `autovacuum_naptime` (a minute by default) after the
 /// table's first changes. The guesses can be far off: a new `patients` table (`deleted_at IS NULL`
 /// guessed true for 0.5 % of rows) had the email check of every create scan a partial index of
 /// all live patients instead of the unique email index — 3,000 rows read per create at 10,000
-/// patients, growing with the table (auto_explain, issue 10). So for its first minutes a fresh
-/// schema gets its tables analyzed as soon as `FIRST_ANALYZE_ROWS` rows changed; the task ends
-/// when every table has statistics, after `FIRST_ANALYZE_FOR`, or when the pool closes.
+/// patients, growing with the table (auto_explain, issue 10). So for its first minutes a new
+/// schema (one this process migrated from nothing) gets its tables analyzed as soon as
+/// `FIRST_ANALYZE_ROWS` rows changed; the task ends when every table has statistics, after
+/// `FIRST_ANALYZE_FOR`, or when the pool closes. ANALYZE waits at most a second for its lock
+/// (another replica's migration, a running VACUUM) and is tried again on the next round.
 fn analyze_new_tables(service: &'static str, pool: PgPool) {
     tokio::spawn(async move {
         let started = std::time::Instant::now();
@@ -176,16 +187,25 @@ fn analyze_new_tables(service: &'static str, pool: PgPool) {
             every = (every * 2).min(FIRST_ANALYZE_EVERY * 3);
             for (table, _) in tables.into_iter().filter(|(_, due)| *due) {
                 every = FIRST_ANALYZE_EVERY;
-                match sqlx::query(&format!("ANALYZE {table}"))
-                    .execute(&pool)
-                    .await
-                {
-                    Ok(_) => tracing::debug!(service, table, "first statistics gathered"),
+                match analyze(&pool, &table).await {
+                    Ok(()) => tracing::debug!(service, table, "first statistics gathered"),
                     Err(e) => tracing::debug!(service, table, error = %e, "cannot analyze"),
                 }
             }
         }
     });
+}
+
+/// `ANALYZE table` (a name quoted by `format('%I.%I')`), waiting at most a second for its lock.
+async fn analyze(pool: &PgPool, table: &str) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL lock_timeout = '1s'")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!("ANALYZE {table}"))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
 }
 
 /// A pooled PostgreSQL connection idle at least this long is pinged before it is handed out.

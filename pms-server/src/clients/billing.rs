@@ -17,9 +17,11 @@
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use pms_proto::billing::billing_service_client::BillingServiceClient;
 use pms_proto::billing::get_billing_account_request::Key;
 use pms_proto::billing::{BillingAccount, BillingRequest, GetBillingAccountRequest};
@@ -203,7 +205,9 @@ pub struct TransportError(#[source] BoxError);
 
 /// Billing's gRPC service running in this process, for [`BillingClient::in_process`]: bound once
 /// billing is built (the all-in-one server builds billing and patient at the same time); a call
-/// before that answers `UNAVAILABLE` like a billing that is not up yet.
+/// before that answers `UNAVAILABLE` like a billing that is not up yet. What the network server
+/// added is covered by the client: its deadline (`tokio::time::timeout` per attempt) drops the
+/// call's future, and a panic answers `INTERNAL`.
 #[derive(Debug, Clone, Default)]
 pub struct InProcessBilling(Arc<OnceLock<Transport>>);
 
@@ -239,7 +243,19 @@ impl InProcessBilling {
                         local_addr: None,
                         remote_addr: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
                     });
-                    service.oneshot(request).await
+                    // Billing runs inside the patient's request here: a panic in it must fail
+                    // the call (as a server task's panic did over the network), not unwind
+                    // into a create that has already committed.
+                    match AssertUnwindSafe(service.oneshot(request))
+                        .catch_unwind()
+                        .await
+                    {
+                        Ok(answer) => answer,
+                        Err(_) => {
+                            tracing::error!("billing's gRPC handler panicked");
+                            Ok(Status::internal("billing failed").into_http())
+                        }
+                    }
                 }
             },
         ))

@@ -22,6 +22,8 @@ enum Script {
     Fail(Code),
     /// Never answers in time.
     Hang,
+    /// The handler panics.
+    Panic,
 }
 
 /// The `authorization` and `x-request-id` metadata of every call the fake received.
@@ -65,6 +67,7 @@ impl BillingService for Fake {
                 tokio::time::sleep(Duration::from_secs(10)).await;
                 Err(Status::internal("unreachable"))
             }
+            Script::Panic => panic!("scripted panic"),
             Script::UnavailableFirst(_) => Ok(Response::new(BillingResponse {
                 account_id: Uuid::nil().to_string(),
                 status: "ACTIVE".to_owned(),
@@ -307,6 +310,20 @@ async fn in_process_calls_reach_the_bound_service_as_remote_ones_do() {
         .await
         .expect_err("refused");
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    // A panicking handler fails the call (INTERNAL, not retried); it does not unwind into the
+    // caller.
+    let panicking = InProcessBilling::default();
+    panicking.bind(BillingServiceServer::new(Fake {
+        script: Script::Panic,
+        calls: Arc::default(),
+        seen: Seen::default(),
+        peers: Arc::default(),
+    }));
+    let err = BillingClient::in_process(&panicking)
+        .create_billing_account(Uuid::new_v4(), "n", "e", &CallContext::default())
+        .await
+        .expect_err("panicked");
+    assert_eq!(err.code(), Code::Internal, "{err:?}");
 }
 
 #[tokio::test]

@@ -477,6 +477,35 @@ mod kafka_mock {
         bg.shutdown().cancel();
     }
 
+    /// The sum of `group`'s committed offsets on the patient topic's two partitions (read by a
+    /// client that does not join the group, created and dropped off the runtime).
+    async fn committed_offsets(settings: &KafkaSettings, group: &str) -> i64 {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use rdkafka::{Offset, TopicPartitionList};
+        let config = kafka::base_config(settings).set("group.id", group).clone();
+        tokio::task::spawn_blocking(move || {
+            let probe: BaseConsumer = config.create().expect("probe");
+            let mut partitions = TopicPartitionList::new();
+            for partition in 0..2 {
+                partitions.add_partition(TOPIC_PATIENT, partition);
+            }
+            probe
+                .committed_offsets(partitions, Duration::from_secs(5))
+                .map(|list| {
+                    list.elements()
+                        .iter()
+                        .map(|e| match e.offset() {
+                            Offset::Offset(n) => n,
+                            _ => 0,
+                        })
+                        .sum()
+                })
+                .unwrap_or(-1)
+        })
+        .await
+        .expect("probe task")
+    }
+
     /// A backlog reaches the handler in batches, in order per key, and the batches' offsets are
     /// committed: a second member of the group started later gets only what came after.
     #[tokio::test]
@@ -486,8 +515,9 @@ mod kafka_mock {
             cluster.create_topic(topic, 2, 1).expect("topic");
         }
         let bg = background();
+        let settings = kafka_settings(cluster.bootstrap_servers());
         let kafka = Arc::new(
-            kafka::KafkaTransport::connect(&kafka_settings(cluster.bootstrap_servers()), &bg)
+            kafka::KafkaTransport::connect(&settings, &bg)
                 .await
                 .expect("connect"),
         );
@@ -523,8 +553,16 @@ mod kafka_mock {
             "60 waiting events, one at a time: {batches:?}"
         );
         // The offsets of the batches were committed: a later member starts after them.
+        let mut committed = 0;
+        for _ in 0..100 {
+            committed = committed_offsets(&settings, &group).await;
+            if committed == backlog.len() as i64 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(committed, backlog.len() as i64, "committed offsets");
         stop_first.cancel();
-        tokio::time::sleep(Duration::from_millis(500)).await;
         let second = Arc::new(Recorder::default());
         transport.spawn_consumer(&group, &[TOPIC_PATIENT], second.clone(), &bg);
         let after = event(TOPIC_PATIENT, "a", 99);

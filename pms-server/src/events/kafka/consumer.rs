@@ -5,7 +5,9 @@
 //! [`stall`] watchdog: when the coordinator left partitions with pending events to nobody, the
 //! member is rebuilt too (it leaves and rejoins, and the group is assigned again).
 
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -57,6 +59,7 @@ pub(super) async fn run(
             )
             .create_with_context(LagContext {
                 group: group.clone(),
+                revocations: AtomicU64::new(0),
             })
             .map(Arc::new)
             .with_context(|| format!("cannot create Kafka consumer {group}"))?;
@@ -110,6 +113,9 @@ type LagConsumer = StreamConsumer<LagContext>;
 /// this consumer has a known lag for (`-1`, unknown, and the internal partition `-1` are left out).
 struct LagContext {
     group: String,
+    /// Rebalances that revoked partitions: a batch that saw one keeps (and commits) only what
+    /// is still assigned to this member.
+    revocations: AtomicU64,
 }
 
 impl ClientContext for LagContext {
@@ -133,6 +139,7 @@ impl ConsumerContext for LagContext {
                 tracing::info!(group = %self.group, partitions = %partitions(list), "Kafka partitions assigned")
             }
             Rebalance::Revoke(list) => {
+                self.revocations.fetch_add(1, Ordering::SeqCst);
                 tracing::info!(group = %self.group, partitions = %partitions(list), "Kafka partitions revoked")
             }
             Rebalance::Error(e) => {
@@ -217,6 +224,7 @@ async fn consume(
     shutdown: &CancellationToken,
 ) -> End {
     loop {
+        let revocations = consumer.context().revocations.load(Ordering::SeqCst);
         let received = tokio::select! {
             _ = shutdown.cancelled() => return End::Shutdown,
             _ = generations.changed() => return End::Rebuild("new client generation".to_owned()),
@@ -246,16 +254,21 @@ async fn consume(
                 Err(_) => break,
             }
         }
+        // A rebalance (run inside `recv`) may have given some of these partitions to another
+        // member, which starts from the last commit: leave their messages to it.
+        if let Some(assigned) = reassigned(consumer, revocations) {
+            messages.retain(|m| assigned.contains(&(m.topic().to_owned(), m.partition())));
+        }
         let events: Vec<EventRecord> = messages.iter().map(record_of).collect();
         let batch: Vec<&EventRecord> = events.iter().collect();
         if deliver_at_once(group, handler, &batch).await {
-            commit(consumer, group, &messages);
+            commit(consumer, group, &messages, revocations);
         } else {
             for (message, event) in messages.iter().zip(&events) {
                 if !deliver(group, handler, event, shutdown).await {
                     return End::Shutdown;
                 }
-                commit(consumer, group, std::slice::from_ref(message));
+                commit(consumer, group, std::slice::from_ref(message), revocations);
             }
         }
         if let Some(e) = error
@@ -266,17 +279,45 @@ async fn consume(
     }
 }
 
+/// The partitions assigned to this member now, when partitions were revoked since the count
+/// `revocations` was read; `None` when none were.
+fn reassigned(consumer: &LagConsumer, revocations: u64) -> Option<HashSet<(String, i32)>> {
+    if consumer.context().revocations.load(Ordering::SeqCst) == revocations {
+        return None;
+    }
+    // Unknown (an error) counts as nothing assigned: the messages are redelivered, not lost.
+    let assigned = consumer.assignment().unwrap_or_default();
+    Some(
+        assigned
+            .elements()
+            .iter()
+            .map(|p| (p.topic().to_owned(), p.partition()))
+            .collect(),
+    )
+}
+
 /// Commits past `messages` (after their side effects: a crash before the commit lands
 /// redelivers, and the handlers' dedup makes that harmless): one offset per partition, the
 /// highest. Async: a sync commit would block a runtime thread for as long as the broker is
 /// unreachable.
-fn commit<M: Message>(consumer: &LagConsumer, group: &str, messages: &[M]) {
-    let mut next = std::collections::BTreeMap::new();
+fn commit<M: Message>(consumer: &LagConsumer, group: &str, messages: &[M], revocations: u64) {
+    let assigned = reassigned(consumer, revocations);
+    let mut next = BTreeMap::new();
     for message in messages {
+        // Never commit for a partition another member owns now: it would move its offset back.
+        if assigned
+            .as_ref()
+            .is_some_and(|a| !a.contains(&(message.topic().to_owned(), message.partition())))
+        {
+            continue;
+        }
         let offset = next
             .entry((message.topic(), message.partition()))
             .or_insert(message.offset() + 1);
         *offset = (*offset).max(message.offset() + 1);
+    }
+    if next.is_empty() {
+        return;
     }
     let mut offsets = TopicPartitionList::new();
     for ((topic, partition), offset) in next {
