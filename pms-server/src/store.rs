@@ -287,6 +287,9 @@ pub fn sqlite_write_pool(pool: &SqlitePool) -> SqlitePool {
     sqlite_writer(pool).unwrap_or_else(|| pool.clone())
 }
 
+/// Read connections per SQLite file at most.
+const SQLITE_READERS: u32 = 4;
+
 /// SQLite's page cache per connection, in KiB (the pragma's negative form).
 const SQLITE_CACHE_KIB: &str = "-512";
 
@@ -314,9 +317,12 @@ pub async fn connect_sqlite(path: &Path, max_connections: u32) -> anyhow::Result
         // unlinked in /var/tmp per write transaction (pages of patient rows included).
         .pragma("temp_store", "memory")
         .log_statements(tracing::log::LevelFilter::Trace);
-    // A connection to a local file cannot go stale: no ping before every checkout.
+    // A connection to a local file cannot go stale: no ping before every checkout. At most four
+    // readers per file (beside its writer): each keeps its own page cache, and with eight the
+    // caches grew with the data through a soak (RSS 52.7 → 58.4 MB over four minutes, 52.1 → 55.6
+    // with four, the same throughput); two cores gain nothing from more.
     let pool = SqlitePoolOptions::new()
-        .max_connections(max_connections.min(8))
+        .max_connections(max_connections.min(SQLITE_READERS))
         .acquire_timeout(Duration::from_secs(10))
         .test_before_acquire(false)
         .connect_with(options.clone())
