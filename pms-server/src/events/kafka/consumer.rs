@@ -47,7 +47,7 @@ pub(super) async fn run(
             waited = healthy.wait_for(|n| *n > seen) => { waited?; }
         }
         let generation = *generations.borrow_and_update();
-        let consumer: Arc<LagConsumer> = base_config(&shared.settings)
+        let member: Member = base_config(&shared.settings)
             .set("group.id", &group)
             // librdkafka's statistics carry each assigned partition's lag ([`LagContext`]).
             .set("statistics.interval.ms", "5000")
@@ -61,8 +61,9 @@ pub(super) async fn run(
                 group: group.clone(),
                 revocations: AtomicU64::new(0),
             })
-            .map(Arc::new)
+            .map(|consumer| Member(Some(Arc::new(consumer))))
             .with_context(|| format!("cannot create Kafka consumer {group}"))?;
+        let consumer = member.client();
         let subscribed: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer
             .subscribe(&subscribed)
@@ -96,7 +97,7 @@ pub(super) async fn run(
         if let Ok(assigned) = consumer.assignment() {
             let _ = consumer.pause(&assigned);
         }
-        drop_off_runtime(Some(consumer));
+        member.retire();
         match end {
             End::Shutdown => return Ok(()),
             End::Rebuild(why) => {
@@ -108,6 +109,37 @@ pub(super) async fn run(
 
 /// A consumer that reports `consumer_lag` from librdkafka's periodic statistics.
 type LagConsumer = StreamConsumer<LagContext>;
+
+/// The one strong reference to a member's client. Retired on the blocking pool; dropped
+/// without that (the task aborted, its runtime shutting down), it destroys the client on a
+/// thread of its own: librdkafka's close blocks, and on a runtime thread it waits forever for
+/// callbacks that very thread would serve.
+struct Member(Option<Arc<LagConsumer>>);
+
+impl Member {
+    fn client(&self) -> &Arc<LagConsumer> {
+        self.0
+            .as_ref()
+            .expect("a member holds its client until it retires")
+    }
+
+    fn retire(mut self) {
+        drop_off_runtime(self.0.take());
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            let spawned = std::thread::Builder::new()
+                .name("kafka-close".into())
+                .spawn(move || drop(client));
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot start a thread to close a Kafka consumer");
+            }
+        }
+    }
+}
 
 /// Receives librdkafka's statistics (on its own thread) and publishes the lag of every partition
 /// this consumer has a known lag for (`-1`, unknown, and the internal partition `-1` are left out).
