@@ -75,7 +75,7 @@ pub(super) async fn run(
         // librdkafka's close blocks forever waiting for the callbacks that thread would serve.
         let watchdog = tokio::spawn(watch_partitions(
             shared.clone(),
-            Arc::downgrade(&consumer),
+            Arc::downgrade(consumer),
             group.clone(),
             topics.clone(),
             rejoin.clone(),
@@ -83,7 +83,7 @@ pub(super) async fn run(
         ));
         let end = consume(
             &shared,
-            &consumer,
+            consumer,
             &group,
             &mut generations,
             &rejoin,
