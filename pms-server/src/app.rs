@@ -139,6 +139,7 @@ pub async fn start(
         tasks: JoinSet::new(),
     };
     let background = running.background.clone();
+    crate::telemetry::spawn_metrics_upkeep(shutdown.clone());
     // Services that exchange events across processes need a shared transport: Kafka, or at least
     // the embedded log in a shared PostgreSQL. Per-process SQLite logs never meet; say so loudly
     // (a service alone on SQLite is still useful: development, tests).

@@ -4,8 +4,10 @@
 
 use std::io::IsTerminal;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, LogSettings};
@@ -60,6 +62,31 @@ pub fn init_metrics() -> &'static PrometheusHandle {
         crate::observe::describe();
         handle
     })
+}
+
+/// How often recorded histogram samples are folded into their buckets (the exporter's own
+/// default when it runs its HTTP listener).
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// Folds the histogram samples recorded since the last upkeep into their buckets, every
+/// [`METRICS_UPKEEP`] until `shutdown`. `build_recorder` leaves that to its user: without it every
+/// sample (several per request) stayed queued until the next scrape of `/metrics`, so a server
+/// nobody scraped grew by about 1 MB a minute under load, for ever. Nothing without
+/// [`init_metrics`].
+pub fn spawn_metrics_upkeep(shutdown: CancellationToken) {
+    let Some(handle) = metrics_handle() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(METRICS_UPKEEP);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = every.tick() => handle.run_upkeep(),
+            }
+        }
+    });
 }
 
 /// The process's metrics handle, if [`init_metrics`] ran.
