@@ -92,8 +92,8 @@ enum Cmd {
         #[arg(long, default_value = "http://127.0.0.1:4004")]
         url: String,
         /// `create`, or a path to GET (e.g. `/api/patients/<id>`).
-        #[arg(long)]
-        op: String,
+        #[arg(long, value_parser = parse_op)]
+        op: Op,
         /// Bearer token (`pms auth token` prints one).
         #[arg(long, env = "PMS_TOKEN")]
         token: Option<String>,
@@ -185,11 +185,6 @@ async fn main() -> anyhow::Result<()> {
             connections,
             secs,
         } => {
-            let op = if op == "create" {
-                Op::Create
-            } else {
-                Op::Get(op)
-            };
             let spec = Spec {
                 label: "load".into(),
                 base: url,
@@ -202,6 +197,18 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&o)?);
             Ok(())
         }
+    }
+}
+
+/// `--op`: `create`, or a path to GET (a typo used to become a path that failed millions of
+/// times a second).
+fn parse_op(op: &str) -> Result<Op, String> {
+    match op {
+        "create" => Ok(Op::Create),
+        path if path.starts_with('/') => Ok(Op::Get(path.to_owned())),
+        other => Err(format!(
+            "`{other}` is neither `create` nor a path starting with `/` (e.g. /api/patients/<id>)"
+        )),
     }
 }
 
