@@ -346,3 +346,16 @@ async fn run_embedded(
     embedded.stop()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_is_create_or_a_path() {
+        assert!(matches!(parse_op("create"), Ok(Op::Create)));
+        assert!(matches!(parse_op("/api/patients/1"), Ok(Op::Get(p)) if p == "/api/patients/1"));
+        let err = parse_op("get").err().unwrap_or_default();
+        assert!(err.contains("`get` is neither"), "{err}");
+    }
+}
