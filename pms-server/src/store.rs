@@ -318,9 +318,10 @@ pub async fn connect_sqlite(path: &Path, max_connections: u32) -> anyhow::Result
         .pragma("temp_store", "memory")
         .log_statements(tracing::log::LevelFilter::Trace);
     // A connection to a local file cannot go stale: no ping before every checkout. At most four
-    // readers per file (beside its writer): each keeps its own page cache, and with eight the
-    // caches grew with the data through a soak (RSS 52.7 → 58.4 MB over four minutes, 52.1 → 55.6
-    // with four, the same throughput); two cores gain nothing from more.
+    // readers per file (beside its writer): each keeps its own page cache, and two cores gain
+    // nothing from more (a soak: the same throughput with four as with eight, RSS growth +3.4 MB
+    // over four minutes instead of +5.7 — most of both was the undrained metrics queue, see
+    // `telemetry::spawn_metrics_upkeep`).
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections.min(SQLITE_READERS))
         .acquire_timeout(Duration::from_secs(10))

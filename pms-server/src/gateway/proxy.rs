@@ -193,8 +193,8 @@ pub(crate) async fn forward(
     if let Some(value) = forwarded_for(&parts.headers, peer.ip(), &state.trusted_proxies) {
         headers.insert(X_FORWARDED_FOR, value);
     }
-    if let Some(secret) = state.gateway_secret.as_ref().and_then(|s| s.header_value()) {
-        headers.insert(GATEWAY_SECRET, secret);
+    if let Some(secret) = &state.gateway_secret {
+        headers.insert(GATEWAY_SECRET, secret.header_value());
     }
     if !headers.contains_key("traceparent") {
         headers.insert("traceparent", new_traceparent());
