@@ -9,6 +9,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use futures::future::BoxFuture;
 use pms_proto::rest::{AuditEntry, Patient, PatientVersion, Sex};
 use sqlx::{Database, Executor, IntoArguments, Pool, Postgres, Sqlite};
 use uuid::Uuid;
@@ -32,7 +33,8 @@ macro_rules! patient_columns {
     };
 }
 
-// After the macro: the module uses it.
+// After the macro: the modules use it.
+mod pg_batch;
 mod support;
 
 /// `MRN-000042`: six digits at least, more once a clinic passes a million patients.
@@ -89,7 +91,17 @@ pub trait PatientDialect: Backend {
     /// SUCCESS or NOT_FOUND) in the same statement ([`PatientStore::get_audited`]); none where
     /// a statement cannot write (SQLite has no data-modifying `WITH`).
     const GET_AUDITED: Option<&'static str>;
+    /// A batch of creates written the backend's faster way, with one answer per create as
+    /// [`SqlPatientStore::create_batch`] gives (PostgreSQL: [`pg_batch`]); none: that generic
+    /// transaction it is.
+    fn create_batch_at_once<'a>(
+        pool: &'a Pool<Self>,
+        creates: &'a [(NewPatient, AuditRecord)],
+    ) -> Option<CreatedBatch<'a>>;
 }
+
+/// What a batch of creates answers, one result per create (or an error for the whole batch).
+type CreatedBatch<'a> = BoxFuture<'a, Result<Vec<Result<Patient, StoreError>>, StoreError>>;
 
 impl PatientDialect for Postgres {
     const NEXT_SEQ: &'static str = "SELECT nextval('patient_mrn_seq') WHERE NOT EXISTS \
@@ -114,6 +126,13 @@ impl PatientDialect for Postgres {
         fetched.sort_unstable();
         fetched
     }
+
+    fn create_batch_at_once<'a>(
+        pool: &'a Pool<Self>,
+        creates: &'a [(NewPatient, AuditRecord)],
+    ) -> Option<CreatedBatch<'a>> {
+        Some(Box::pin(pg_batch::create_batch(pool, creates)))
+    }
 }
 
 impl PatientDialect for Sqlite {
@@ -126,6 +145,13 @@ impl PatientDialect for Sqlite {
     fn batch_seqs(fetched: Vec<i64>, n: usize) -> Vec<i64> {
         let last = fetched.first().copied().unwrap_or_default();
         (last - n as i64 + 1..=last).collect()
+    }
+
+    fn create_batch_at_once<'a>(
+        _pool: &'a Pool<Self>,
+        _creates: &'a [(NewPatient, AuditRecord)],
+    ) -> Option<CreatedBatch<'a>> {
+        None
     }
 }
 
@@ -175,10 +201,20 @@ where
         &self,
         creates: &[(NewPatient, AuditRecord)],
     ) -> Vec<Result<Patient, StoreError>> {
-        if let [(new, audit)] = creates {
-            return vec![self.create(new, audit.clone()).await];
-        }
-        match self.create_batch(creates).await {
+        let batch = match B::create_batch_at_once(&self.pool, creates) {
+            Some(write) => {
+                let batch = write.await;
+                if batch.is_ok() {
+                    self.relay.wake();
+                }
+                batch
+            }
+            None => match creates {
+                [(new, audit)] => return vec![self.create(new, audit.clone()).await],
+                _ => self.create_batch(creates).await,
+            },
+        };
+        match batch {
             Ok(created) => created,
             Err(e) => {
                 // A concurrent create elsewhere took an email, the database refused a row, …:

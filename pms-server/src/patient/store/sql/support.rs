@@ -19,7 +19,7 @@ use crate::patient::model::NewPatient;
 use crate::store::{Fetched, Param, SqlBuilder};
 
 /// What a create whose email a live patient has gets (as [`super::SqlPatientStore`]'s `create`).
-fn email_taken() -> StoreError {
+pub(super) fn email_taken() -> StoreError {
     StoreError::Conflict(EMAIL_TAKEN.to_owned())
 }
 
