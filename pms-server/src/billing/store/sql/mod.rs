@@ -9,15 +9,18 @@
 //!
 //! Layout: [`support`] — locking, idempotency, ledger booking, audit and outbox helpers;
 //! [`writes`] — the account and invoice transactions; [`payments`] — payments and refunds;
-//! [`consumer`] — applying patient events; [`reads`] — queries; this file — the store and the
-//! trait impl that ties them up.
+//! [`consumer`] — applying patient events; [`reads`] — queries; [`pg_accounts`] — PostgreSQL's
+//! one-statement batch of accounts ([`BillingDialect`]); this file — the store and the trait impl
+//! that ties them up.
 
 mod consumer;
 mod payments;
+mod pg_accounts;
 mod reads;
 mod support;
 mod writes;
 
+use futures::future::BoxFuture;
 use pms_proto::rest::LedgerEntryKind;
 use uuid::Uuid;
 
@@ -97,6 +100,56 @@ pub(super) fn id_text(id: Option<Uuid>) -> String {
     id.map(|id| id.to_string()).unwrap_or_default()
 }
 
+/// The `ACCOUNT_CREATED` event of account `id`, created for `new` by `meta`'s actor at `at`.
+fn account_created(
+    id: Uuid,
+    new: &NewAccount,
+    meta: &AuditMeta,
+    at: DateTime<Utc>,
+) -> crate::events::EventRecord {
+    let event = BillingEvent {
+        event_type: "ACCOUNT_CREATED".to_owned(),
+        account_id: id.to_string(),
+        patient_id: new.patient.as_str().to_owned(),
+        status: AccountStatus::Active.as_str().to_owned(),
+        actor_id: id_text(meta.actor_id),
+        ..BillingEvent::default()
+    };
+    billing_event(event, at)
+}
+
+/// What a batch of `ensure_account` calls answers (or an error for the whole batch).
+type EnsuredBatch<'a> = BoxFuture<'a, Result<Vec<(BillingAccount, bool)>, BillingError>>;
+
+/// The billing store's backend: a [`Backend`], and how it writes a batch of `ensure_account`
+/// calls.
+pub trait BillingDialect: Backend {
+    /// The batch written the backend's faster way (PostgreSQL: [`pg_accounts`], one statement);
+    /// none: the generic transaction ([`SqlBillingStore::ensure_accounts_tx`]).
+    fn ensure_accounts_at_once<'a>(
+        pool: &'a Pool<Self>,
+        requests: &'a [(NewAccount, AuditMeta)],
+    ) -> Option<EnsuredBatch<'a>>;
+}
+
+impl BillingDialect for Postgres {
+    fn ensure_accounts_at_once<'a>(
+        pool: &'a Pool<Self>,
+        requests: &'a [(NewAccount, AuditMeta)],
+    ) -> Option<EnsuredBatch<'a>> {
+        Some(Box::pin(pg_accounts::ensure_accounts(pool, requests)))
+    }
+}
+
+impl BillingDialect for Sqlite {
+    fn ensure_accounts_at_once<'a>(
+        _pool: &'a Pool<Self>,
+        _requests: &'a [(NewAccount, AuditMeta)],
+    ) -> Option<EnsuredBatch<'a>> {
+        None
+    }
+}
+
 /// A stored Idempotency-Key response that does not (de)serialise.
 pub(super) fn decode_json(e: serde_json::Error) -> BillingError {
     BillingError::Store(StoreError::Other(sqlx::Error::Decode(Box::new(e))))
@@ -142,7 +195,7 @@ type Tx<B> = sqlx::Transaction<'static, B>;
 #[async_trait::async_trait]
 impl<B> BillingStore for SqlBillingStore<B>
 where
-    B: Backend,
+    B: BillingDialect,
     B::Connection: Enqueue + Claim,
     for<'c> &'c mut B::Connection: Executor<'c, Database = B>,
     for<'q> B::Arguments<'q>: IntoArguments<'q, B>,
@@ -182,10 +235,23 @@ where
         &self,
         requests: &[(NewAccount, AuditMeta)],
     ) -> Vec<Result<(BillingAccount, bool), BillingError>> {
-        if let [(new, meta)] = requests {
-            return vec![self.ensure_account_tx(new, meta).await];
-        }
-        match self.ensure_accounts_tx(requests).await {
+        let batch = match B::ensure_accounts_at_once(&self.pool, requests) {
+            Some(write) => {
+                let batch = write.await;
+                if batch
+                    .as_ref()
+                    .is_ok_and(|accounts| accounts.iter().any(|(_, created)| *created))
+                {
+                    self.relay.wake();
+                }
+                batch
+            }
+            None => match requests {
+                [(new, meta)] => return vec![self.ensure_account_tx(new, meta).await],
+                _ => self.ensure_accounts_tx(requests).await,
+            },
+        };
+        match batch {
             Ok(accounts) => accounts.into_iter().map(Ok).collect(),
             Err(e) => {
                 tracing::debug!(error = %e, requests = requests.len(), "account batch failed; one by one");

@@ -306,17 +306,7 @@ where
         Self::insert_audit_rows(&mut **tx, &audits).await?;
         let events: Vec<_> = new
             .iter()
-            .map(|(id, account, meta)| {
-                let event = BillingEvent {
-                    event_type: "ACCOUNT_CREATED".to_owned(),
-                    account_id: id.to_string(),
-                    patient_id: account.patient.as_str().to_owned(),
-                    status: AccountStatus::Active.as_str().to_owned(),
-                    actor_id: id_text(meta.actor_id),
-                    ..BillingEvent::default()
-                };
-                billing_event(event, at)
-            })
+            .map(|(id, account, meta)| super::account_created(*id, account, meta, at))
             .collect();
         Enqueue::enqueue_many(&mut **tx, &events).await?;
         Ok(created)
