@@ -78,8 +78,11 @@ pub fn memory_row(target: &str, server: &dyn Target, idle: bool) -> anyhow::Resu
     })
 }
 
-/// Create at 8/32 connections, GET by id through the gateway and directly, list pages of 20 and
-/// 1,000, health.
+/// Creates before a target's measured points.
+const WARM_UP: Duration = Duration::from_secs(3);
+
+/// After a warm-up ([`WARM_UP`]): create at 8/32 connections, GET by id through the gateway and
+/// directly, list pages of 20 and 1,000, health.
 pub async fn measure_api(
     report: &mut Report,
     target: &str,
@@ -101,6 +104,17 @@ pub async fn measure_api(
         token: Some(token.clone()),
     };
     let (gw, direct) = (server.gateway(), server.patient());
+    // Not measured: a new server's first seconds (its new tables' first statistics, cached
+    // statement plans, connection pools) are not its steady state.
+    eprintln!(
+        "{target}: warm-up, create c=32 ({} s, not measured)",
+        WARM_UP.as_secs()
+    );
+    load::run(&Spec {
+        duration: WARM_UP,
+        ..spec("warm-up", gw, Op::Create, 32)
+    })
+    .await?;
     let by_id = format!("/api/patients/{id}");
     let points = [
         (

@@ -138,9 +138,9 @@ async fn a_closed_database_falls_back_to_the_sqlite_lock_and_reopening_gets_a_wr
 
 /// A fresh schema's table is analyzed seconds after its first rows (by this process: a manual
 /// `last_analyze`, not autovacuum's, which could take a minute), so its queries are planned on
-/// statistics instead of default guesses.
+/// statistics instead of default guesses — and again once it has grown past its estimate.
 #[tokio::test]
-async fn a_fresh_tables_first_rows_get_statistics_within_seconds() {
+async fn a_fresh_table_gets_statistics_within_seconds_and_again_as_it_grows() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = SecretString::from(testing::fresh_postgres_url().await);
     let db = connect(
@@ -194,5 +194,31 @@ async fn a_fresh_tables_first_rows_get_statistics_within_seconds() {
             .await
             .expect("reltuples");
     assert_eq!(live, 500.0, "the statistics count the rows");
+    // Grown threefold: analyzed again, so cached plans follow the table.
+    sqlx::query("INSERT INTO fresh SELECT n, NULL FROM generate_series(501, 1500) AS n")
+        .execute(pool)
+        .await
+        .expect("insert more");
+    let started = std::time::Instant::now();
+    loop {
+        let live: f32 =
+            sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = 'fresh'::regclass")
+                .fetch_one(pool)
+                .await
+                .expect("reltuples");
+        if live == 1500.0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(45),
+            "not analyzed again after {:?} (reltuples {live})",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    println!(
+        "analyzed again {:?} after the second insert",
+        started.elapsed()
+    );
     db.close().await;
 }

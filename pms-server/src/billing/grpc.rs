@@ -113,7 +113,9 @@ impl BillingGrpc {
             Contact::parse(&message.name, &message.email).map_err(Status::invalid_argument)?;
         let new = NewAccount { patient, contact };
         let (account, created) = self.accounts.ensure(new, meta).await?;
-        tracing::info!(account_id = %account.id, created, "billing account requested over gRPC");
+        // Debug: every patient create asks (its own INFO line says so), and the creation is
+        // in billing's audit log; an INFO line here doubled the log volume of creates.
+        tracing::debug!(account_id = %account.id, created, "billing account requested over gRPC");
         Ok(Response::new(BillingResponse {
             account_id: account.id.to_string(),
             status: account.status.as_str().to_owned(),
