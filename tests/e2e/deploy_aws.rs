@@ -4,9 +4,10 @@
 //! against docker/compose.yml and `pms-server`'s configuration. Takes 1–3 minutes (npm ci and two
 //! syntheses), printed below.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::Command;
-use std::time::Instant;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::compose::pms_services;
 use crate::deploy_kubernetes::{configuration_keys, deploy_tool};
@@ -15,36 +16,84 @@ fn aws_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docker/aws")
 }
 
-fn npm(args: &[&str]) {
+/// Longest an npm step may run before it is killed (with its children) and, for `npm ci`, tried
+/// once more: a registry stall once held `npm ci` asleep for 17 minutes with no connection open
+/// (the same step takes seconds; run again, it did), which holds CI until its own limit.
+const NPM_CI_LIMIT: Duration = Duration::from_secs(6 * 60);
+const NPM_CHECK_LIMIT: Duration = Duration::from_secs(10 * 60);
+
+/// Runs `npm args` in docker/aws; its exit status and output, or `None` when it ran past `limit`
+/// and was killed.
+fn npm_within(args: &[&str], limit: Duration) -> Option<(std::process::ExitStatus, String)> {
     // cfn-lint from the venv scripts/test-services installs, ahead of anything else on PATH.
     let cfn_lint = deploy_tool("cfn-lint");
     let tools = cfn_lint.parent().expect("bin dir").to_owned();
     let path = std::env::var_os("PATH").unwrap_or_default();
     let path = std::env::join_paths(std::iter::once(tools).chain(std::env::split_paths(&path)))
         .expect("PATH");
-    let output = Command::new(deploy_tool("npm"))
+    // Output to a file, not pipes: a killed npm's children could hold a pipe open.
+    let log = tempfile::NamedTempFile::new().expect("npm log file");
+    let mut child = Command::new(deploy_tool("npm"))
         .args(args)
         .current_dir(aws_dir())
         .env("PATH", path)
         // No telemetry or notices from the CDK CLI: CI needs no network beyond the registry.
         .env("CDK_DISABLE_CLI_TELEMETRY", "true")
-        .output()
+        .stdin(Stdio::null())
+        .stdout(log.reopen().expect("npm log"))
+        .stderr(log.reopen().expect("npm log"))
+        // Its own process group, so a kill reaches the children npm starts.
+        .process_group(0)
+        .spawn()
         .expect("run npm");
-    assert!(
-        output.status.success(),
-        "npm {}: {}\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for npm") {
+            let output = std::fs::read_to_string(log.path()).unwrap_or_default();
+            return Some((status, output));
+        }
+        if started.elapsed() > limit {
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            let _ = child.wait();
+            let output = std::fs::read_to_string(log.path()).unwrap_or_default();
+            eprintln!(
+                "npm {} ran past {limit:?}, killed; its output:\n{output}",
+                args.join(" ")
+            );
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// `npm args`, tried `attempts` times while it runs past `limit`; panics with npm's output when
+/// it fails.
+fn npm(args: &[&str], limit: Duration, attempts: u32) {
+    for _ in 0..attempts {
+        let Some((status, output)) = npm_within(args, limit) else {
+            continue;
+        };
+        assert!(
+            status.success(),
+            "npm {}: {status}\n{output}",
+            args.join(" ")
+        );
+        return;
+    }
+    panic!("npm {} ran past {limit:?} {attempts} times", args.join(" "));
 }
 
 #[test]
 fn cdk_app_synthesizes_passes_cfn_lint_and_agrees_with_the_configuration() {
     let started = Instant::now();
-    npm(&["ci", "--no-audit", "--no-fund", "--prefer-offline"]);
+    npm(
+        &["ci", "--no-audit", "--no-fund", "--prefer-offline"],
+        NPM_CI_LIMIT,
+        2,
+    );
     let installed = started.elapsed();
-    npm(&["run", "check"]);
+    npm(&["run", "check"], NPM_CHECK_LIMIT, 1);
     eprintln!(
         "docker/aws: npm ci {:.0?}, build + synth + cfn-lint + assertions {:.0?}",
         installed,
