@@ -4,9 +4,9 @@
 //!
 //! Tailing by `seq` is gap-free only if seq order is commit order; the store makes it so on
 //! PostgreSQL (an advisory lock around each event's transaction, see `store.rs`), and SQLite
-//! serialises writers anyway. The feed reads when this replica's consumer stored something, and
-//! polls every [`POLL`] while clients are connected (other replicas' events); with no client it
-//! costs nothing when idle.
+//! serialises writers anyway. While clients are connected the feed reads when this replica's
+//! consumer stored something and polls every [`POLL`] (other replicas' events); with no client it
+//! reads nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,14 +42,33 @@ pub(crate) async fn tail(
             }
         }
     };
+    // Events stored while no client listened are not read (under load the reads cost as much as
+    // a consumer's); the first read after that starts at most a batch before the newest.
+    let mut behind = false;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             _ = stored.notified() => {}
-            // Only clients need other replicas' events now; without them, the next wake or the
-            // first client catches up from `cursor`.
-            _ = tokio::time::sleep(POLL) => {
-                if live.receiver_count() == 0 {
+            // Only clients need other replicas' events now.
+            _ = tokio::time::sleep(POLL) => {}
+        }
+        if live.receiver_count() == 0 {
+            behind = true;
+            continue;
+        }
+        if behind {
+            // A client's own stream replays the store from where it started and re-reads it
+            // whenever a live event is not the next one it expects, so skipping is gap-free.
+            match store.last_seq().await {
+                Ok(newest) => {
+                    cursor = cursor.max(newest - BATCH);
+                    behind = false;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "live feed: cannot read the store; retrying");
+                    if pause(&shutdown, &mut backoff).await {
+                        return Ok(());
+                    }
                     continue;
                 }
             }
