@@ -110,11 +110,14 @@ pub async fn measure_api(
         "{target}: warm-up, create c=32 ({} s, not measured)",
         WARM_UP.as_secs()
     );
-    load::run(&Spec {
+    let warm = load::run(&Spec {
         duration: WARM_UP,
         ..spec("warm-up", gw, Op::Create, 32)
     })
     .await?;
+    if warm.errors > 0 {
+        eprintln!("{target}: warning: {} errors in the warm-up", warm.errors);
+    }
     let by_id = format!("/api/patients/{id}");
     let points = [
         (

@@ -145,12 +145,14 @@ const EARLY_ANALYZE_MAX_EVERY: Duration = Duration::from_secs(4);
 const EARLY_ANALYZE_FOR: Duration = Duration::from_secs(600);
 const EARLY_ANALYZE_ROWS: i64 = 100;
 
-/// Tables of this schema (the migration history aside) whose changed rows since their last
-/// ANALYZE reach `$1` or their estimated row count, whichever is more (never analyzed: `$1`).
+/// Tables of this schema (the migration history aside) never analyzed with `$1` rows changed, or
+/// with twice the live rows their last ANALYZE counted (`$1` at least). Growth, not changes: a
+/// small table updated all the time (outbox marks, claims) would be analyzed every round.
 const GROWN: &str = "SELECT format('%I.%I', s.schemaname, s.relname) \
      FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
      WHERE s.schemaname = current_schema() AND s.relname <> '_sqlx_migrations' \
-       AND s.n_mod_since_analyze >= greatest($1, c.reltuples)";
+       AND CASE WHEN c.reltuples < 0 THEN s.n_mod_since_analyze >= $1 \
+           ELSE s.n_live_tup >= 2 * greatest(c.reltuples, $1) END";
 
 /// Until a table is first analyzed PostgreSQL plans its queries on default guesses, and
 /// autovacuum's first ANALYZE comes up to `autovacuum_naptime` (a minute by default) after the
@@ -162,7 +164,7 @@ const GROWN: &str = "SELECT format('%I.%I', s.schemaname, s.relname) \
 /// by every pooled connection until the table's next ANALYZE, while the table grows a
 /// hundredfold. So for its first `EARLY_ANALYZE_FOR` a new schema (one this process migrated
 /// from nothing) gets a table analyzed as soon as `EARLY_ANALYZE_ROWS` rows changed, and again
-/// each time it has about doubled — the cached plans are rebuilt with it — until autovacuum's own
+/// each time its live rows doubled — the cached plans are rebuilt with it — until autovacuum's own
 /// schedule (a tenth of the table changed) takes over. The task ends then or when the pool
 /// closes. ANALYZE waits at most a second for its lock (another replica's migration, a running
 /// VACUUM) and is tried again on the next round.

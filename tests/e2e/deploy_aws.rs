@@ -31,8 +31,10 @@ fn npm_within(args: &[&str], limit: Duration) -> Option<(std::process::ExitStatu
     let path = std::env::var_os("PATH").unwrap_or_default();
     let path = std::env::join_paths(std::iter::once(tools).chain(std::env::split_paths(&path)))
         .expect("PATH");
-    // Output to a file, not pipes: a killed npm's children could hold a pipe open.
+    // Output to a file, not pipes: a killed npm's children could hold a pipe open. One open file
+    // for both streams (a shared offset: neither overwrites the other).
     let log = tempfile::NamedTempFile::new().expect("npm log file");
+    let out = log.reopen().expect("npm log");
     let mut child = Command::new(deploy_tool("npm"))
         .args(args)
         .current_dir(aws_dir())
@@ -40,8 +42,8 @@ fn npm_within(args: &[&str], limit: Duration) -> Option<(std::process::ExitStatu
         // No telemetry or notices from the CDK CLI: CI needs no network beyond the registry.
         .env("CDK_DISABLE_CLI_TELEMETRY", "true")
         .stdin(Stdio::null())
-        .stdout(log.reopen().expect("npm log"))
-        .stderr(log.reopen().expect("npm log"))
+        .stdout(out.try_clone().expect("npm log"))
+        .stderr(out)
         // Its own process group, so a kill reaches the children npm starts.
         .process_group(0)
         .spawn()
@@ -55,6 +57,7 @@ fn npm_within(args: &[&str], limit: Duration) -> Option<(std::process::ExitStatu
         if started.elapsed() > limit {
             let group = format!("-{}", child.id());
             let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            let _ = child.kill();
             let _ = child.wait();
             let output = std::fs::read_to_string(log.path()).unwrap_or_default();
             eprintln!(

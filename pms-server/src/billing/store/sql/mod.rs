@@ -118,8 +118,9 @@ fn account_created(
     billing_event(event, at)
 }
 
-/// What a batch of `ensure_account` calls answers (or an error for the whole batch).
-type EnsuredBatch<'a> = BoxFuture<'a, Result<Vec<(BillingAccount, bool)>, BillingError>>;
+/// What a batch of `ensure_account` calls answers, one result per call (or an error for the
+/// whole batch, which then wrote nothing).
+type EnsuredBatch<'a> = BoxFuture<'a, Result<Vec<pg_accounts::Ensure>, BillingError>>;
 
 /// The billing store's backend: a [`Backend`], and how it writes a batch of `ensure_account`
 /// calls.
@@ -238,21 +239,24 @@ where
         let batch = match B::ensure_accounts_at_once(&self.pool, requests) {
             Some(write) => {
                 let batch = write.await;
-                if batch
-                    .as_ref()
-                    .is_ok_and(|accounts| accounts.iter().any(|(_, created)| *created))
-                {
+                let created = |answers: &Vec<pg_accounts::Ensure>| {
+                    answers.iter().any(|a| matches!(a, Ok((_, true))))
+                };
+                if batch.as_ref().is_ok_and(created) {
                     self.relay.wake();
                 }
                 batch
             }
             None => match requests {
                 [(new, meta)] => return vec![self.ensure_account_tx(new, meta).await],
-                _ => self.ensure_accounts_tx(requests).await,
+                _ => self
+                    .ensure_accounts_tx(requests)
+                    .await
+                    .map(|accounts| accounts.into_iter().map(Ok).collect()),
             },
         };
         match batch {
-            Ok(accounts) => accounts.into_iter().map(Ok).collect(),
+            Ok(answers) => answers,
             Err(e) => {
                 tracing::debug!(error = %e, requests = requests.len(), "account batch failed; one by one");
                 let mut results = Vec::with_capacity(requests.len());

@@ -17,9 +17,9 @@ use super::prelude::*;
 /// `$1`…`$4`: the candidate accounts (id, patient, name, email), one per patient, in the
 /// callers' order; `$5`…`$9` the audit row each would get (id, actor, role, client address,
 /// request id); `$10`…`$13` the event each would announce (id, key, type, payload); `$14` the
-/// time; `$15` the audit action, `$16` the topic. Accounts are inserted in patient order (two
-/// batches inserting the same patients in different orders would deadlock); the rows of those
-/// that existed come from the statement's snapshot.
+/// time; `$15` the audit action, `$16` the topic. Accounts are inserted in patient order (byte
+/// order, as the generic path sorts: two batches inserting the same patients in different orders
+/// would deadlock); the rows of those that existed come from the statement's snapshot.
 const ENSURE: &str = "WITH t AS MATERIALIZED (SELECT * FROM unnest($1::uuid[], $2::text[], \
      $3::text[], $4::text[], $5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::text[], \
      $10::uuid[], $11::text[], $12::text[], $13::bytea[]) WITH ORDINALITY AS t(id, patient_id, \
@@ -27,7 +27,8 @@ const ENSURE: &str = "WITH t AS MATERIALIZED (SELECT * FROM unnest($1::uuid[], $
      event_type, payload, n)), \
    ins AS (INSERT INTO accounts (id, patient_id, name, email, status, currency, balance, \
      created_at, updated_at) \
-     SELECT id, patient_id, name, email, 'ACTIVE', NULL, 0, $14, $14 FROM t ORDER BY patient_id \
+     SELECT id, patient_id, name, email, 'ACTIVE', NULL, 0, $14, $14 FROM t \
+     ORDER BY patient_id COLLATE \"C\" \
      ON CONFLICT (patient_id) DO NOTHING \
      RETURNING id, patient_id, status, currency, balance, created_at, updated_at), \
    audited AS (INSERT INTO audit_log (id, occurred_at, actor_id, actor_role, action, resource, \
@@ -52,13 +53,14 @@ struct Ensured {
 }
 
 /// [`SqlBillingStore::ensure_accounts_tx`]'s answers (the account of each call; created only for
-/// the first call of a patient whose account this batch inserted), or an error for the whole
-/// batch — also when an account inserted meanwhile by another transaction is not yet visible
-/// to the statement (the caller then ensures the accounts one by one).
+/// the first call of a patient whose account this batch inserted). An error PostgreSQL answered
+/// fails the whole batch, which then wrote nothing (the caller ensures the accounts one by one);
+/// a statement whose outcome is unknown (the connection lost while it ran) answers each call
+/// with that error instead, since redoing them would report accounts it created as existing.
 pub(super) async fn ensure_accounts(
     pool: &PgPool,
     requests: &[(NewAccount, AuditMeta)],
-) -> Result<Vec<(BillingAccount, bool)>, BillingError> {
+) -> Result<Vec<Ensure>, BillingError> {
     let at = now();
     let mut rows = Rows::default();
     let mut wanted = HashSet::with_capacity(requests.len());
@@ -67,7 +69,7 @@ pub(super) async fn ensure_accounts(
             rows.push(new, meta, at);
         }
     }
-    let ensured: Vec<Ensured> = sqlx::query_as(ENSURE)
+    let ensured: Result<Vec<Ensured>, sqlx::Error> = sqlx::query_as(ENSURE)
         .bind(&rows.ids)
         .bind(&rows.patients)
         .bind(&rows.names)
@@ -85,13 +87,52 @@ pub(super) async fn ensure_accounts(
         .bind(BillingAction::AccountCreate.name())
         .bind(TOPIC_BILLING)
         .fetch_all(pool)
-        .await?;
+        .await;
+    let ensured = match ensured {
+        Ok(ensured) => ensured,
+        Err(e @ sqlx::Error::Database(_)) => return Err(StoreError::from(e).into()),
+        Err(e) => {
+            tracing::warn!(error = %e, calls = requests.len(), "the write of a batch of accounts failed");
+            return Ok(requests
+                .iter()
+                .map(|_| {
+                    Err(BillingError::Store(StoreError::Other(
+                        sqlx::Error::Protocol(format!(
+                            "the write of a batch of accounts failed: {e}"
+                        )),
+                    )))
+                })
+                .collect());
+        }
+    };
     let mut accounts: HashMap<String, (AccountRow, bool)> = ensured
         .into_iter()
         .map(|e| (e.account.patient_id.clone(), (e.account, e.created)))
         .collect();
+    // An account another transaction inserted while the statement ran (billing's consumer, for
+    // the same patient's event) is not in its snapshot: read again, after the statement.
+    let missing: Vec<&str> = rows
+        .patients
+        .iter()
+        .map(String::as_str)
+        .filter(|patient| !accounts.contains_key(*patient))
+        .collect();
+    if !missing.is_empty() {
+        let existing: Result<Vec<AccountRow>, sqlx::Error> = sqlx::query_as(EXISTING)
+            .bind(&missing)
+            .fetch_all(pool)
+            .await;
+        match existing {
+            Ok(existing) => accounts.extend(
+                existing
+                    .into_iter()
+                    .map(|row| (row.patient_id.clone(), (row, false))),
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot read back the accounts of a batch"),
+        }
+    }
     // The first call of a patient reports the creation; the others see an existing account.
-    requests
+    Ok(requests
         .iter()
         .map(|(new, _)| {
             let (row, created) = accounts
@@ -101,8 +142,18 @@ pub(super) async fn ensure_accounts(
             *created = false;
             Ok(answer)
         })
-        .collect()
+        .collect())
 }
+
+/// One call's answer: its account and whether this call created it.
+pub(super) type Ensure = Result<(BillingAccount, bool), BillingError>;
+
+/// The accounts of patients `$1` (after the batch statement, for those not in its snapshot).
+const EXISTING: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    " FROM accounts WHERE patient_id = ANY($1)"
+);
 
 /// The arrays of [`ENSURE`].
 #[derive(Default)]

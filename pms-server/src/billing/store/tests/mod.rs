@@ -110,6 +110,67 @@ conformance!(
     safety::writes_are_audited,
 );
 
+/// PostgreSQL's one-statement batch of account calls while another transaction (billing's
+/// consumer, for the same patient's event) commits that patient's account: the statement skips
+/// the conflicting row and its snapshot does not hold it, so it is read back after the
+/// statement — existing, not created — and the other call still reports its creation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_account_committed_while_a_batch_runs_is_read_back() {
+    let h = postgres().await;
+    let Db::Postgres(pool) = &h.db else {
+        panic!("a PostgreSQL harness has a PostgreSQL pool")
+    };
+    let (p, q) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    let theirs = Uuid::new_v4();
+    let mut other = pool.begin().await.expect("begin");
+    sqlx::query(
+        "INSERT INTO accounts (id, patient_id, name, email, status, balance, created_at, \
+         updated_at) VALUES ($1, $2, 'Pat', 'pat@example.com', 'ACTIVE', 0, now(), now())",
+    )
+    .bind(theirs)
+    .bind(&p)
+    .execute(&mut *other)
+    .await
+    .expect("insert");
+    let new = |id: &str| NewAccount {
+        patient: PatientRef::parse(id).expect("patient"),
+        contact: Contact::parse("Pat", "pat@example.com").expect("contact"),
+    };
+    let calls = vec![(new(&p), meta()), (new(&q), meta())];
+    let store = h.store.clone();
+    let batch = tokio::spawn(async move { store.ensure_accounts(&calls).await });
+    // Committed once the batch's statement waits on the uncommitted row.
+    let started = std::time::Instant::now();
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("activity");
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the batch never waited on the other transaction's row"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    other.commit().await.expect("commit");
+    let results = batch.await.expect("batch task");
+    let (account, created) = results[0].as_ref().expect("p's account");
+    assert_eq!(
+        (account.id, *created),
+        (theirs, false),
+        "read back, existing"
+    );
+    let (account, created) = results[1].as_ref().expect("q's account");
+    assert_eq!(account.patient_id, q);
+    assert!(*created, "the batch created q's account and says so");
+}
+
 fn meta() -> AuditMeta {
     AuditMeta::new(
         Some((Uuid::new_v4(), Role::Billing)),

@@ -37,9 +37,10 @@ const NUMBER: &str = "SELECT CASE WHEN live.hit IS NULL THEN nextval('patient_mr
      ORDER BY k.n";
 
 /// The rows of a batch of creates: patients `$1`…`$13` (the last their creator), the time `$14`;
-/// events `$15`…`$19`; audit rows `$20`…`$28`. Patients go in email order: two batches (two
-/// replicas) inserting the same emails in different orders would deadlock on the unique index
-/// until PostgreSQL failed one.
+/// events `$15`…`$19`; audit rows `$20`…`$28`. Patients go in email order (byte order, as the
+/// generic path sorts and the unique index compares): two batches (two replicas) inserting the
+/// same emails in different orders would deadlock on the unique index until PostgreSQL failed
+/// one.
 const WRITE: &str = "WITH t AS MATERIALIZED (SELECT * FROM unnest($1::uuid[], $2::int8[], \
      $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::date[], \
      $10::date[], $11::text[], $12::text[], $13::uuid[]) AS t(id, seq, mrn, name, name_key, \
@@ -47,7 +48,7 @@ const WRITE: &str = "WITH t AS MATERIALIZED (SELECT * FROM unnest($1::uuid[], $2
    p AS (INSERT INTO patients (id, seq, mrn, name, name_key, email, email_key, address, \
      date_of_birth, registered_date, phone, sex, created_at, updated_at, version) \
      SELECT id, seq, mrn, name, name_key, email, email_key, address, date_of_birth, \
-     registered_date, phone, sex, $14, $14, 1 FROM t ORDER BY email_key), \
+     registered_date, phone, sex, $14, $14, 1 FROM t ORDER BY email_key COLLATE \"C\"), \
    v AS (INSERT INTO patient_versions (patient_id, version, change_type, changed_at, \
      changed_by, mrn, name, email, address, date_of_birth, registered_date, phone, sex, \
      created_at, updated_at) \
@@ -66,7 +67,8 @@ const WRITE: &str = "WITH t AS MATERIALIZED (SELECT * FROM unnest($1::uuid[], $2
 
 /// Creates `creates` as [`super::SqlPatientStore::create_batch`] does (one answer each: the
 /// patient, or a conflict when a live patient or an earlier create of the batch has its email).
-/// An error fails the whole batch: nothing of it was written.
+/// An error fails the whole batch: nothing of it was written. A write whose outcome is unknown
+/// (the connection lost while it ran) answers each create with that error instead.
 pub(super) async fn create_batch(
     pool: &PgPool,
     creates: &[(NewPatient, AuditRecord)],
@@ -114,7 +116,7 @@ pub(super) async fn create_batch(
         answers.push(Some(patient));
     }
     if !rows.ids.is_empty() {
-        sqlx::query(WRITE)
+        let written = sqlx::query(WRITE)
             .bind(&rows.ids)
             .bind(&rows.seqs)
             .bind(&rows.mrns)
@@ -144,7 +146,26 @@ pub(super) async fn create_batch(
             .bind(&rows.client_ips)
             .bind(&rows.request_ids)
             .execute(pool)
-            .await?;
+            .await;
+        match written {
+            Ok(_) => {}
+            // PostgreSQL refused it (a concurrent replica took an email, …): nothing was
+            // written, and the caller may create one by one.
+            Err(e @ sqlx::Error::Database(_)) => return Err(e.into()),
+            // Whether it committed is unknown (a lost connection): creating them one by one
+            // could answer each request 409 for its own patient. Each gets the error instead.
+            Err(e) => {
+                tracing::warn!(error = %e, creates = creates.len(), "the write of a batch of creates failed");
+                return Ok(creates
+                    .iter()
+                    .map(|_| {
+                        Err(StoreError::Other(sqlx::Error::Protocol(format!(
+                            "the write of a batch of creates failed: {e}"
+                        ))))
+                    })
+                    .collect());
+            }
+        }
     }
     Ok(answers
         .into_iter()
