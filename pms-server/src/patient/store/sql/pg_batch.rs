@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::super::AuditRecord;
 use super::super::rows::PatientRow;
-use super::support::email_taken;
+use super::support::{email_taken, unknown_outcome};
 use super::{format_mrn, now};
 use crate::audit::AuditAction;
 use crate::error::StoreError;
@@ -152,19 +152,8 @@ pub(super) async fn create_batch(
             // PostgreSQL refused it (a concurrent replica took an email, …): nothing was
             // written, and the caller may create one by one.
             Err(e @ sqlx::Error::Database(_)) => return Err(e.into()),
-            // Whether it committed is unknown (a lost connection): creating them one by one
-            // could answer each request 409 for its own patient. Each gets the error instead.
-            Err(e) => {
-                tracing::warn!(error = %e, creates = creates.len(), "the write of a batch of creates failed");
-                return Ok(creates
-                    .iter()
-                    .map(|_| {
-                        Err(StoreError::Other(sqlx::Error::Protocol(format!(
-                            "the write of a batch of creates failed: {e}"
-                        ))))
-                    })
-                    .collect());
-            }
+            // Whether it committed is unknown (a lost connection).
+            Err(e) => return Ok(unknown_outcome(creates.len(), "write", &e)),
         }
     }
     Ok(answers

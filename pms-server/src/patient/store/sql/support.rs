@@ -18,6 +18,24 @@ use crate::patient::events::patient_event;
 use crate::patient::model::NewPatient;
 use crate::store::{Fetched, Param, SqlBuilder};
 
+/// The answers of a batch of `creates` whose `step` (its commit, its one statement) failed with
+/// `e` when whether it committed is unknown (a lost connection): creating them one by one could
+/// answer each request 409 for its own patient, so each gets the error instead.
+pub(super) fn unknown_outcome(
+    creates: usize,
+    step: &str,
+    e: &sqlx::Error,
+) -> Vec<Result<Patient, StoreError>> {
+    tracing::warn!(error = %e, creates, "the {step} of a batch of creates failed");
+    (0..creates)
+        .map(|_| {
+            Err(StoreError::Other(sqlx::Error::Protocol(format!(
+                "the {step} of a batch of creates failed: {e}"
+            ))))
+        })
+        .collect()
+}
+
 /// What a create whose email a live patient has gets (as [`super::SqlPatientStore`]'s `create`).
 pub(super) fn email_taken() -> StoreError {
     StoreError::Conflict(EMAIL_TAKEN.to_owned())
@@ -149,17 +167,7 @@ where
         Self::insert_versions(&mut tx, &versions, "CREATED").await?;
         Self::insert_audits(&mut tx, &audits).await?;
         if let Err(e) = tx.commit().await {
-            // Whether it committed is unknown (a lost connection): creating them one by one
-            // could answer each request 409 for its own patient. Each gets the error instead.
-            tracing::warn!(error = %e, creates = creates.len(), "the commit of a batch of creates failed");
-            return Ok(creates
-                .iter()
-                .map(|_| {
-                    Err(StoreError::Other(sqlx::Error::Protocol(format!(
-                        "the commit of a batch of creates failed: {e}"
-                    ))))
-                })
-                .collect());
+            return Ok(unknown_outcome(creates.len(), "commit", &e));
         }
         self.relay.wake();
         Ok(ids
