@@ -117,6 +117,8 @@ pub(super) async fn ensure_accounts(
         .map(String::as_str)
         .filter(|patient| !accounts.contains_key(*patient))
         .collect();
+    // A failed read-back fails the calls it was for with its error (not "no account").
+    let mut read_back: Option<sqlx::Error> = None;
     if !missing.is_empty() {
         let existing: Result<Vec<AccountRow>, sqlx::Error> = sqlx::query_as(EXISTING)
             .bind(&missing)
@@ -128,16 +130,22 @@ pub(super) async fn ensure_accounts(
                     .into_iter()
                     .map(|row| (row.patient_id.clone(), (row, false))),
             ),
-            Err(e) => tracing::warn!(error = %e, "cannot read back the accounts of a batch"),
+            Err(e) => read_back = Some(e),
         }
     }
     // The first call of a patient reports the creation; the others see an existing account.
     Ok(requests
         .iter()
         .map(|(new, _)| {
-            let (row, created) = accounts
-                .get_mut(new.patient.as_str())
-                .ok_or(BillingError::NotFound("account"))?;
+            let (row, created) =
+                accounts
+                    .get_mut(new.patient.as_str())
+                    .ok_or_else(|| match &read_back {
+                        Some(e) => BillingError::Store(StoreError::Other(sqlx::Error::Protocol(
+                            format!("cannot read back the accounts of a batch: {e}"),
+                        ))),
+                        None => BillingError::NotFound("account"),
+                    })?;
             let answer = (row.clone().into_api()?, *created);
             *created = false;
             Ok(answer)
